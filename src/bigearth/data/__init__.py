@@ -1,0 +1,1 @@
+"""The reBEN data as files (official layout, store) and as tensors (datasets, transforms)."""

@@ -1,0 +1,86 @@
+"""Reading, checking and writing the reBEN metadata tables (parquet, official schema)."""
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bigearth.atomic import atomic_write_bytes
+from bigearth.data.layout import METADATA_FILE, METADATA_SCHEMA, SNOW_CLOUD_METADATA_FILE, SPLITS
+from bigearth.errors import MetadataError, MissingDataError
+from bigearth.nomenclature import CLASSES_TABLE
+
+
+def check_metadata(frame: pd.DataFrame, source: str) -> None:
+    """Check a metadata table against the official schema, class names and split names.
+
+    Raises:
+        MetadataError: naming the file, the first offending patch and what to fix.
+    """
+    missing = [name for name in METADATA_SCHEMA.names if name not in frame.columns]
+    if missing:
+        raise MetadataError(
+            f"{source} lacks the column(s) {missing}; a reBEN metadata file has {METADATA_SCHEMA.names}"
+        )
+    bad_split = ~frame["split"].isin(SPLITS)
+    if bad_split.any():
+        row = frame[bad_split].iloc[0]
+        raise MetadataError(
+            f"{source}: patch {row['patch_id']} has split {row['split']!r}; splits are {SPLITS} "
+            "(write 'validation', not 'val')"
+        )
+    known = set(CLASSES_TABLE)
+    for patch_id, labels in zip(frame["patch_id"], frame["labels"], strict=True):
+        unknown = [label for label in labels if label not in known]
+        if unknown:
+            raise MetadataError(
+                f"{source}: patch {patch_id} has unknown class name(s) {unknown}; "
+                "labels must be reBEN's 19 class names (bigearth.nomenclature.CLASSES_TABLE)"
+            )
+
+
+def read_metadata(folder: Path, *, include_snow_cloud: bool = False) -> pd.DataFrame:
+    """Read and check the metadata of a release root or store folder.
+
+    Args:
+        folder: folder holding ``metadata.parquet`` (and optionally the snow/cloud file).
+        include_snow_cloud: also read ``metadata_for_patches_with_snow_cloud_or_shadow.parquet`` if present.
+
+    Returns:
+        One row per patch with the official columns, in file order.
+
+    Raises:
+        MissingDataError: if ``metadata.parquet`` is absent.
+        MetadataError: if a table is malformed (see :func:`check_metadata`).
+    """
+    files = [folder / METADATA_FILE]
+    if include_snow_cloud and (folder / SNOW_CLOUD_METADATA_FILE).is_file():
+        files.append(folder / SNOW_CLOUD_METADATA_FILE)
+    if not files[0].is_file():
+        raise MissingDataError(
+            f"{files[0]} is missing; copy the reBEN metadata.parquet into {folder} "
+            "(or run `bigearth synth` to make a mini-reBEN)"
+        )
+    frames = []
+    for file in files:
+        try:
+            frame = pq.read_table(file).to_pandas()
+        except (pa.ArrowInvalid, OSError) as error:
+            raise MetadataError(f"{file} cannot be read as parquet ({error}); replace it with a good copy") from error
+        check_metadata(frame, str(file))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def write_metadata(frame: pd.DataFrame, path: Path) -> None:
+    """Write a metadata table with the official schema, atomically.
+
+    Raises:
+        MetadataError: if the table does not pass :func:`check_metadata`.
+    """
+    check_metadata(frame, str(path))
+    table = pa.Table.from_pandas(frame[list(METADATA_SCHEMA.names)], schema=METADATA_SCHEMA, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())

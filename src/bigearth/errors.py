@@ -1,0 +1,29 @@
+"""Typed exceptions raised on bad input.
+
+Every message names the offending patch and file and says what to do, so that a user can act on it without
+reading the code. Input checks never use ``assert`` (it vanishes under ``python -O``).
+"""
+
+
+class BigEarthError(Exception):
+    """Base class of every error that bigearth raises on bad input."""
+
+
+class MissingDataError(BigEarthError, FileNotFoundError):
+    """A file, band, patch or store entry that should exist does not."""
+
+
+class CorruptDataError(BigEarthError, ValueError):
+    """A file or store value exists but cannot be decoded, or has the wrong size or dtype."""
+
+
+class MetadataError(BigEarthError, ValueError):
+    """A metadata table has a missing column, an unknown class name or an unknown split."""
+
+
+class StoreError(BigEarthError, RuntimeError):
+    """A store is incomplete, full, or was written with other bands or classes than asked for."""
+
+
+class ConfigError(BigEarthError, ValueError):
+    """A configuration names an unknown band, class order, backbone or option."""
