@@ -1,0 +1,9 @@
+"""The ``bigearth`` command: thin wrappers that parse options and call into the packages.
+
+Each module registers its commands on :data:`bigearth.cli.app.app`; importing them here builds the full command.
+"""
+
+from bigearth.cli import data as _data  # noqa: F401  (registers commands)
+from bigearth.cli.app import app
+
+__all__ = ["app"]

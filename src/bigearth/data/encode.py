@@ -1,0 +1,167 @@
+"""Encoding a release root into a store: every patch folder found, in parallel spawned processes, resumable.
+
+Workers are spawned (never forked: GDAL with fork can deadlock) and receive paths, not open datasets; they read
+and serialise GeoTIFFs, the parent is the single LMDB writer. Like rico-hdl, every patch folder under the root is
+encoded, with or without metadata files; where metadata exists, each listed patch must be on disk.
+"""
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from bigearth.data import safetensors_codec
+from bigearth.data.geotiff import read_reference_map, read_s1, read_s2
+from bigearth.data.layout import METADATA_FILE, REFERENCE_DIR, S1_DIR, S2_DIR, SNOW_CLOUD_METADATA_FILE
+from bigearth.data.metadata import read_metadata
+from bigearth.data.store import REFERENCE_MAP_TENSOR
+from bigearth.data.store_writer import StoreWriter
+from bigearth.errors import MissingDataError
+
+#: (kind, name): kind is "s2", "s1" or "reference_map"; name the S2 patch_id or S1 s1_name.
+Task = tuple[str, str]
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EncodeSummary:
+    """What an encode did: values found, values written in this run, and whether the store was complete before."""
+
+    found: int
+    written: int
+    already_complete: bool
+
+
+def _patch_folders(folder: Path) -> Iterator[str]:
+    """Yield the names of patch folders two levels below ``folder`` (``<tile or scene>/<patch>``)."""
+    if not folder.is_dir():
+        return
+    for group in sorted(os.scandir(folder), key=lambda entry: entry.name):
+        if group.is_dir():
+            yield from sorted(entry.name for entry in os.scandir(group.path) if entry.is_dir())
+
+
+def discover(root: Path) -> list[Task]:
+    """List every patch folder of a release root as encode tasks, S2 first, then S1, then reference maps."""
+    return (
+        [("s2", name) for name in _patch_folders(root / S2_DIR)]
+        + [("s1", name) for name in _patch_folders(root / S1_DIR)]
+        + [("reference_map", name) for name in _patch_folders(root / REFERENCE_DIR)]
+    )
+
+
+def store_key(task: Task) -> str:
+    """Return the store key of an encode task."""
+    kind, name = task
+    return f"{name}_reference_map" if kind == "reference_map" else name
+
+
+def encode_task(root: Path, task: Task) -> bytes:
+    """Read one patch's files of one kind and return the store value (safetensors bytes)."""
+    kind, name = task
+    if kind == "s2":
+        arrays = read_s2(root, name)
+    elif kind == "s1":
+        arrays = read_s1(root, name)
+    else:
+        arrays = {REFERENCE_MAP_TENSOR: read_reference_map(root, name)}
+    return safetensors_codec.encode(arrays)
+
+
+def _encode_chunk(root: Path, tasks: list[Task]) -> list[tuple[str, bytes]]:
+    return [(store_key(task), encode_task(root, task)) for task in tasks]
+
+
+def check_metadata_on_disk(root: Path, tasks: list[Task]) -> None:
+    """Check that every patch listed in the root's metadata has its S2 and S1 folders (and map, if maps exist).
+
+    Raises:
+        MissingDataError: naming the first missing patches and what to do.
+    """
+    if not (root / METADATA_FILE).is_file():
+        return
+    metadata = read_metadata(root, include_snow_cloud=(root / SNOW_CLOUD_METADATA_FILE).is_file())
+    found = {kind: {name for k, name in tasks if k == kind} for kind in ("s2", "s1", "reference_map")}
+    expected = {"s2": metadata["patch_id"], "s1": metadata["s1_name"]}
+    if found["reference_map"] or (root / REFERENCE_DIR).is_dir():
+        expected["reference_map"] = metadata["patch_id"]
+    for kind, names in expected.items():
+        missing = sorted(set(names) - found[kind])
+        if missing:
+            raise MissingDataError(
+                f"{len(missing)} patch(es) listed in {root / METADATA_FILE} have no {kind} folder under {root}, "
+                f"e.g. {missing[:3]}; extract the missing folders from the reBEN archive, or remove those rows "
+                "from the metadata"
+            )
+
+
+def _chunks(tasks: list[Task], size: int) -> Iterator[list[Task]]:
+    for start in range(0, len(tasks), size):
+        yield tasks[start : start + size]
+
+
+def encode(
+    root: Path,
+    store: Path,
+    *,
+    workers: int = 2,
+    chunk_size: int = 32,
+    map_size: int | None = None,
+    progress: Progress | None = None,
+) -> EncodeSummary:
+    """Encode every patch folder of a release root into a store (resumable; the manifest marks completion).
+
+    Args:
+        root: release root in the official layout (metadata files optional).
+        store: output store folder; an interrupted encode in it is resumed.
+        workers: spawned reader processes; 0 reads in this process.
+        chunk_size: patches a worker reads per task.
+        map_size: LMDB map size in bytes (default 1 TiB of address space).
+        progress: called with (done, total) values after each chunk.
+
+    Raises:
+        MissingDataError: if the root holds no patch folder or a listed patch is missing.
+        CorruptDataError: naming the file, if a GeoTIFF cannot be read; the store stays incomplete.
+    """
+    root, store = Path(root), Path(store)
+    tasks = discover(root)
+    if not tasks:
+        raise MissingDataError(f"{root} holds no patch folders under {S2_DIR}, {S1_DIR} or {REFERENCE_DIR}")
+    check_metadata_on_disk(root, tasks)
+    if (store / "manifest.json").is_file():
+        return EncodeSummary(found=len(tasks), written=0, already_complete=True)
+    options = {} if map_size is None else {"map_size": map_size}
+    with StoreWriter(store, **options) as writer:
+        todo = [task for task in tasks if store_key(task) not in writer.existing]
+        done = len(tasks) - len(todo)
+        if progress:
+            progress(done, len(tasks))
+        for chunk_values in _run_chunks(root, todo, workers=workers, chunk_size=chunk_size):
+            for key, value in chunk_values:
+                writer.put(key, value)
+            done += len(chunk_values)
+            if progress:
+                progress(done, len(tasks))
+        writer.finalize(root if (root / METADATA_FILE).is_file() else None)
+    return EncodeSummary(found=len(tasks), written=len(todo), already_complete=False)
+
+
+def _run_chunks(root: Path, tasks: list[Task], *, workers: int, chunk_size: int) -> Iterator[list[tuple[str, bytes]]]:
+    """Yield encoded chunks, read in ``workers`` spawned processes (at most 2 chunks in flight per worker)."""
+    chunks = _chunks(tasks, chunk_size)
+    if workers == 0:
+        for chunk in chunks:
+            yield _encode_chunk(root, chunk)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: set[Future] = set()
+        for chunk in chunks:
+            pending.add(pool.submit(_encode_chunk, root, chunk))
+            if len(pending) >= 2 * workers:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+        for future in pending:
+            yield future.result()

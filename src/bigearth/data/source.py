@@ -1,0 +1,56 @@
+"""One reading interface over a store and a release root, so that everything accepts either (``--data PATH``)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from bigearth.data import geotiff
+from bigearth.data.bands import S1_BANDS, S2_BANDS
+from bigearth.data.layout import METADATA_FILE, is_release_root
+from bigearth.data.store import StoreReader, is_store
+from bigearth.errors import MissingDataError
+
+
+class ReleaseReader:
+    """Reads patches from a release root in the official GeoTIFF layout (one file per band).
+
+    Args:
+        root: folder holding ``BigEarthNet-S2``, ``BigEarthNet-S1`` and/or ``Reference_Maps``.
+    """
+
+    kind = "release root"
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root)
+
+    def read_s2(self, patch_id: str, bands: tuple[str, ...] = S2_BANDS) -> dict[str, np.ndarray]:
+        """Return S2 bands of a patch at native size, ``{band: uint16 (n, n)}``."""
+        return geotiff.read_s2(self.path, patch_id, bands)
+
+    def read_s1(self, s1_name: str, bands: tuple[str, ...] = S1_BANDS) -> dict[str, np.ndarray]:
+        """Return S1 polarisations of a patch, ``{band: float32 (120, 120)}``."""
+        return geotiff.read_s1(self.path, s1_name, bands)
+
+    def read_reference_map(self, patch_id: str) -> np.ndarray:
+        """Return a patch's reference map, ``(120, 120)`` uint16 CLC codes."""
+        return geotiff.read_reference_map(self.path, patch_id)
+
+
+PatchSource = StoreReader | ReleaseReader
+
+
+def open_source(path: Path) -> PatchSource:
+    """Open a store folder or a release root, whichever ``path`` is.
+
+    Raises:
+        MissingDataError: if ``path`` is neither.
+    """
+    path = Path(path)
+    if is_store(path):
+        return StoreReader(path)
+    if is_release_root(path) or (path / METADATA_FILE).is_file():
+        return ReleaseReader(path)
+    raise MissingDataError(
+        f"{path} is neither a store (no data.mdb) nor a reBEN release root (no BigEarthNet-S2, BigEarthNet-S1 or "
+        "Reference_Maps folder); make one with `bigearth synth` or point --data at the extracted reBEN archive"
+    )

@@ -1,0 +1,191 @@
+"""The DL-optimised reBEN store: an LMDB of safetensors values, compatible with rico-hdl (Hackel et al.).
+
+A store is a folder::
+
+    data.mdb, lock.mdb     LMDB; key = S2 patch_id | S1 s1_name | <patch_id>_reference_map
+                           value = safetensors bytes of {band name: native array} ({"Data": codes} for maps)
+    metadata*.parquet      copies of the metadata the store was encoded with
+    manifest.json          format, bands, counts, checksums; written last as the completion marker
+
+A folder with ``data.mdb`` but neither manifest nor the ``.encoding`` marker is a foreign rico-hdl LMDB: it is
+read as is (its metadata must come from elsewhere). A folder with the marker and no manifest is an interrupted
+encode and is refused until ``bigearth encode`` completes it.
+
+LMDB and DataLoader workers: the environment is opened lazily in the process that reads (never before a fork),
+read-only with ``lock=False``, and shared by every reader of the same path in that process (py-lmdb >= 2 refuses
+to open one environment twice).
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import numpy as np
+
+from bigearth.data import safetensors_codec
+from bigearth.data.bands import S1_BANDS, S2_BANDS, native_size
+from bigearth.data.layout import reference_map_key
+from bigearth.errors import CorruptDataError, MissingDataError, StoreError
+
+MANIFEST_FILE = "manifest.json"
+ENCODING_MARKER = ".encoding"
+STORE_FORMAT = "bigearth-reben-lmdb"
+STORE_FORMAT_VERSION = 1
+REFERENCE_MAP_TENSOR = "Data"
+
+_ENVIRONMENTS: dict[tuple[int, str], lmdb.Environment] = {}
+
+
+def is_store(path: Path) -> bool:
+    """Return whether ``path`` is a store folder (complete or not) or a rico-hdl LMDB folder."""
+    return (path / "data.mdb").is_file()
+
+
+def shared_environment(path: Path) -> lmdb.Environment:
+    """Return this process's read-only LMDB environment of ``path``, opening it on first use.
+
+    One environment per path and process is shared by all readers; a forked or spawned worker opens its own.
+    """
+    key = (os.getpid(), str(path.resolve()))
+    environment = _ENVIRONMENTS.get(key)
+    if environment is None:
+        try:
+            environment = lmdb.open(
+                str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=2048, meminit=False
+            )
+        except lmdb.Error as error:
+            raise StoreError(f"cannot open the LMDB in {path} ({error}); is it a store written by `bigearth encode`?")
+        _ENVIRONMENTS[key] = environment
+    return environment
+
+
+def close_shared_environment(path: Path) -> None:
+    """Close this process's environment of ``path`` (before it is rewritten)."""
+    environment = _ENVIRONMENTS.pop((os.getpid(), str(path.resolve())), None)
+    if environment is not None:
+        environment.close()
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """Return a store's manifest, or None for a foreign rico-hdl LMDB.
+
+    Raises:
+        StoreError: if the store is an interrupted encode (marker present, no manifest).
+    """
+    manifest = path / MANIFEST_FILE
+    if manifest.is_file():
+        return json.loads(manifest.read_text())
+    if (path / ENCODING_MARKER).exists():
+        raise StoreError(
+            f"the store {path} is incomplete (an encode was interrupted); rerun `bigearth encode ROOT {path}` "
+            "to finish it"
+        )
+    return None
+
+
+class StoreReader:
+    """Reads patches from a store (or a rico-hdl LMDB) by name.
+
+    Picklable: the LMDB environment is not part of the state, each process opens its own on first read.
+
+    Args:
+        path: the store folder.
+    """
+
+    kind = "store"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not is_store(self.path):
+            raise MissingDataError(f"{self.path} holds no data.mdb: it is no store; run `bigearth encode` first")
+        self.manifest = read_manifest(self.path)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "manifest": self.manifest}
+
+    def get(self, key: str) -> bytes:
+        """Return the raw value of ``key``.
+
+        Raises:
+            MissingDataError: if the key is not in the store.
+        """
+        with shared_environment(self.path).begin(buffers=False) as transaction:
+            value = transaction.get(key.encode())
+        if value is None:
+            raise MissingDataError(
+                f"patch {key} is not in the store {self.path}; re-encode the store from a release root "
+                "that holds it, or remove the patch from the metadata"
+            )
+        return value
+
+    def get_many(self, keys: list[str]) -> list[bytes]:
+        """Return the raw values of ``keys`` in one read transaction (see :meth:`get`)."""
+        with shared_environment(self.path).begin(buffers=False) as transaction:
+            values = [transaction.get(key.encode()) for key in keys]
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                self.get(key)  # raises the message for the missing key
+        return values
+
+    def keys(self) -> list[str]:
+        """Return every key in the store, sorted."""
+        with shared_environment(self.path).begin() as transaction:
+            return [key.decode() for key in transaction.cursor().iternext(keys=True, values=False)]
+
+    def read_s2(self, patch_id: str, bands: tuple[str, ...] = S2_BANDS) -> dict[str, np.ndarray]:
+        """Return S2 bands of a patch at native size, ``{band: uint16 (n, n)}``."""
+        return select_bands(decode_checked(self.get(patch_id), patch_id), bands, patch_id)
+
+    def read_s1(self, s1_name: str, bands: tuple[str, ...] = S1_BANDS) -> dict[str, np.ndarray]:
+        """Return S1 polarisations of a patch, ``{band: float32 (120, 120)}``."""
+        return select_bands(decode_checked(self.get(s1_name), s1_name), bands, s1_name)
+
+    def read_reference_map(self, patch_id: str) -> np.ndarray:
+        """Return a patch's reference map, ``(120, 120)`` uint16 CLC codes."""
+        key = reference_map_key(patch_id)
+        arrays = safetensors_codec.decode(self.get(key), key=key)
+        if REFERENCE_MAP_TENSOR not in arrays:
+            raise CorruptDataError(f"store value {key!r} has no {REFERENCE_MAP_TENSOR!r} tensor; re-encode the store")
+        return arrays[REFERENCE_MAP_TENSOR]
+
+
+def expected_dtype(band: str) -> np.dtype:
+    """Return the native dtype of a band in reBEN (uint16 for S2, float32 for S1)."""
+    return np.dtype(np.float32) if band in S1_BANDS else np.dtype(np.uint16)
+
+
+def decode_checked(value: bytes, key: str) -> dict[str, np.ndarray]:
+    """Decode a store value and check every band's native size and dtype.
+
+    Raises:
+        CorruptDataError: naming the key and band when a size or dtype differs from reBEN's.
+    """
+    arrays = safetensors_codec.decode(value, key=key)
+    for band, array in arrays.items():
+        if band not in S1_BANDS and band not in S2_BANDS:
+            continue
+        size = native_size(band)
+        if array.shape != (size, size) or array.dtype != expected_dtype(band):
+            raise CorruptDataError(
+                f"store value {key!r}: band {band} is {array.dtype} {array.shape}, expected "
+                f"{expected_dtype(band)} ({size}, {size}); the store was written by another tool or is damaged: "
+                "re-encode it with `bigearth encode`"
+            )
+    return arrays
+
+
+def select_bands(arrays: dict[str, np.ndarray], bands: tuple[str, ...], key: str) -> dict[str, np.ndarray]:
+    """Pick ``bands`` from decoded arrays.
+
+    Raises:
+        MissingDataError: naming the patch and band when one is absent.
+    """
+    missing = [band for band in bands if band not in arrays]
+    if missing:
+        raise MissingDataError(
+            f"store value {key!r} lacks band(s) {missing} (it has {sorted(arrays)}); "
+            "select other bands or re-encode the store from a complete release"
+        )
+    return {band: arrays[band] for band in bands}
