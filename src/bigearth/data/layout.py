@@ -72,7 +72,11 @@ class S2PatchName:
 
     @property
     def s2v1_name(self) -> str:
-        """The BigEarthNet v1 name: mission, level and sensing time, then x and y (not padded)."""
+        """A BigEarthNet v1 style name: mission, level and sensing time, then x and y (not padded).
+
+        The official ``s2v1_name`` carries the sensing time of the v1 product, which can differ from the v2 one;
+        this property builds the name for patches that have no v1 counterpart (the mini-reBEN).
+        """
         return f"{self.mission}_MSIL2A_{self.sensing_time:%Y%m%dT%H%M%S}_{self.x}_{self.y}"
 
 

@@ -129,7 +129,17 @@ class StoreReader:
                 self.get(key)  # raises the message for the missing key
         return values
 
-    def keys(self) -> list[str]:
+    def read_many(self, names: list[str], bands: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        """Return the chosen bands of many patches (S2 patch ids or S1 names), read in one transaction.
+
+        The arrays are views of the fetched values (no copy); copy them before keeping them.
+        """
+        return [
+            select_bands(decode_checked(value, name), bands, name)
+            for name, value in zip(names, self.get_many(names), strict=True)
+        ]
+
+    def all_keys(self) -> list[str]:
         """Return every key in the store, sorted."""
         with shared_environment(self.path).begin() as transaction:
             return [key.decode() for key in transaction.cursor().iternext(keys=True, values=False)]

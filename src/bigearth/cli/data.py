@@ -1,0 +1,155 @@
+"""Data commands: ``synth``, ``encode``, ``verify``, ``info``, ``show``."""
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from bigearth.cli.app import app
+from bigearth.errors import BigEarthError
+
+console = Console()
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator:
+    """Yield a ``(done, total)`` callback that drives a rich progress bar."""
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console, transient=False,
+    ) as progress:  # fmt: skip
+        task = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
+
+
+def fail(error: BigEarthError) -> None:
+    """Print a bigearth error and exit with status 1."""
+    console.print(f"[bold red]error:[/] {error}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="output folder (release layout) or store folder (--store)")],
+    patches: Annotated[int, typer.Option(help="number of patches")] = 600,
+    seed: Annotated[int, typer.Option(help="random seed: same seed, same bytes")] = 0,
+    store: Annotated[bool, typer.Option("--store", help="write straight into a store (no GeoTIFFs)")] = False,
+) -> None:
+    """Make a synthetic mini-reBEN in the official layout (or straight into a store)."""
+    from bigearth.data.synth import synthesize, synthesize_store
+
+    try:
+        with progress_bar(f"synthesising {patches} patches") as update:
+            write = synthesize_store if store else synthesize
+            frame = write(out, patches=patches, seed=seed, progress=update)
+    except BigEarthError as error:
+        fail(error)
+    console.print(f"wrote {len(frame)} patches to {out} ({'store' if store else 'release layout'})")
+
+
+@app.command()
+def encode(
+    root: Annotated[Path, typer.Argument(help="reBEN release root (official GeoTIFF layout)")],
+    store: Annotated[Path, typer.Argument(help="store folder to write (an interrupted encode is resumed)")],
+    workers: Annotated[int, typer.Option(help="reader processes (0: in this process)")] = 2,
+    map_size_gib: Annotated[int, typer.Option("--map-size", help="LMDB map size in GiB")] = 1024,
+) -> None:
+    """Encode a release root into a rico-hdl compatible store (resumable)."""
+    from bigearth.data.encode import encode as run_encode
+
+    try:
+        with progress_bar("encoding") as update:
+            summary = run_encode(root, store, workers=workers, map_size=map_size_gib << 30, progress=update)
+    except BigEarthError as error:
+        fail(error)
+    if summary.already_complete:
+        console.print(f"{store} is already a complete store ({summary.found} values); nothing to do")
+    else:
+        console.print(f"encoded {summary.written} of {summary.found} values into {store}; the store is complete")
+
+
+@app.command()
+def verify(
+    store: Annotated[Path, typer.Argument(help="store folder")],
+    root: Annotated[Path | None, typer.Option(help="release root to compare every array with")] = None,
+) -> None:
+    """Check that every patch of a store is present and decodes (and, with --root, equals the GeoTIFFs)."""
+    from bigearth.data.verify import verify as run_verify
+
+    try:
+        with progress_bar("verifying") as update:
+            report = run_verify(store, root, progress=update)
+    except BigEarthError as error:
+        fail(error)
+    for problem in report.problems[:20]:
+        console.print(f"[red]problem:[/] {problem}")
+    if not report.ok:
+        console.print(f"[bold red]{len(report.problems)} problem(s)[/] in {report.checked} values")
+        raise typer.Exit(1)
+    compared = f", equal to the GeoTIFFs in {root}" if root else ""
+    console.print(f"[green]ok:[/] {report.checked} values present and decodable{compared}")
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="store folder or release root")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+) -> None:
+    """Count patches per split, country and class."""
+    from bigearth.data.metadata import read_metadata
+    from bigearth.data.source import open_source
+    from bigearth.data.summary import summarise
+
+    try:
+        kind = open_source(path).kind
+        summary = summarise(read_metadata(path, include_snow_cloud=True)) | {"path": str(path), "kind": kind}
+    except BigEarthError as error:
+        fail(error)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    console.print(
+        f"{path} ({kind}): {summary['patches']} patches, {summary['clean_patches']} without snow/cloud; "
+        f"flagged: {summary['flagged']['seasonal_snow']} seasonal snow, "
+        f"{summary['flagged']['cloud_or_shadow']} cloud or shadow (excluded by default)"
+    )
+    for title, rows in (("country", summary["countries"]), ("class", summary["classes"])):
+        table = Table(title=f"patches per {title} and split (without snow/cloud)")
+        table.add_column(title)
+        for split in ("train", "validation", "test"):
+            table.add_column(split, justify="right")
+        for name, counts in [*rows.items(), ("all patches", summary["splits"])]:
+            table.add_row(name, *(str(counts[s]) for s in ("train", "validation", "test")))
+        console.print(table)
+
+
+@app.command()
+def show(
+    patch_id: Annotated[str, typer.Argument(help="S2 patch name")],
+    data: Annotated[Path, typer.Option(help="store folder or release root")],
+    out: Annotated[Path, typer.Option(help="PNG file to write")],
+) -> None:
+    """Render one patch: true colour, false colour, VV, VH and the reference map with a class legend."""
+    from bigearth.data.dataset import ReBENDataset
+
+    try:
+        dataset = ReBENDataset(data, split=None, bands=14, with_mask=True, include_snow_cloud=True)
+        matches = [i for i, name in enumerate(dataset.index.patch_id) if name == patch_id]
+        if not matches:
+            raise BigEarthError(f"patch {patch_id} is not in the metadata of {data}; `bigearth info` lists the data")
+        figure = dataset.plot(dataset[matches[0]])
+    except BigEarthError as error:
+        fail(error)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    console.print(f"wrote {out}")

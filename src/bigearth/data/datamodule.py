@@ -1,0 +1,120 @@
+"""reBEN as a ``LightningDataModule``: train/validation/test loaders whose batches finish on the device."""
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L  # noqa: N812
+import torch
+from torch.utils.data import DataLoader
+
+from bigearth.data.bands import resolve_bands
+from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
+from bigearth.data.transforms import BatchTransform, random_flip_rot90
+from bigearth.nomenclature import ClassOrder, class_names
+
+
+class ReBENDataModule(L.LightningDataModule):
+    """Loaders over the three reBEN splits.
+
+    With ``device_transform`` (default) workers only decode native-size band groups; resampling, normalisation
+    and (for training) random flips and 90-degree rotations run on whole batches on the model's device.
+
+    Args:
+        path: store folder or release root.
+        bands: preset channel count, ``"s1"``, ``"s2"``, ``"s1s2"`` or band names.
+        batch_size: samples per batch.
+        num_workers: DataLoader worker processes (each opens the LMDB lazily).
+        class_order: ``"table"`` or ``"alphabetical"``.
+        resample: ``"nearest"`` or ``"bilinear"``.
+        include_snow_cloud: keep snowy and cloudy patches.
+        with_mask: also load reference-map masks.
+        device_transform: finish batches on the device instead of in the workers.
+        augment: random dihedral flips/rotations of training batches.
+        metadata: folder of the metadata files, if not ``path``.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        bands: str | int | list[str] | tuple[str, ...] = "s1s2",
+        *,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        class_order: ClassOrder = "table",
+        resample: str = "nearest",
+        include_snow_cloud: bool = False,
+        with_mask: bool = False,
+        device_transform: bool = True,
+        augment: bool = True,
+        metadata: Path | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.bands = resolve_bands(bands)
+        self.class_names = class_names(class_order)
+        self.transform = BatchTransform(self.bands, resample)
+        self.stats = self.transform.stats
+        self.options = {
+            "bands": self.bands,
+            "class_order": class_order,
+            "include_snow_cloud": include_snow_cloud,
+            "with_mask": with_mask,
+            "resample": resample,
+            "raw": device_transform,
+            "metadata": metadata,
+        }
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.augment = augment
+        self.datasets: dict[str, ReBENDataset] = {}
+
+    def dataset(self, split: str) -> ReBENDataset:
+        """Return (and cache) the dataset of a split."""
+        if split not in self.datasets:
+            self.datasets[split] = ReBENDataset(self.path, split, **self.options)
+        return self.datasets[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Index the splits the stage needs."""
+        splits = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
+        for split in splits.get(stage or "", ("train", "validation", "test")):
+            self.dataset(split)
+
+    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=keep_batch,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0,
+            multiprocessing_context="spawn" if self.num_workers > 0 else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches."""
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches in metadata order."""
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches in metadata order."""
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Test batches, for prediction."""
+        return self._loader("test", shuffle=False)
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """Finish raw batches on the device; augment training batches."""
+        if "groups" in batch:
+            batch = finish_batch(batch, self.transform.to(batch["label"].device))
+        trainer = getattr(self, "_trainer", None)
+        if self.augment and trainer is not None and trainer.training:
+            batch["image"], mask = random_flip_rot90(batch["image"], batch.get("mask"))
+            if mask is not None:
+                batch["mask"] = mask
+        return batch

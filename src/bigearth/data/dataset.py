@@ -1,0 +1,211 @@
+"""reBEN as a torch ``Dataset``: splits, modalities and bands by name, labels in either class order.
+
+Features: reads a store or a release root through one interface; selects the split (``val`` = ``validation``),
+excludes snowy and cloudy patches by default; bands by name or ConfigILM preset; resamples 20 m and 60 m bands to
+120 px (nearest or bilinear) and normalises with reBEN's published statistics; multi-hot labels; patch-centre
+latitude and longitude; optionally the reference map as a 19-class index mask (255 = unlabelled).
+
+Batches are read whole (``__getitems__``): one LMDB transaction per batch, each band copied once from the store
+value into the batch buffer. With ``raw=True`` the dataset yields native-size band groups and
+:class:`~bigearth.data.transforms.BatchTransform` finishes the batch on the device (the fast path).
+
+Dataset: Clasen et al., "reBEN: Refined BigEarthNet Dataset for Remote Sensing Image Analysis", IGARSS 2025.
+"""
+
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from bigearth.data.bands import S1_BANDS, native_size, resolve_bands, sensor
+from bigearth.data.index import PatchIndex, build_index
+from bigearth.data.layout import S1_DIR
+from bigearth.data.source import PatchSource, ReleaseReader, open_source
+from bigearth.data.store import StoreReader
+from bigearth.data.transforms import BatchTransform, group_bands
+from bigearth.errors import MissingDataError
+from bigearth.nomenclature import IGNORE_INDEX, ClassOrder, clc_to_index
+
+
+class Sample(TypedDict):
+    """One patch as the models see it.
+
+    Keys:
+        image: ``(C, 120, 120)`` float32, normalised, bands in ``dataset.bands`` order.
+        label: ``(19,)`` float32 multi-hot in ``dataset.class_names`` order.
+        patch_id: S2 patch name.
+        lat: patch-centre latitude, degrees.
+        lon: patch-centre longitude, degrees.
+        mask: ``(120, 120)`` int64 class indices, 255 for unlabelled pixels (only with ``with_mask=True``).
+    """
+
+    image: Tensor
+    label: Tensor
+    patch_id: str
+    lat: float
+    lon: float
+    mask: NotRequired[Tensor]
+
+
+class ReBENDataset(Dataset):
+    """reBEN patches of one split from a store or a release root.
+
+    Args:
+        path: store folder or release root (the dataset reports which in ``source_kind``).
+        split: ``train``, ``validation`` / ``val``, ``test``, or None for every patch.
+        bands: preset channel count, ``"s1"``, ``"s2"``, ``"s1s2"`` or a sequence of band names.
+        class_order: ``"table"`` or ``"alphabetical"`` order of the labels.
+        include_snow_cloud: keep patches with seasonal snow or cloud/shadow.
+        with_mask: also return the reference map as a class-index mask.
+        resample: ``"nearest"`` or ``"bilinear"`` resampling of 20 m and 60 m bands.
+        raw: yield native-size band groups (``groups``) instead of ``image``; finish with :attr:`transform`.
+        metadata: folder of the metadata files, if not ``path`` (e.g. a rico-hdl LMDB without them).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        split: str | None = "train",
+        bands: str | int | list[str] | tuple[str, ...] = "s1s2",
+        *,
+        class_order: ClassOrder = "table",
+        include_snow_cloud: bool = False,
+        with_mask: bool = False,
+        resample: str = "nearest",
+        raw: bool = False,
+        metadata: Path | str | None = None,
+    ) -> None:
+        self.source: PatchSource = open_source(Path(path))
+        self.bands = resolve_bands(bands)
+        self.groups = group_bands(self.bands)
+        self.transform = BatchTransform(self.bands, resample)
+        self.stats = self.transform.stats
+        self.with_mask = with_mask
+        self.raw = raw
+        self.index: PatchIndex = build_index(
+            Path(metadata) if metadata is not None else Path(path),
+            split=split,
+            class_order=class_order,
+            include_snow_cloud=include_snow_cloud,
+        )
+        self.class_names = self.index.class_names
+        self._check_modalities()
+
+    @property
+    def source_kind(self) -> str:
+        """``"store"`` or ``"release root"``: what ``path`` turned out to be."""
+        return self.source.kind
+
+    def _check_modalities(self) -> None:
+        needs_s1 = any(sensor(band) == "s1" for band in self.bands)
+        needs_s2 = any(sensor(band) == "s2" for band in self.bands)
+        if isinstance(self.source, StoreReader) and self.source.manifest is not None:
+            counts = self.source.manifest["counts"]
+            lacking = [name for name, needed in (("s1", needs_s1), ("s2", needs_s2)) if needed and not counts[name]]
+            if self.with_mask and not counts["reference_map"]:
+                lacking.append("reference_map")
+            if lacking:
+                raise MissingDataError(
+                    f"the store {self.source.path} holds no {lacking} data but bands {list(self.bands)}"
+                    f"{' and masks' if self.with_mask else ''} were requested; choose other bands or encode a "
+                    "release that has them"
+                )
+        elif isinstance(self.source, ReleaseReader) and needs_s1 and not (self.source.path / S1_DIR).is_dir():
+            raise MissingDataError(
+                f"the release root {self.source.path} has no {S1_DIR} folder but S1 bands were requested; "
+                "choose S2 bands (bands='s2') or add the S1 archive"
+            )
+
+    def __len__(self) -> int:
+        return len(self.index.patch_id)
+
+    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
+        """Read a whole batch.
+
+        Returns:
+            ``image`` ``(B, C, 120, 120)`` float32 (or ``groups``, ``{group: (B, n, s, s)}`` native arrays, when
+            ``raw``), ``label`` ``(B, 19)``, ``lat`` / ``lon`` ``(B,)`` float64, ``patch_id`` list, and ``mask``
+            ``(B, 120, 120)`` (uint8 when ``raw``, int64 otherwise) with ``with_mask``.
+        """
+        rows = np.asarray(indices, dtype=np.int64)
+        patch_ids = [str(name) for name in self.index.patch_id[rows]]
+        batch: dict[str, Any] = {
+            "groups": self._read_groups(rows, patch_ids),
+            "label": torch.from_numpy(self.index.labels[rows]),
+            "patch_id": patch_ids,
+            "lat": torch.from_numpy(self.index.lat[rows]),
+            "lon": torch.from_numpy(self.index.lon[rows]),
+        }
+        if self.with_mask:
+            masks = np.stack([clc_to_index(self.source.read_reference_map(p), source=f"reference map of {p}")
+                              for p in patch_ids])  # fmt: skip
+            batch["mask"] = torch.from_numpy(masks)
+        return batch if self.raw else finish_batch(batch, self.transform)
+
+    def _read_groups(self, rows: np.ndarray, patch_ids: list[str]) -> dict[str, Tensor]:
+        s2_bands = tuple(band for band in self.bands if sensor(band) == "s2")
+        s1_bands = tuple(band for band in self.bands if sensor(band) == "s1")
+        buffers = {
+            name: np.empty(
+                (len(rows), len(members), native_size(members[0]), native_size(members[0])),
+                dtype=np.float32 if name == "s1" else np.uint16,
+            )
+            for name, members in self.groups.items()
+        }
+        if s2_bands:
+            self._fill(buffers, self._read_many("s2", patch_ids, s2_bands))
+        if s1_bands:
+            s1_names = [str(name) for name in self.index.s1_name[rows]]
+            self._fill(buffers, self._read_many("s1", s1_names, s1_bands))
+        return {name: torch.from_numpy(buffer) for name, buffer in buffers.items()}
+
+    def _read_many(self, kind: str, names: list[str], bands: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        if isinstance(self.source, StoreReader):
+            return self.source.read_many(names, bands)
+        read = self.source.read_s2 if kind == "s2" else self.source.read_s1
+        return [read(name, bands) for name in names]
+
+    def _fill(self, buffers: dict[str, np.ndarray], patches: list[dict[str, np.ndarray]]) -> None:
+        for name, members in self.groups.items():
+            if not set(members) & set(patches[0]):
+                continue
+            for i, arrays in enumerate(patches):
+                for j, band in enumerate(members):
+                    buffers[name][i, j] = arrays[band]
+
+    def __getitem__(self, index: int) -> Sample:
+        batch = self.__getitems__([index])
+        sample = {key: value[0] for key, value in batch.items() if key != "groups"}
+        if self.raw:
+            sample["groups"] = {name: group[0] for name, group in batch["groups"].items()}
+        sample["lat"], sample["lon"] = float(sample["lat"]), float(sample["lon"])
+        return sample  # type: ignore[return-value]
+
+    def plot(self, sample: Sample, *, title: str | None = None) -> Any:
+        """Return a matplotlib figure of a sample: true colour, false colour, VV, VH and the mask if present."""
+        from bigearth.data.plot import plot_sample
+
+        return plot_sample(sample, self.bands, self.class_names, title=title)
+
+
+def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, Any]:
+    """Turn a raw batch (native band groups, uint8 mask) into model input, on the batch's device.
+
+    Returns:
+        The batch with ``image`` ``(B, C, 120, 120)`` float32 in place of ``groups`` and an int64 ``mask``.
+    """
+    finished = {key: value for key, value in batch.items() if key != "groups"}
+    finished["image"] = transform(batch["groups"])
+    if "mask" in batch:
+        finished["mask"] = batch["mask"].long()
+    return finished
+
+
+def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    """Collate function for :class:`ReBENDataset`: its ``__getitems__`` already returns a whole batch."""
+    return batch
+
+

@@ -1,0 +1,91 @@
+"""The patch index of a dataset: metadata rows with their splits, multi-hot labels and coordinates as arrays."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bigearth.data.geo import patch_latlon
+from bigearth.data.layout import normalise_split
+from bigearth.data.metadata import read_metadata
+from bigearth.nomenclature import ClassOrder, class_names
+
+
+@dataclass(frozen=True)
+class PatchIndex:
+    """Arrays over the selected patches, row i describing patch i.
+
+    Attributes:
+        patch_id: S2 patch names, ``(N,)`` str.
+        s1_name: S1 patch names, ``(N,)`` str.
+        labels: multi-hot labels, ``(N, 19)`` float32 in ``class_names`` order.
+        lat: patch-centre latitudes in degrees, ``(N,)`` float64.
+        lon: patch-centre longitudes in degrees, ``(N,)`` float64.
+        class_names: the class order of ``labels``.
+        frame: the metadata rows themselves.
+    """
+
+    patch_id: np.ndarray
+    s1_name: np.ndarray
+    labels: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    class_names: tuple[str, ...]
+    frame: pd.DataFrame
+
+
+def coordinates(patch_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return patch-centre latitude and longitude (degrees) of S2 patch names, vectorised per tile."""
+    parts = patch_ids.str.rsplit("_", n=3, expand=True)
+    tiles, x, y = parts[1].str[1:], parts[2].astype(int).to_numpy(), parts[3].astype(int).to_numpy()
+    lat = np.empty(len(patch_ids))
+    lon = np.empty(len(patch_ids))
+    for tile, rows in pd.Series(np.arange(len(tiles))).groupby(tiles.to_numpy()).groups.items():
+        rows = np.asarray(rows)
+        lat[rows], lon[rows] = patch_latlon(str(tile), x[rows], y[rows])
+    return lat, lon
+
+
+def multi_hot_matrix(labels: pd.Series, order: ClassOrder) -> np.ndarray:
+    """Return the ``(N, 19)`` float32 multi-hot matrix of label lists (names already checked)."""
+    names = class_names(order)
+    position = {name: i for i, name in enumerate(names)}
+    matrix = np.zeros((len(labels), len(names)), dtype=np.float32)
+    rows = np.repeat(np.arange(len(labels)), labels.map(len).to_numpy())
+    columns = [position[name] for patch_labels in labels for name in patch_labels]
+    matrix[rows, columns] = 1.0
+    return matrix
+
+
+def build_index(
+    metadata_folder: Path,
+    *,
+    split: str | None,
+    class_order: ClassOrder = "table",
+    include_snow_cloud: bool = False,
+) -> PatchIndex:
+    """Read the metadata of a store or release root and index the patches of one split.
+
+    Args:
+        metadata_folder: folder holding ``metadata.parquet``.
+        split: ``train``, ``validation`` (or ``val``), ``test``, or None for all patches.
+        class_order: order of the multi-hot labels.
+        include_snow_cloud: keep patches flagged with seasonal snow or cloud/shadow (excluded by default).
+    """
+    frame = read_metadata(metadata_folder, include_snow_cloud=include_snow_cloud)
+    if not include_snow_cloud:
+        frame = frame[~(frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"])]
+    if split is not None:
+        frame = frame[frame["split"] == normalise_split(split)]
+    frame = frame.reset_index(drop=True)
+    lat, lon = coordinates(frame["patch_id"])
+    return PatchIndex(
+        patch_id=frame["patch_id"].to_numpy(dtype=object),
+        s1_name=frame["s1_name"].to_numpy(dtype=object),
+        labels=multi_hot_matrix(frame["labels"], class_order),
+        lat=lat,
+        lon=lon,
+        class_names=class_names(class_order),
+        frame=frame,
+    )

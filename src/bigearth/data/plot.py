@@ -1,0 +1,77 @@
+"""Figures of one patch: true colour, false colour, VV, VH and the reference map with a class legend."""
+
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from bigearth.data.bands import REBEN_STATS  # noqa: E402
+from bigearth.nomenclature import CLASS_COLOURS, IGNORE_INDEX  # noqa: E402
+
+TRUE_COLOUR = ("B04", "B03", "B02")
+FALSE_COLOUR = ("B08", "B04", "B03")
+
+
+def _stretch(channels: np.ndarray) -> np.ndarray:
+    """Scale ``(3, H, W)`` values to 0..1 by the 2nd and 98th percentiles and return ``(H, W, 3)``."""
+    low, high = np.percentile(channels, (2, 98))
+    return np.clip((channels - low) / max(high - low, 1e-6), 0, 1).transpose(1, 2, 0)
+
+
+def plot_bands(
+    bands: Mapping[str, np.ndarray],
+    mask: np.ndarray | None,
+    class_names: tuple[str, ...],
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Draw the panels that the given bands allow.
+
+    Args:
+        bands: ``{band: (120, 120)}`` arrays in native units (reflectance x 10^4 or dB), already at 120 px.
+        mask: ``(120, 120)`` class indices (255 = unlabelled) in ``class_names`` order, or None.
+        class_names: the class order of ``mask``.
+        title: figure title.
+    """
+    panels: list[tuple[str, np.ndarray, dict]] = []
+    for name, triple in (("true colour (B04 B03 B02)", TRUE_COLOUR), ("false colour (B08 B04 B03)", FALSE_COLOUR)):
+        if all(band in bands for band in triple):
+            panels.append((name, _stretch(np.stack([bands[b] for b in triple]).astype(np.float32)), {}))
+    for band in ("VV", "VH"):
+        if band in bands:
+            panels.append((f"{band} (dB)", bands[band], {"cmap": "gray", "vmin": -30, "vmax": 0}))
+    present: list[int] = []
+    if mask is not None:
+        colours = np.array([CLASS_COLOURS[name] for name in class_names] + [(0, 0, 0)], dtype=np.float32) / 255
+        shown = np.where(mask == IGNORE_INDEX, len(class_names), mask)
+        cmap = ListedColormap(colours)
+        panels.append(("reference map", shown, {"cmap": cmap, "vmin": 0, "vmax": len(class_names), "interpolation": "nearest"}))
+        present = sorted(int(i) for i in np.unique(mask) if i != IGNORE_INDEX)
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8 + 0.25 * len(present)), squeeze=False)
+    for axis, (name, image, options) in zip(axes[0], panels, strict=True):
+        axis.imshow(image, **options)
+        axis.set_title(name, fontsize=9)
+        axis.set_axis_off()
+    if present:
+        handles = [Patch(color=np.array(CLASS_COLOURS[class_names[i]]) / 255, label=class_names[i]) for i in present]
+        figure.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False)
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout(rect=(0, 0.05 * len(present), 1, 1))
+    return figure
+
+
+def plot_sample(
+    sample: Mapping, bands: tuple[str, ...], class_names: tuple[str, ...], *, title: str | None = None
+) -> Figure:
+    """Draw a dataset sample (normalised ``image``, optional ``mask``), undoing the normalisation for display."""
+    image = sample["image"].detach().cpu().numpy()
+    native = {band: image[i] * REBEN_STATS[band].std + REBEN_STATS[band].mean for i, band in enumerate(bands)}
+    mask = sample["mask"].cpu().numpy() if "mask" in sample else None
+    return plot_bands(native, mask, class_names, title=title or str(sample.get("patch_id", "")))

@@ -1,0 +1,113 @@
+"""Batch transforms: native-size band groups -> resampled, normalised images; multispectral augmentations.
+
+Workers only decode; :class:`BatchTransform` turns a whole batch of raw band groups into the model input on
+whatever device the batch is on (CPU or GPU), so both paths give the same tensors.
+
+Band groups: bands of one sensor and ground sampling distance are stacked at their native size, in the order
+they appear in the requested band list: ``s1`` (10 m, 120 px), ``s2_10m`` (120 px), ``s2_20m`` (60 px),
+``s2_60m`` (20 px).
+"""
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import Tensor
+
+from bigearth.data.bands import BAND_GSD, IMAGE_SIZE, REBEN_STATS, BandStats, sensor
+from bigearth.errors import ConfigError
+
+RESAMPLING_MODES = ("nearest", "bilinear")
+
+
+def band_group(band: str) -> str:
+    """Return the name of the native-size group a band is stacked in (``s1``, ``s2_10m``, ``s2_20m``, ``s2_60m``)."""
+    return "s1" if sensor(band) == "s1" else f"s2_{BAND_GSD[band]}m"
+
+
+def group_bands(bands: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Split a band list into native-size groups, keeping the requested order inside each group."""
+    groups: dict[str, list[str]] = {}
+    for band in bands:
+        groups.setdefault(band_group(band), []).append(band)
+    return {name: tuple(members) for name, members in groups.items()}
+
+
+class BatchTransform(torch.nn.Module):
+    """Resample band groups to 120 px and normalise them per band, stacked in the requested band order.
+
+    Args:
+        bands: output band order.
+        resample: ``"nearest"`` (as the public readers) or ``"bilinear"`` for the 20 m and 60 m bands.
+        stats: per-band mean/std (default: reBEN's published train statistics).
+
+    Shapes:
+        input: ``{group: (B, n_group, s, s)}`` uint16 (S2) or float32 (S1), s = 120, 60 or 20;
+        output: ``(B, len(bands), 120, 120)`` float32.
+    """
+
+    def __init__(
+        self, bands: tuple[str, ...], resample: str = "nearest", stats: Mapping[str, BandStats] = REBEN_STATS
+    ) -> None:
+        super().__init__()
+        if resample not in RESAMPLING_MODES:
+            raise ConfigError(f"unknown resampling {resample!r}: use one of {RESAMPLING_MODES}")
+        self.bands = tuple(bands)
+        self.resample = resample
+        self.groups = group_bands(self.bands)
+        self.stats = {band: stats[band] for band in self.bands}
+        for name, members in self.groups.items():
+            index = torch.tensor([self.bands.index(band) for band in members])
+            mean = torch.tensor([stats[band].mean for band in members]).view(1, -1, 1, 1)
+            std = torch.tensor([stats[band].std for band in members]).view(1, -1, 1, 1)
+            self.register_buffer(f"{name}_index", index, persistent=False)
+            self.register_buffer(f"{name}_mean", mean, persistent=False)
+            self.register_buffer(f"{name}_std", std, persistent=False)
+
+    def forward(self, groups: Mapping[str, Tensor]) -> Tensor:
+        """Turn raw band groups into a normalised ``(B, C, 120, 120)`` float32 image batch."""
+        missing = [name for name in self.groups if name not in groups]
+        if missing:
+            raise ConfigError(f"the batch lacks band group(s) {missing} needed for bands {list(self.bands)}")
+        first = groups[next(iter(self.groups))]
+        out = torch.empty(first.shape[0], len(self.bands), IMAGE_SIZE, IMAGE_SIZE, device=first.device)
+        for name in self.groups:
+            mean = getattr(self, f"{name}_mean").to(first.device)
+            std = getattr(self, f"{name}_std").to(first.device)
+            values = (groups[name].float() - mean) / std  # normalise at native size: fewer pixels to touch
+            if values.shape[-1] != IMAGE_SIZE:
+                values = F.interpolate(
+                    values, size=(IMAGE_SIZE, IMAGE_SIZE), mode=self.resample,
+                    **({"align_corners": False} if self.resample == "bilinear" else {}),
+                )  # fmt: skip
+            out[:, getattr(self, f"{name}_index").to(first.device)] = values
+        return out
+
+
+def random_flip_rot90(image: Tensor, mask: Tensor | None = None, *, generator: torch.Generator | None = None) -> tuple[
+    Tensor, Tensor | None
+]:
+    """Flip horizontally and rotate by a multiple of 90 degrees, independently per sample (the 8 dihedral views).
+
+    Args:
+        image: ``(B, C, H, W)`` with H = W.
+        mask: optional ``(B, H, W)`` reference mask, transformed identically.
+        generator: random generator on the batch's device, for reproducible augmentation.
+
+    Returns:
+        The transformed image and mask.
+    """
+    batch = image.shape[0]
+    draws = torch.randint(0, 8, (batch,), device=image.device, generator=generator)
+    flip = (draws % 2 == 1).view(-1, 1, 1, 1)
+    image = torch.where(flip, image.flip(-1), image)
+    if mask is not None:
+        mask = torch.where(flip[:, 0], mask.flip(-1), mask)
+    turns = draws // 2
+    for k in (1, 2, 3):
+        chosen = turns == k
+        if chosen.any():
+            image[chosen] = torch.rot90(image[chosen], k, dims=(-2, -1))
+            if mask is not None:
+                mask[chosen] = torch.rot90(mask[chosen], k, dims=(-2, -1))
+    return image, mask
