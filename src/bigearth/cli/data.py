@@ -46,7 +46,8 @@ def synth(
     store: Annotated[bool, typer.Option("--store", help="write straight into a store (no GeoTIFFs)")] = False,
 ) -> None:
     """Make a synthetic mini-reBEN in the official layout (or straight into a store)."""
-    from bigearth.data.synth import synthesize, synthesize_store
+    from bigearth.data.synth import synthesize
+    from bigearth.data.synth_store import synthesize_store
 
     try:
         with progress_bar(f"synthesising {patches} patches") as update:
@@ -135,19 +136,20 @@ def info(
 
 @app.command()
 def show(
-    patch_id: Annotated[str, typer.Argument(help="S2 patch name")],
-    data: Annotated[Path, typer.Option(help="store folder or release root")],
-    out: Annotated[Path, typer.Option(help="PNG file to write")],
+    patch_id: Annotated[str | None, typer.Argument(help="S2 patch name (default: the first test patch)")] = None,
+    data: Annotated[Path, typer.Option(help="store folder or release root")] = Path("."),
+    out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("patch.png"),
 ) -> None:
     """Render one patch: true colour, false colour, VV, VH and the reference map with a class legend."""
     from bigearth.data.dataset import ReBENDataset
 
     try:
-        dataset = ReBENDataset(data, split=None, bands=14, with_mask=True, include_snow_cloud=True)
-        matches = [i for i, name in enumerate(dataset.index.patch_id) if name == patch_id]
-        if not matches:
-            raise BigEarthError(f"patch {patch_id} is not in the metadata of {data}; `bigearth info` lists the data")
-        figure = dataset.plot(dataset[matches[0]])
+        dataset = ReBENDataset(data, split=None if patch_id else "test", bands=14, with_mask=True,
+                               include_snow_cloud=True)  # fmt: skip
+        dataset.restrict([patch_id] if patch_id else None, first=1)
+        sample = dataset[0]
+        labels = ", ".join(name for name, on in zip(dataset.class_names, sample["label"], strict=True) if on)
+        figure = dataset.plot(sample, title=f"{sample['patch_id']}\n{labels}")
     except BigEarthError as error:
         fail(error)
     out.parent.mkdir(parents=True, exist_ok=True)

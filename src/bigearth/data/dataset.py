@@ -119,6 +119,25 @@ class ReBENDataset(Dataset):
                 "choose S2 bands (bands='s2') or add the S1 archive"
             )
 
+    def restrict(self, patch_ids: list[str] | None = None, *, first: int | None = None) -> "ReBENDataset":
+        """Keep only the named patches (in that order) or the first ``first`` patches; returns ``self``.
+
+        Raises:
+            MissingDataError: naming patches that are not in the selected split's metadata.
+        """
+        if patch_ids is not None:
+            position = {str(name): row for row, name in enumerate(self.index.patch_id)}
+            unknown = [name for name in patch_ids if name not in position]
+            if unknown:
+                raise MissingDataError(
+                    f"patch(es) {unknown[:5]} are not in the metadata of {self.source.path} (for this split and "
+                    "snow/cloud filter); `bigearth info` lists the data"
+                )
+            self.index = self.index.take([position[name] for name in patch_ids])
+        if first is not None:
+            self.index = self.index.take(np.arange(min(first, len(self))))
+        return self
+
     def __len__(self) -> int:
         return len(self.index.patch_id)
 

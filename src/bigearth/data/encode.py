@@ -141,6 +141,7 @@ def encode(
         for chunk_values in _run_chunks(root, todo, workers=workers, chunk_size=chunk_size):
             for key, value in chunk_values:
                 writer.put(key, value)
+            writer.commit()  # an interrupted encode keeps every finished chunk
             done += len(chunk_values)
             if progress:
                 progress(done, len(tasks))

@@ -34,6 +34,19 @@ class PatchIndex:
     class_names: tuple[str, ...]
     frame: pd.DataFrame
 
+    def take(self, rows: np.ndarray | list[int]) -> "PatchIndex":
+        """Return the index of the given rows only, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return PatchIndex(
+            patch_id=self.patch_id[rows],
+            s1_name=self.s1_name[rows],
+            labels=self.labels[rows],
+            lat=self.lat[rows],
+            lon=self.lon[rows],
+            class_names=self.class_names,
+            frame=self.frame.iloc[rows].reset_index(drop=True),
+        )
+
 
 def coordinates(patch_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return patch-centre latitude and longitude (degrees) of S2 patch names, vectorised per tile."""

@@ -10,6 +10,7 @@ they appear in the requested band list: ``s1`` (10 m, 120 px), ``s2_10m`` (120 p
 
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
@@ -36,6 +37,11 @@ def group_bands(bands: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 class BatchTransform(torch.nn.Module):
     """Resample band groups to 120 px and normalise them per band, stacked in the requested band order.
 
+    Nearest resampling writes each normalised native pixel straight into its f x f block of the output (one pass
+    over the output, no intermediate 120 px copy); bilinear uses ``F.interpolate`` per group. On the CPU the output
+    is allocated through numpy, whose allocator reuses (and huge-page advises) large blocks, where fresh torch
+    allocations page-fault on every batch: this alone doubles the CPU throughput.
+
     Args:
         bands: output band order.
         resample: ``"nearest"`` (as the public readers) or ``"bilinear"`` for the 20 m and 60 m bands.
@@ -56,13 +62,12 @@ class BatchTransform(torch.nn.Module):
         self.resample = resample
         self.groups = group_bands(self.bands)
         self.stats = {band: stats[band] for band in self.bands}
-        for name, members in self.groups.items():
-            index = torch.tensor([self.bands.index(band) for band in members])
-            mean = torch.tensor([stats[band].mean for band in members]).view(1, -1, 1, 1)
-            std = torch.tensor([stats[band].std for band in members]).view(1, -1, 1, 1)
-            self.register_buffer(f"{name}_index", index, persistent=False)
-            self.register_buffer(f"{name}_mean", mean, persistent=False)
-            self.register_buffer(f"{name}_std", std, persistent=False)
+        # (group, position in group, output channel, scale 1/std, offset -mean/std) per band
+        self.plan = [
+            (band_group(band), self.groups[band_group(band)].index(band), channel,
+             1 / stats[band].std, -stats[band].mean / stats[band].std)
+            for channel, band in enumerate(self.bands)
+        ]  # fmt: skip
 
     def forward(self, groups: Mapping[str, Tensor]) -> Tensor:
         """Turn raw band groups into a normalised ``(B, C, 120, 120)`` float32 image batch."""
@@ -70,17 +75,36 @@ class BatchTransform(torch.nn.Module):
         if missing:
             raise ConfigError(f"the batch lacks band group(s) {missing} needed for bands {list(self.bands)}")
         first = groups[next(iter(self.groups))]
-        out = torch.empty(first.shape[0], len(self.bands), IMAGE_SIZE, IMAGE_SIZE, device=first.device)
-        for name in self.groups:
-            mean = getattr(self, f"{name}_mean").to(first.device)
-            std = getattr(self, f"{name}_std").to(first.device)
-            values = (groups[name].float() - mean) / std  # normalise at native size: fewer pixels to touch
+        shape = (first.shape[0], len(self.bands), IMAGE_SIZE, IMAGE_SIZE)
+        if first.device.type == "cpu":
+            out = torch.from_numpy(np.empty(shape, dtype=np.float32))
+        else:
+            out = torch.empty(shape, dtype=torch.float32, device=first.device)
+        if self.resample == "bilinear":
+            return self._bilinear(groups, out)
+        for group, position, channel, scale, offset in self.plan:
+            values = groups[group][:, position]
+            size = values.shape[-1]
+            factor = IMAGE_SIZE // size
+            if factor == 1:
+                torch.mul(values, scale, out=out[:, channel])
+                out[:, channel].add_(offset)
+            else:
+                normalised = values * scale + offset
+                blocks = out[:, channel].view(-1, size, factor, size, factor)
+                blocks.copy_(normalised[:, :, None, :, None].expand_as(blocks))
+        return out
+
+    def _bilinear(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
+        for name, members in self.groups.items():
+            entries = [entry for entry in self.plan if entry[0] == name]
+            scale = torch.tensor([e[3] for e in entries], device=out.device).view(1, -1, 1, 1)
+            offset = torch.tensor([e[4] for e in entries], device=out.device).view(1, -1, 1, 1)
+            values = groups[name].float() * scale + offset
             if values.shape[-1] != IMAGE_SIZE:
-                values = F.interpolate(
-                    values, size=(IMAGE_SIZE, IMAGE_SIZE), mode=self.resample,
-                    **({"align_corners": False} if self.resample == "bilinear" else {}),
-                )  # fmt: skip
-            out[:, getattr(self, f"{name}_index").to(first.device)] = values
+                values = F.interpolate(values, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+            for position, entry in enumerate(entries):
+                out[:, entry[2]] = values[:, position]
         return out
 
 

@@ -1,0 +1,155 @@
+"""The dataset and datamodule: the sample contract, store = release root, device path = worker path, statistics."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from bigearth.data.bands import BAND_PRESETS, S2_BANDS
+from bigearth.data.datamodule import ReBENDataModule
+from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
+from bigearth.data.geo import tile_origin
+from bigearth.data.layout import parse_s2_name
+from bigearth.nomenclature import CLASSES_ALPHABETICAL, CLASSES_TABLE, IGNORE_INDEX, clc_to_index
+
+
+def test_sample_contract(mini_store: Path) -> None:
+    dataset = ReBENDataset(mini_store, split="train", bands=14, with_mask=True)
+    sample = dataset[0]
+    assert dataset.source_kind == "store"
+    assert dataset.bands == BAND_PRESETS[14]
+    assert sample["image"].shape == (14, 120, 120)
+    assert sample["image"].dtype == torch.float32
+    assert sample["label"].shape == (19,)
+    assert sample["label"].dtype == torch.float32
+    assert sample["mask"].shape == (120, 120)
+    assert sample["mask"].dtype == torch.int64
+    assert isinstance(sample["patch_id"], str)
+    assert isinstance(sample["lat"], float)
+    assert isinstance(sample["lon"], float)
+    present = {int(i) for i in sample["mask"].unique() if i != IGNORE_INDEX}
+    assert present == set(torch.nonzero(sample["label"]).flatten().tolist())
+
+
+def test_store_and_release_root_give_the_same_samples(mini_root: Path, mini_store: Path) -> None:
+    from_store = ReBENDataset(mini_store, split="test", bands="s1s2", with_mask=True)
+    from_root = ReBENDataset(mini_root, split="test", bands="s1s2", with_mask=True)
+    assert from_root.source_kind == "release root"
+    assert len(from_store) == len(from_root) > 0
+    for index in range(3):
+        a, b = from_store[index], from_root[index]
+        for key in ("image", "label", "mask"):
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("resample", ["nearest", "bilinear"])
+def test_device_path_equals_worker_path(mini_store: Path, resample: str) -> None:
+    finished = ReBENDataset(mini_store, split="validation", bands=14, resample=resample)
+    raw = ReBENDataset(mini_store, split="validation", bands=14, resample=resample, raw=True)
+    indices = list(range(min(8, len(raw))))
+    batch = raw.__getitems__(indices)
+    assert batch["groups"]["s2_20m"].shape == (len(indices), 6, 60, 60)
+    assert batch["groups"]["s2_20m"].dtype == torch.uint16
+    assert batch["groups"]["s2_60m"].shape == (len(indices), 2, 20, 20)
+    torch.testing.assert_close(finish_batch(batch, raw.transform)["image"], finished.__getitems__(indices)["image"])
+
+
+def test_nearest_resampling_repeats_native_pixels(mini_store: Path) -> None:
+    dataset = ReBENDataset(mini_store, split="train", bands=["B01", "B05"])
+    raw = ReBENDataset(mini_store, split="train", bands=["B01", "B05"], raw=True)
+    image, groups = dataset[0]["image"], raw[0]["groups"]
+    b01 = (groups["s2_60m"][0].float() - 361.08) / 575.07
+    torch.testing.assert_close(image[0], b01.repeat_interleave(6, 0).repeat_interleave(6, 1))
+    b05 = (groups["s2_20m"][0].float() - 942.84) / 738.43
+    torch.testing.assert_close(image[1], b05.repeat_interleave(2, 0).repeat_interleave(2, 1))
+
+
+def test_band_selection_by_name_keeps_order(mini_store: Path) -> None:
+    full = ReBENDataset(mini_store, split="train", bands=list(S2_BANDS))[0]["image"]
+    picked = ReBENDataset(mini_store, split="train", bands=["B12", "B02", "B8A"])[0]["image"]
+    for position, band in enumerate(["B12", "B02", "B8A"]):
+        torch.testing.assert_close(picked[position], full[S2_BANDS.index(band)])
+
+
+def test_normalised_batches_are_standardised(mini_store: Path) -> None:
+    dataset = ReBENDataset(mini_store, split="train", bands=14)
+    image = dataset.__getitems__(list(range(len(dataset))))["image"]
+    per_band_mean = image.mean(dim=(0, 2, 3))
+    per_band_std = image.std(dim=(0, 2, 3))
+    assert per_band_mean.abs().max() < 0.75, per_band_mean
+    assert ((per_band_std > 0.3) & (per_band_std < 2.0)).all(), per_band_std
+
+
+def test_class_orders_and_split_aliases(mini_store: Path) -> None:
+    table = ReBENDataset(mini_store, split="val", bands="s2")
+    alphabetical = ReBENDataset(mini_store, split="validation", bands="s2", class_order="alphabetical")
+    assert table.class_names == CLASSES_TABLE
+    assert alphabetical.class_names == CLASSES_ALPHABETICAL
+    for a, b in zip(table.index.labels, alphabetical.index.labels, strict=True):
+        assert {CLASSES_TABLE[i] for i in np.flatnonzero(a)} == {CLASSES_ALPHABETICAL[i] for i in np.flatnonzero(b)}
+
+
+def test_snow_and_cloud_excluded_by_default(mini_store: Path) -> None:
+    default = ReBENDataset(mini_store, split=None)
+    everything = ReBENDataset(mini_store, split=None, include_snow_cloud=True)
+    assert len(everything) > len(default)
+    frame = default.index.frame
+    assert not (frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"]).any()
+
+
+def test_coordinates_lie_in_the_tile(mini_store: Path) -> None:
+    from pyproj import Transformer
+
+    from bigearth.data.geo import utm_epsg
+
+    dataset = ReBENDataset(mini_store, split=None)
+    for row in range(0, len(dataset), 17):
+        parsed = parse_s2_name(str(dataset.index.patch_id[row]))
+        to_utm = Transformer.from_crs(4326, utm_epsg(parsed.mgrs_tile), always_xy=True)
+        east, north = to_utm.transform(dataset.index.lon[row], dataset.index.lat[row])
+        ulx, uly = tile_origin(parsed.mgrs_tile)
+        assert east == pytest.approx(ulx + 1200 * parsed.x + 600, abs=0.01)
+        assert north == pytest.approx(uly - 1200 * parsed.y - 600, abs=0.01)
+
+
+def test_mask_maps_clc_codes(mini_store: Path) -> None:
+    from bigearth.data.store import StoreReader
+
+    dataset = ReBENDataset(mini_store, split="train", bands="s2", with_mask=True)
+    codes = StoreReader(mini_store).read_reference_map(dataset[0]["patch_id"])
+    np.testing.assert_array_equal(dataset[0]["mask"].numpy(), clc_to_index(codes))
+
+
+def test_dataloader_with_spawned_workers(mini_store: Path) -> None:
+    dataset = ReBENDataset(mini_store, split="train", bands=14)
+    serial = next(iter(DataLoader(dataset, batch_size=16, collate_fn=keep_batch)))
+    loader = DataLoader(dataset, batch_size=16, collate_fn=keep_batch, num_workers=2, multiprocessing_context="spawn")
+    batches = iter(loader)
+    parallel = next(batches)
+    del batches  # shuts the workers down now
+    torch.testing.assert_close(serial["image"], parallel["image"])
+    assert serial["patch_id"] == parallel["patch_id"]
+
+
+def test_datamodule_train_and_validation_share_one_lmdb(mini_store: Path) -> None:
+    module = ReBENDataModule(mini_store, bands="s1s2", batch_size=8)
+    module.setup("fit")
+    train = next(iter(module.train_dataloader()))
+    validation = next(iter(module.val_dataloader()))
+    assert "groups" in train
+    finished = module.on_after_batch_transfer(validation, 0)
+    assert finished["image"].shape == (8, 14, 120, 120)
+    assert finished["label"].shape == (8, 19)
+
+
+def test_flip_rot90_keeps_image_and_mask_aligned() -> None:
+    from bigearth.data.transforms import random_flip_rot90
+
+    generator = torch.Generator().manual_seed(0)
+    mask = torch.randint(0, 19, (64, 120, 120))
+    image = mask[:, None].float().repeat(1, 3, 1, 1)
+    image, mask = random_flip_rot90(image, mask, generator=generator)
+    torch.testing.assert_close(image[:, 0], mask.float())
+    torch.testing.assert_close(image[:, 2], mask.float())
