@@ -120,3 +120,19 @@ def test_metadata_class_counts(reference: Path) -> None:
     counts = pd.Series([label for labels in frame["labels"] for label in labels]).value_counts()
     assert len(counts) == 19
     assert counts["Beaches, dunes, sands"] + 0 > 0
+
+
+def test_dataset_reads_rico_hdl_lmdb_with_official_metadata(reference: Path) -> None:
+    from bigearth.data.dataset import ReBENDataset
+
+    dataset = ReBENDataset(
+        reference / "samples" / "rico-hdl-lmdb", split=None, bands="s2", metadata=reference, include_snow_cloud=True
+    )
+    assert len(dataset) == 549_488
+    sample = dataset.restrict([S2_SAMPLE])[0]
+    assert sample["image"].shape == (12, 120, 120)
+    assert sample["lat"] == pytest.approx(48.274, abs=1e-3)
+    official = read_metadata(reference, include_snow_cloud=True).set_index("patch_id").loc[S2_SAMPLE, "labels"]
+    assert [dataset.class_names[i] for i in sample["label"].nonzero().flatten()] == [
+        name for name in dataset.class_names if name in official
+    ]

@@ -136,7 +136,9 @@ def info(
 
 @app.command()
 def show(
-    patch_id: Annotated[str | None, typer.Argument(help="S2 patch name (default: the first test patch)")] = None,
+    patch_id: Annotated[
+        str | None, typer.Argument(help="S2 patch name (default: a test patch with many classes)")
+    ] = None,
     data: Annotated[Path, typer.Option(help="store folder or release root")] = Path("."),
     out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("patch.png"),
 ) -> None:
@@ -146,7 +148,9 @@ def show(
     try:
         dataset = ReBENDataset(data, split=None if patch_id else "test", bands=14, with_mask=True,
                                include_snow_cloud=True)  # fmt: skip
-        dataset.restrict([patch_id] if patch_id else None, first=1)
+        if patch_id is None:  # the test patch with the most classes makes the most telling figure
+            patch_id = str(dataset.index.patch_id[dataset.index.labels.sum(axis=1).argmax()])
+        dataset.restrict([patch_id])
         sample = dataset[0]
         labels = ", ".join(name for name, on in zip(dataset.class_names, sample["label"], strict=True) if on)
         figure = dataset.plot(sample, title=f"{sample['patch_id']}\n{labels}")
