@@ -16,7 +16,6 @@ import shutil
 import time
 from pathlib import Path
 
-import lmdb
 import torch
 from safetensors.numpy import load
 from torch.utils.data import DataLoader
@@ -24,6 +23,7 @@ from torch.utils.data import DataLoader
 from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
 from bigearth.data.encode import encode
 from bigearth.data.metadata import read_metadata
+from bigearth.data.store import shared_environment
 from bigearth.data.synth import synthesize
 
 
@@ -38,12 +38,11 @@ def timed(function, count: int, repeats: int = 3) -> float:
 
 
 def floor(store: Path, patch_ids: list[str], s1_names: list[str]) -> None:
-    environment = lmdb.open(str(store), readonly=True, lock=False)
-    with environment.begin() as transaction:
+    # the process's one environment of this path (py-lmdb >= 2 refuses a second)
+    with shared_environment(store).begin() as transaction:
         for patch_id, s1_name in zip(patch_ids, s1_names, strict=True):
             load(transaction.get(patch_id.encode()))
             load(transaction.get(s1_name.encode()))
-    environment.close()
 
 
 def read_all(dataset: ReBENDataset, batch_size: int) -> None:

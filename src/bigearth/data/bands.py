@@ -85,10 +85,7 @@ def resolve_bands(bands: str | int | list[str] | tuple[str, ...]) -> tuple[str, 
         named = {"s1": BAND_PRESETS[2], "s2": S2_BANDS, "s1s2": BAND_PRESETS[14], "all": BAND_PRESETS[14]}
         if bands.lower() in named:
             return named[bands.lower()]
-        if bands.isdigit():
-            bands = int(bands)
-        else:
-            bands = [b.strip() for b in bands.split(",")]
+        bands = int(bands) if bands.isdigit() else [b.strip() for b in bands.split(",")]
     if isinstance(bands, int):
         if bands not in BAND_PRESETS:
             raise ConfigError(f"no band preset with {bands} channels; presets: {sorted(BAND_PRESETS)}")

@@ -20,14 +20,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from bigearth.data.bands import S1_BANDS, native_size, resolve_bands, sensor
+from bigearth.data.bands import native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
 from bigearth.data.transforms import BatchTransform, group_bands
 from bigearth.errors import MissingDataError
-from bigearth.nomenclature import IGNORE_INDEX, ClassOrder, clc_to_index
+from bigearth.nomenclature import ClassOrder, clc_to_index
 
 
 class Sample(TypedDict):
@@ -226,5 +226,3 @@ def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, 
 def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
     """Collate function for :class:`ReBENDataset`: its ``__getitems__`` already returns a whole batch."""
     return batch
-
-

@@ -5,14 +5,14 @@ from collections.abc import Mapping
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-from bigearth.data.bands import REBEN_STATS  # noqa: E402
-from bigearth.nomenclature import CLASS_COLOURS, IGNORE_INDEX  # noqa: E402
+from bigearth.data.bands import REBEN_STATS
+from bigearth.nomenclature import CLASS_COLOURS, IGNORE_INDEX
 
 TRUE_COLOUR = ("B04", "B03", "B02")
 FALSE_COLOUR = ("B08", "B04", "B03")
@@ -51,7 +51,9 @@ def plot_bands(
         colours = np.array([CLASS_COLOURS[name] for name in class_names] + [(0, 0, 0)], dtype=np.float32) / 255
         shown = np.where(mask == IGNORE_INDEX, len(class_names), mask)
         cmap = ListedColormap(colours)
-        panels.append(("reference map", shown, {"cmap": cmap, "vmin": 0, "vmax": len(class_names), "interpolation": "nearest"}))
+        panels.append(
+            ("reference map", shown, {"cmap": cmap, "vmin": 0, "vmax": len(class_names), "interpolation": "nearest"})
+        )
         present = sorted(int(i) for i in np.unique(mask) if i != IGNORE_INDEX)
     figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8 + 0.25 * len(present)), squeeze=False)
     for axis, (name, image, options) in zip(axes[0], panels, strict=True):

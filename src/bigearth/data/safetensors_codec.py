@@ -56,9 +56,7 @@ def decode(buffer: bytes | memoryview, *, key: str = "") -> dict[str, np.ndarray
             count = int(np.prod(entry["shape"]))
             if start + end > len(buffer) or (end - begin) != count * dtype.itemsize:
                 raise ValueError(f"tensor {name} lies outside the value")
-            arrays[name] = np.frombuffer(buffer, dtype=dtype, count=count, offset=start + begin).reshape(
-                entry["shape"]
-            )
+            arrays[name] = np.frombuffer(buffer, dtype=dtype, count=count, offset=start + begin).reshape(entry["shape"])
         return arrays
     except (struct.error, ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
         raise CorruptDataError(

@@ -56,7 +56,9 @@ def shared_environment(path: Path) -> lmdb.Environment:
                 str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=2048, meminit=False
             )
         except lmdb.Error as error:
-            raise StoreError(f"cannot open the LMDB in {path} ({error}); is it a store written by `bigearth encode`?")
+            raise StoreError(
+                f"cannot open the LMDB in {path} ({error}); is it a store written by `bigearth encode`?"
+            ) from error
         _ENVIRONMENTS[key] = environment
     return environment
 

@@ -27,7 +27,9 @@ def _render_values(rows: list[dict], seed: int) -> list[tuple[str, bytes]]:
         arrays = render_patch(pd.Series(row), seed)
         values.append((row["patch_id"], safetensors_codec.encode(arrays.s2)))
         values.append((row["s1_name"], safetensors_codec.encode(arrays.s1)))
-        values.append((reference_map_key(row["patch_id"]), safetensors_codec.encode({REFERENCE_MAP_TENSOR: arrays.reference_map})))
+        values.append(
+            (reference_map_key(row["patch_id"]), safetensors_codec.encode({REFERENCE_MAP_TENSOR: arrays.reference_map}))
+        )
     return values
 
 

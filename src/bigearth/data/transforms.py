@@ -96,7 +96,7 @@ class BatchTransform(torch.nn.Module):
         return out
 
     def _bilinear(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
-        for name, members in self.groups.items():
+        for name in self.groups:
             entries = [entry for entry in self.plan if entry[0] == name]
             scale = torch.tensor([e[3] for e in entries], device=out.device).view(1, -1, 1, 1)
             offset = torch.tensor([e[4] for e in entries], device=out.device).view(1, -1, 1, 1)
@@ -108,9 +108,9 @@ class BatchTransform(torch.nn.Module):
         return out
 
 
-def random_flip_rot90(image: Tensor, mask: Tensor | None = None, *, generator: torch.Generator | None = None) -> tuple[
-    Tensor, Tensor | None
-]:
+def random_flip_rot90(
+    image: Tensor, mask: Tensor | None = None, *, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor | None]:
     """Flip horizontally and rotate by a multiple of 90 degrees, independently per sample (the 8 dihedral views).
 
     Args:

@@ -37,7 +37,9 @@ def _expected_keys(store: Path, reader: StoreReader) -> list[str]:
     return keys
 
 
-def verify(store: Path, root: Path | None = None, *, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+def verify(
+    store: Path, root: Path | None = None, *, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
     """Check a store.
 
     Every patch listed in the store's metadata (or, without metadata, every key) must be present and decode with
@@ -77,10 +79,8 @@ def _check_key(reader: StoreReader, release: ReleaseReader | None, key: str) -> 
         expected = None if release is None else {"Data": release.read_reference_map(patch_id)}
     else:
         stored = decode_checked(reader.get(key), key)
-        if release is None:
-            expected = None
-        else:
-            expected = release.read_s2(key) if kind == "s2" else release.read_s1(key)
+        read = None if release is None else release.read_s2 if kind == "s2" else release.read_s1
+        expected = None if read is None else read(key)
     if expected is None:
         return
     for band, array in expected.items():
