@@ -4,6 +4,8 @@ Measures samples/s of
   (a) the floor: LMDB get + safetensors decode (the library's loader) of the S2 and S1 values, nothing else;
   (b) bigearth's store reader, full output: 14 bands (VV VH + 12 S2) at 120 x 120 float32, normalised, labels;
   (c) per-sample GeoTIFF reading (one file per band, as TorchGeo does) to the same output;
+  (b-packed) the same output read from the packed layout beside the LMDB (``bigearth encode --packed``);
+  raw: native-size band groups only (what workers deliver when the GPU resizes and normalises);
 in one process and with a DataLoader of N spawned workers, and prints the ratios. Also measures encode
 throughput (patches/s) and, where CUDA is available, samples/s delivered into GPU memory (raw batches from
 workers, resize + normalise on the GPU).
@@ -23,6 +25,7 @@ from torch.utils.data import DataLoader
 from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
 from bigearth.data.encode import encode
 from bigearth.data.metadata import read_metadata
+from bigearth.data.packed import pack
 from bigearth.data.store import shared_environment
 from bigearth.data.synth import synthesize
 
@@ -85,8 +88,14 @@ def main() -> None:
     start = time.perf_counter()
     encode(root, store, workers=args.workers)
     encode_rate = len(frame) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    pack(store)
+    pack_rate = len(frame) / (time.perf_counter() - start)
 
-    dataset = ReBENDataset(store, split=None, bands=14)
+    dataset = ReBENDataset(store, split=None, bands=14, packed=False)
+    packed = ReBENDataset(store, split=None, bands=14)
+    raw = ReBENDataset(store, split=None, bands=14, packed=False, raw=True)
+    packed_raw = ReBENDataset(store, split=None, bands=14, raw=True)
     count = len(dataset)
     ids = [str(p) for p in dataset.index.patch_id]
     names = [str(n) for n in dataset.index.s1_name]
@@ -96,6 +105,9 @@ def main() -> None:
         "(b) store reader, 14 x 120 x 120 float32 normalised + labels": timed(
             lambda: read_all(dataset, args.batch_size), count
         ),
+        "(b-packed) packed layout, same output": timed(lambda: read_all(packed, args.batch_size), count),
+        "raw band groups from the LMDB (no resize/normalise)": timed(lambda: read_all(raw, args.batch_size), count),
+        "raw band groups from the packed layout": timed(lambda: read_all(packed_raw, args.batch_size), count),
     }
     geotiff = ReBENDataset(root, split=None, bands=14).restrict(first=args.geotiff_samples)
     subset = len(geotiff)
@@ -106,18 +118,21 @@ def main() -> None:
         f"(b) store reader, DataLoader {args.workers} workers": timed(
             lambda: read_loader(dataset, args.batch_size, args.workers), count, repeats=1
         ),
+        f"(b-packed) packed layout, DataLoader {args.workers} workers": timed(
+            lambda: read_loader(packed, args.batch_size, args.workers), count, repeats=1
+        ),
         f"(c) GeoTIFF reading, DataLoader {args.workers} workers": timed(
             lambda: read_loader(geotiff, args.batch_size, args.workers), subset, repeats=1
         ),
     }  # fmt: skip
     if torch.cuda.is_available():
-        raw = ReBENDataset(store, split=None, bands=14, raw=True)
-        loader_results[f"into GPU memory: raw batches, {args.workers} workers, resize+normalise on GPU"] = timed(
-            lambda: read_loader(raw, 512, args.workers, device="cuda"), count, repeats=2
-        )
+        for name, source in (("LMDB", raw), ("packed", packed_raw)):
+            loader_results[f"into GPU memory from {name}: raw batches, {args.workers} workers, GPU resize"] = timed(
+                lambda source=source: read_loader(source, 512, args.workers, device="cuda"), count, repeats=2
+            )
     floor_rate = results["(a) floor: LMDB get + safetensors decode"]
     print(f"\n{count} patches, {torch.get_num_threads()} torch threads, batch {args.batch_size}")
-    print(f"encode: {encode_rate:,.0f} patches/s with {args.workers} workers")
+    print(f"encode: {encode_rate:,.0f} patches/s with {args.workers} workers; pack: {pack_rate:,.0f} patches/s")
     for name, rate in (results | loader_results).items():
         print(f"{name:<75} {rate:>10,.0f} samples/s   {rate / floor_rate:6.3f} x floor")
     b = results["(b) store reader, 14 x 120 x 120 float32 normalised + labels"]

@@ -153,3 +153,23 @@ def test_flip_rot90_keeps_image_and_mask_aligned() -> None:
     image, mask = random_flip_rot90(image, mask, generator=generator)
     torch.testing.assert_close(image[:, 0], mask.float())
     torch.testing.assert_close(image[:, 2], mask.float())
+
+
+def test_packed_layout_gives_the_same_batches(mini_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from bigearth.data.packed import has_packed, pack
+
+    store = tmp_path / "store"
+    shutil.copytree(mini_store, store)
+    pack(store)
+    assert has_packed(store)
+    packed = ReBENDataset(store, split="train", bands=["VH", "B12", "B02", "B01"], with_mask=True)
+    plain = ReBENDataset(store, split="train", bands=["VH", "B12", "B02", "B01"], with_mask=True, packed=False)
+    assert packed.packed is not None
+    assert plain.packed is None
+    indices = [5, 0, 3, 17, 2]
+    a, b = packed.__getitems__(indices), plain.__getitems__(indices)
+    for key in ("image", "label", "mask"):
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert a["patch_id"] == b["patch_id"]

@@ -64,6 +64,7 @@ def encode(
     store: Annotated[Path, typer.Argument(help="store folder to write (an interrupted encode is resumed)")],
     workers: Annotated[int, typer.Option(help="reader processes (0: in this process)")] = 2,
     map_size_gib: Annotated[int, typer.Option("--map-size", help="LMDB map size in GiB")] = 1024,
+    packed: Annotated[bool, typer.Option("--packed", help="also write the packed layout for batch reads")] = False,
 ) -> None:
     """Encode a release root into a rico-hdl compatible store (resumable)."""
     from bigearth.data.encode import encode as run_encode
@@ -71,12 +72,32 @@ def encode(
     try:
         with progress_bar("encoding") as update:
             summary = run_encode(root, store, workers=workers, map_size=map_size_gib << 30, progress=update)
+        if packed:
+            pack(store)
     except BigEarthError as error:
         fail(error)
     if summary.already_complete:
         console.print(f"{store} is already a complete store ({summary.found} values); nothing to do")
     else:
         console.print(f"encoded {summary.written} of {summary.found} values into {store}; the store is complete")
+
+
+@app.command(name="pack")
+def pack_command(store: Annotated[Path, typer.Argument(help="complete store folder")]) -> None:
+    """Write the packed layout (fixed-size records for batch reads) beside a store's LMDB."""
+    pack(store)
+
+
+def pack(store: Path) -> None:
+    """Write a store's packed layout with a progress bar (errors printed by the caller's handler)."""
+    from bigearth.data.packed import pack as run_pack
+
+    try:
+        with progress_bar("packing") as update:
+            entry = run_pack(store, progress=update)
+    except BigEarthError as error:
+        fail(error)
+    console.print(f"packed {entry['rows']} patches into {store / 'packed'}")
 
 
 @app.command()

@@ -23,10 +23,11 @@ from torch.utils.data import Dataset
 from bigearth.data.bands import native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
+from bigearth.data.packed import PackedReader, has_packed
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
 from bigearth.data.transforms import BatchTransform, group_bands
-from bigearth.errors import MissingDataError
+from bigearth.errors import CorruptDataError, MissingDataError
 from bigearth.nomenclature import ClassOrder, clc_to_index
 
 
@@ -63,6 +64,8 @@ class ReBENDataset(Dataset):
         resample: ``"nearest"`` or ``"bilinear"`` resampling of 20 m and 60 m bands.
         raw: yield native-size band groups (``groups``) instead of ``image``; finish with :attr:`transform`.
         metadata: folder of the metadata files, if not ``path`` (e.g. a rico-hdl LMDB without them).
+        packed: read batches from the store's packed layout (``bigearth encode --packed``); default: where
+            the store has one.
     """
 
     def __init__(
@@ -77,8 +80,13 @@ class ReBENDataset(Dataset):
         resample: str = "nearest",
         raw: bool = False,
         metadata: Path | str | None = None,
+        packed: bool | None = None,
     ) -> None:
         self.source: PatchSource = open_source(Path(path))
+        if packed and not (isinstance(self.source, StoreReader) and has_packed(self.source.path)):
+            raise MissingDataError(f"{path} has no packed layout; write one with `bigearth encode --packed`")
+        use_packed = packed is not False and isinstance(self.source, StoreReader) and has_packed(self.source.path)
+        self.packed = PackedReader(self.source.path) if use_packed else None
         self.bands = resolve_bands(bands)
         self.groups = group_bands(self.bands)
         self.transform = BatchTransform(self.bands, resample)
@@ -159,12 +167,29 @@ class ReBENDataset(Dataset):
             "lon": torch.from_numpy(self.index.lon[rows]),
         }
         if self.with_mask:
-            masks = np.stack([clc_to_index(self.source.read_reference_map(p), source=f"reference map of {p}")
-                              for p in patch_ids])  # fmt: skip
-            batch["mask"] = torch.from_numpy(masks)
+            batch["mask"] = torch.from_numpy(self._read_masks(patch_ids))
         return batch if self.raw else finish_batch(batch, self.transform)
 
+    def _read_masks(self, patch_ids: list[str]) -> np.ndarray:
+        if self.packed is not None:
+            codes = self.packed.read_group("reference_map", self.packed.rows(patch_ids))
+            try:
+                return clc_to_index(codes)
+            except CorruptDataError:  # name the patch: check them one by one
+                for patch_id, patch_codes in zip(patch_ids, codes, strict=True):
+                    clc_to_index(patch_codes, source=f"packed reference map of {patch_id}")
+                raise
+        return np.stack(
+            [clc_to_index(self.source.read_reference_map(p), source=f"reference map of {p}") for p in patch_ids]
+        )
+
     def _read_groups(self, rows: np.ndarray, patch_ids: list[str]) -> dict[str, Tensor]:
+        if self.packed is not None:
+            packed_rows = self.packed.rows(patch_ids)
+            return {
+                name: torch.from_numpy(self.packed.read_group(name, packed_rows, members))
+                for name, members in self.groups.items()
+            }
         s2_bands = tuple(band for band in self.bands if sensor(band) == "s2")
         s1_bands = tuple(band for band in self.bands if sensor(band) == "s1")
         buffers = {
