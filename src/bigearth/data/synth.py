@@ -1,0 +1,503 @@
+"""Mini-reBEN: synthetic patches in exactly the official reBEN layout, with a learnable land-cover signal.
+
+The mini-reBEN is the project's embedded demo, test and benchmark data. It is written like the real release
+(:mod:`bigearth.data.layout`): per-band S2 GeoTIFFs at native 120/60/20 px (uint16, nodata 0, no pixel 0), S1
+VV/VH in dB (float32, 120 px), DEFLATE reference maps of 3-digit CLC codes, and both metadata files with the
+official schema. Labels are the sorted class names present in the reference map, the split is the geographic
+rule (:func:`bigearth.data.geo.geographic_split`), and patches flagged for seasonal snow or cloud/shadow go to
+the second metadata file, as in reBEN.
+
+How the data is made:
+
+* **Geography.** Patches lie on eight real Sentinel-2 tiles in reBEN countries
+  (:data:`bigearth.data.synth_signatures.TILES`), each with a real
+  L2A product and S1 scene name, its own acquisition season, and a land-cover mix of CLC codes that drifts
+  across the tile from one side to the other, so that position carries information about land cover.
+* **Reference maps.** A patch is a few (1-5) warped Voronoi regions, each at least
+  :data:`MIN_REGION_FRACTION` of the patch and one CLC code; a few patches have a road (122) or an area outside
+  the CLC polygons (999) that is unlabelled. Every class has a floor probability on every tile, and
+  :func:`plan` makes sure that every class occurs in every split of the clean metadata.
+* **Pixels.** Each region shows its class's signature (:mod:`bigearth.data.synth_signatures`) times a season
+  and illumination factor and a per-region jitter, with class-specific texture, per-pixel noise and S1 speckle:
+  single pixels of similar classes are ambiguous, region averages are not. 20 m and 60 m bands are block means
+  of the 10 m field. Snowy or cloudy patches get snow or a cloud with its shadow over part of the patch.
+
+Everything is a pure function of ``(patches, seed)``: each patch draws from its own
+``numpy.random.Generator`` seeded by ``(seed, patch index, stream)``, and the same seed writes the same bytes.
+"""
+
+import json
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from bigearth.atomic import atomic_write_json
+from bigearth.data import synth_signatures as signatures
+from bigearth.data.bands import IMAGE_SIZE, S1_BANDS, S2_BANDS, native_size
+from bigearth.data.geo import GRID_SIZE, geographic_split, patch_origin, utm_epsg
+from bigearth.data.geotiff import write_band
+from bigearth.data.layout import (
+    METADATA_FILE,
+    METADATA_SCHEMA,
+    REFERENCE_DIR,
+    S1_DIR,
+    S2_DIR,
+    SNOW_CLOUD_METADATA_FILE,
+    SPLITS,
+    parse_s2_name,
+    reference_map_path,
+    s1_band_path,
+    s2_band_path,
+)
+from bigearth.data.metadata import write_metadata
+from bigearth.data.synth_signatures import TILES, SynthTile
+from bigearth.errors import BigEarthError, ConfigError
+from bigearth.nomenclature import CLASS_CODES, CLASSES_TABLE, NUM_CLASSES, clc_to_index, labels_from_codes
+
+DEFAULT_PATCHES = 600
+#: Marker file of a mini-reBEN root: says the data is synthetic, how it was made, and whether it is complete.
+MARKER_FILE = "mini-reben.json"
+FORMAT = "mini-reBEN"
+VERSION = 1
+
+#: Smallest region of a reference map, as a fraction of the patch (so one-pixel labels are rare).
+MIN_REGION_FRACTION = 0.03
+MAX_REGIONS = 5
+#: Probability of each class on every tile, whatever the tile's mix.
+FLOOR_PROBABILITY = 0.01
+#: Probability that a patch has an unlabelled road (122) or an area outside the CLC polygons (999).
+UNLABELLED_PROBABILITY = 0.08
+
+# Noise model (relative to the reflectance, or dB for S1): see render_patch.
+REGION_JITTER = 0.03
+ILLUMINATION_JITTER = 0.03
+PIXEL_NOISE = 0.12
+BAND_NOISE = 0.06
+S1_REGION_JITTER_DB = 0.4
+S1_TEXTURE_DB = 8.0
+S1_LOOKS = 4.4  # equivalent number of looks of GRD-H IW speckle
+
+_TILE_BY_MGRS: dict[str, SynthTile] = {tile.mgrs: tile for tile in TILES}
+
+#: Signature rows: the 19 classes in table order, then artificial unlabelled surfaces, then no data (999).
+_SIGNATURES = (*signatures.CLASS_SIGNATURES.values(), signatures.ARTIFICIAL_UNLABELLED, signatures.NO_DATA_UNLABELLED)
+_ARTIFICIAL_ROW, _NO_DATA_ROW = NUM_CLASSES, NUM_CLASSES + 1
+_S2_TABLE = np.array([[s.s2[band] for band in S2_BANDS] for s in _SIGNATURES], dtype=np.float32)
+_S1_TABLE = np.array([[s.vv, s.vh] for s in _SIGNATURES], dtype=np.float32)
+_TEXTURE_OF = np.array([signatures.TEXTURES.index(s.texture) for s in _SIGNATURES])
+_ROUGHNESS = np.array([s.roughness for s in _SIGNATURES], dtype=np.float32)
+_VEGETATION = np.array([s.vegetation for s in _SIGNATURES], dtype=np.float32)
+_SEASONAL = np.array([band in signatures.SEASONAL_BANDS for band in S2_BANDS])
+
+
+@dataclass(frozen=True)
+class PatchArrays:
+    """The arrays of one synthetic patch, as they are written to the GeoTIFFs.
+
+    Attributes:
+        s2: S2 band name -> native-size ``(120|60|20, same)`` uint16 reflectance x 10^4 (no zeros).
+        s1: ``"VV"`` / ``"VH"`` -> ``(120, 120)`` float32 backscatter in dB.
+        reference_map: ``(120, 120)`` uint16 CLC level-3 codes.
+    """
+
+    s2: dict[str, np.ndarray]
+    s1: dict[str, np.ndarray]
+    reference_map: np.ndarray
+
+
+def land_cover_mix(tile: SynthTile, x: int, y: int) -> np.ndarray:
+    """Return the class probabilities (table order) of patch (x, y) of a tile.
+
+    The tile's two mixes are interpolated along its direction; every class keeps :data:`FLOOR_PROBABILITY`.
+    """
+    dx, dy = tile.direction
+    t = ((x - GRID_SIZE / 2) * dx + (y - GRID_SIZE / 2) * dy) / (GRID_SIZE * (abs(dx) + abs(dy))) + 0.5
+    mix = (1 - t) * _class_weights(tile.mix_from) + t * _class_weights(tile.mix_to)
+    return FLOOR_PROBABILITY + (1 - NUM_CLASSES * FLOOR_PROBABILITY) * mix
+
+
+def _class_weights(mix: dict[int, float]) -> np.ndarray:
+    """Turn a CLC code -> weight mix into normalised class probabilities (table order)."""
+    weights = np.zeros(NUM_CLASSES)
+    np.add.at(weights, clc_to_index(np.array(list(mix)), source="mini-reBEN mix").astype(int), list(mix.values()))
+    return weights / weights.sum()
+
+
+def _class_code(tile: SynthTile, klass: int, rng: np.random.Generator) -> int:
+    """Pick the CLC code that a region of a class carries on a tile (the tile's own codes first)."""
+    codes = sorted({c for c in (*tile.mix_from, *tile.mix_to) if c in CLASS_CODES[CLASSES_TABLE[klass]]})
+    return int(rng.choice(codes)) if codes else CLASS_CODES[CLASSES_TABLE[klass]][0]
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    """Return an independent generator for one purpose, seeded by ``(seed, *key)``."""
+    return np.random.default_rng((seed, *key))
+
+
+def _normalised(field: np.ndarray) -> np.ndarray:
+    """Return a field shifted and scaled to zero mean and unit variance."""
+    return (field - field.mean()) / (field.std() + 1e-6)
+
+
+def _smooth_field(rng: np.random.Generator, cells: int) -> np.ndarray:
+    """Return a smooth zero-mean unit-variance random field of 120x120 (cubic zoom of cells x cells noise)."""
+    return _normalised(ndimage.zoom(rng.standard_normal((cells, cells)), IMAGE_SIZE / cells, order=3, mode="mirror"))
+
+
+def region_geometry(tile: SynthTile, rng: np.random.Generator) -> tuple[np.ndarray, int | None]:
+    """Draw the regions of a patch: warped Voronoi cells, each at least :data:`MIN_REGION_FRACTION` of it.
+
+    Args:
+        tile: the patch's tile (sets the mean region count).
+        rng: the patch's geometry generator.
+
+    Returns:
+        A ``(120, 120)`` uint8 map of region indices ``0..n-1`` (index ``n`` marks unlabelled pixels if any)
+        and the CLC code of those unlabelled pixels (122 or 999), or None.
+    """
+    count = 1 + min(MAX_REGIONS - 1, int(rng.poisson(tile.regions)))
+    seeds = rng.uniform(0, IMAGE_SIZE, (count, 2))
+    offsets = rng.uniform(-10, 10, count)
+    rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] + 0.5
+    rows = rows + 10 * _smooth_field(rng, 6)
+    cols = cols + 10 * _smooth_field(rng, 6)
+    distance = np.hypot(rows - seeds[:, 0, None, None], cols - seeds[:, 1, None, None]) + offsets[:, None, None]
+    alive = np.ones(count, dtype=bool)
+    minimum = MIN_REGION_FRACTION * IMAGE_SIZE**2
+    while True:  # drop the smallest too-small cell until all are large enough (ends with one cell at worst)
+        regions = np.where(alive[:, None, None], distance, np.inf).argmin(axis=0)
+        areas = np.bincount(regions.ravel(), minlength=count)
+        small = np.flatnonzero(alive & (areas < minimum))
+        if small.size == 0:
+            break
+        alive[small[np.argmin(areas[small])]] = False
+    regions = (np.cumsum(alive) - 1)[regions].astype(np.uint8)
+    kept = int(alive.sum())
+    if rng.random() >= UNLABELLED_PROBABILITY:
+        return regions, None
+    if rng.random() < 0.6:  # a road or railway line crossing the patch
+        code, angle, shift = 122, rng.uniform(0, np.pi), rng.uniform(-40, 40)
+        rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] - IMAGE_SIZE / 2
+        mask = np.abs(cols * np.cos(angle) + rows * np.sin(angle) - shift) < 1.5
+    else:  # an area outside the CLC polygons
+        code, fraction = 999, rng.uniform(0.03, 0.15)
+        field = _smooth_field(rng, 4)
+        mask = field > np.quantile(field, 1 - fraction)
+    remaining = np.bincount(regions[~mask], minlength=kept)
+    if remaining.min() < minimum * 2 / 3:  # never let the overlay swallow a labelled region
+        return regions, None
+    regions[mask] = kept
+    return regions, code
+
+
+def reference_map(row: Mapping[str, Any], seed: int) -> np.ndarray:
+    """Return the ``(120, 120)`` uint16 CLC reference map of a planned patch (cheap; no pixel rendering).
+
+    Args:
+        row: the patch's row of :func:`plan` (uses ``tile``, ``index`` and ``region_codes``).
+        seed: the seed given to :func:`plan`.
+    """
+    regions, overlay = region_geometry(_TILE_BY_MGRS[row["tile"]], _rng(seed, 1, int(row["index"]), 0))
+    return _burn([int(code) for code in row["region_codes"]], overlay, regions)
+
+
+def _burn(codes: list[int], overlay: int | None, regions: np.ndarray) -> np.ndarray:
+    """Return the uint16 CLC map of a region-index map: region i gets ``codes[i]``, the overlay its code."""
+    return np.array([*codes, overlay or 0], dtype=np.uint16)[regions]
+
+
+def _positions(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``count`` distinct grid positions of a tile, spread over the rings 1/2 : 1/4 : 1/4 of the split."""
+    y, x = np.divmod(np.arange(GRID_SIZE * GRID_SIZE), GRID_SIZE)
+    ring = geographic_split(x, y)
+    quota = {"validation": round(count / 4), "test": round(count / 4)}
+    quota["train"] = count - quota["validation"] - quota["test"]
+    chosen = np.concatenate(
+        [rng.choice(np.flatnonzero(ring == split), size=quota[split], replace=False) for split in SPLITS]
+    )
+    return x[chosen], y[chosen]
+
+
+def _draw_classes(probabilities: np.ndarray, count: int, rng: np.random.Generator) -> list[int]:
+    """Draw ``count`` distinct classes with the given probabilities."""
+    return [int(c) for c in rng.choice(NUM_CLASSES, size=count, replace=False, p=probabilities)]
+
+
+def _cover_all_classes(frame: pd.DataFrame, mixes: np.ndarray, seed: int) -> None:
+    """Give every class at least one region in every split of the clean patches (in place).
+
+    A missing class replaces the region of the split's most frequent class (which stays present) in the patch
+    whose location mix favours the missing class most.
+    """
+    clean = ~(frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"]).to_numpy()
+    classes, codes = frame["region_classes"].to_list(), frame["region_codes"].to_list()
+    for split in SPLITS:
+        members = np.flatnonzero(clean & (frame["split"] == split).to_numpy())
+        counts = np.zeros(NUM_CLASSES, dtype=int)  # patches of the split that hold each class
+        for i in members:
+            counts[sorted(set(classes[i]))] += 1
+        for klass in np.flatnonzero(counts == 0):
+            for i in members[np.argsort(-mixes[members, klass], kind="stable")]:
+                donors = [r for r, c in enumerate(classes[i]) if counts[c] >= 2]
+                if donors:
+                    region = max(donors, key=lambda r: counts[classes[i][r]])
+                    counts[sorted(set(classes[i]))] -= 1
+                    classes[i][region] = int(klass)
+                    counts[sorted(set(classes[i]))] += 1
+                    tile = _TILE_BY_MGRS[frame.at[i, "tile"]]
+                    codes[i][region] = _class_code(tile, int(klass), _rng(seed, 2, i, int(klass)))
+                    break
+
+
+def plan(patches: int = DEFAULT_PATCHES, seed: int = 0) -> pd.DataFrame:
+    """Plan a mini-reBEN: which patches exist, where, their land cover, flags, labels and split.
+
+    Patches are spread evenly over :data:`TILES`, at distinct positions drawn uniformly within each split ring
+    (so every tile has train, validation and test patches from 3 patches per tile on).
+
+    Args:
+        patches: number of patches (at least 1).
+        seed: non-negative seed; the same seed gives the same plan.
+
+    Returns:
+        One row per patch, ordered by patch name, with the official metadata columns
+        (``patch_id, labels, split, country, s1_name, s2v1_name, contains_seasonal_snow,
+        contains_cloud_or_shadow``) and private columns: ``tile`` (MGRS tile, e.g. ``"33UUP"``), ``x``, ``y``
+        (grid column and row), ``index`` (row number, seeds the patch's generators) and ``region_codes``
+        (the CLC code of each region of the patch's geometry; see :func:`reference_map`).
+
+    Raises:
+        ConfigError: if ``patches`` or ``seed`` is out of range.
+    """
+    if int(patches) < 1:
+        raise ConfigError(f"a mini-reBEN needs at least 1 patch, got patches={patches}")
+    if int(seed) < 0:
+        raise ConfigError(f"the mini-reBEN seed must be a non-negative integer, got seed={seed}")
+    patches, seed = int(patches), int(seed)
+    rows = []
+    for t, tile in enumerate(TILES):
+        count = patches // len(TILES) + (t < patches % len(TILES))
+        rng = _rng(seed, 0, t)
+        x, y = _positions(count, rng)
+        snow, cloud = np.zeros(count, dtype=bool), np.zeros(count, dtype=bool)
+        flagged = rng.permutation(count)
+        n_snow, n_cloud = int(count * tile.snow + 0.5), int(count * tile.cloud + 0.5)
+        snow[flagged[:n_snow]] = True
+        cloud[flagged[n_snow : n_snow + n_cloud]] = True
+        for i in range(count):
+            name = parse_s2_name(f"{tile.product}_{x[i]:02d}_{y[i]:02d}")
+            rows.append(
+                {
+                    "patch_id": name.patch_id,
+                    "country": tile.country,
+                    "s1_name": f"{tile.s1_scene}_{tile.mgrs}_{x[i]}_{y[i]}",
+                    "s2v1_name": name.s2v1_name,
+                    "contains_seasonal_snow": bool(snow[i]),
+                    "contains_cloud_or_shadow": bool(cloud[i]),
+                    "tile": tile.mgrs,
+                    "x": int(x[i]),
+                    "y": int(y[i]),
+                }
+            )
+    frame = pd.DataFrame(rows).sort_values("patch_id", ignore_index=True)
+    frame["index"] = np.arange(len(frame))
+    frame["split"] = geographic_split(frame["x"].to_numpy(), frame["y"].to_numpy())
+    mixes = np.stack(
+        [land_cover_mix(_TILE_BY_MGRS[t], x, y) for t, x, y in zip(frame.tile, frame.x, frame.y, strict=True)]
+    )
+    region_classes, region_codes = [], []
+    for i, mgrs in enumerate(frame["tile"]):
+        tile = _TILE_BY_MGRS[mgrs]
+        regions, overlay = region_geometry(tile, _rng(seed, 1, i, 0))
+        rng = _rng(seed, 1, i, 2)
+        classes = _draw_classes(mixes[i], int(regions.max()) + (0 if overlay else 1), rng)
+        region_classes.append(classes)
+        region_codes.append([_class_code(tile, c, rng) for c in classes])
+    frame["region_classes"] = region_classes
+    frame["region_codes"] = region_codes
+    _cover_all_classes(frame, mixes, seed)
+    # Unlabelled overlays never erase a region, so the classes of the region codes are those of the map.
+    frame["labels"] = [labels_from_codes(np.array(codes)) for codes in frame["region_codes"]]
+    return frame[[*METADATA_SCHEMA.names, "tile", "x", "y", "index", "region_codes"]]
+
+
+def _textures(rng: np.random.Generator) -> np.ndarray:
+    """Return one zero-mean unit-variance field per texture kind, ``(len(TEXTURES), 120, 120)`` float32."""
+    rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32)
+    angle, period, phase = rng.uniform(0, np.pi), rng.uniform(4, 7), rng.uniform(0, 2 * np.pi)
+    fields = {
+        "smooth": _smooth_field(rng, 12),
+        "grain": _normalised(ndimage.gaussian_filter(rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE)), 0.8)),
+        "stripes": np.sqrt(2) * np.sin(2 * np.pi * (cols * np.cos(angle) + rows * np.sin(angle)) / period + phase),
+        "blocks": np.kron(rng.standard_normal((10, 10)), np.ones((12, 12))),
+        # dark crowns of scattered trees or shrubs
+        "dots": -_normalised(ndimage.gaussian_filter(rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE)), 1.2) > 0.25),
+    }
+    return np.stack([fields[kind] for kind in signatures.TEXTURES]).astype(np.float32)
+
+
+def _cover(rng: np.random.Generator) -> np.ndarray:
+    """Return the opacity (0..1) of snow or cloud over 20-60 % of a patch, with soft edges."""
+    field = _smooth_field(rng, 5)
+    threshold = np.quantile(field, 1 - rng.uniform(0.2, 0.6))
+    return (np.clip((field - threshold) / 0.5, 0, 1) * rng.uniform(0.7, 0.95)).astype(np.float32)
+
+
+def _spectrum(values: dict[str, float]) -> np.ndarray:
+    """Return a band -> reflectance table as a ``(12, 1, 1)`` array in S2_BANDS order."""
+    return np.array([values[band] for band in S2_BANDS], dtype=np.float32)[:, None, None]
+
+
+def render_patch(row: Mapping[str, Any], seed: int) -> PatchArrays:
+    """Render the arrays of one planned patch (pure and deterministic given ``row`` and ``seed``).
+
+    The 10 m field of every S2 band is, per pixel, the region's class signature x season greenness x patch
+    illumination x region jitter x (1 + roughness x class texture) x (1 + shared pixel noise) x (1 + band noise);
+    snow or a cloud and its shadow are blended over part of flagged patches; 20 m and 60 m bands are block means.
+    S1 is the class backscatter + region jitter + texture + incidence offset + gamma speckle in dB.
+
+    Args:
+        row: the patch's row of :func:`plan` (``tile``, ``index``, ``region_codes`` and the two flags).
+        seed: the seed given to :func:`plan`.
+
+    Returns:
+        The patch's S2 bands, S1 polarisations and reference map.
+    """
+    tile, index = _TILE_BY_MGRS[row["tile"]], int(row["index"])
+    regions, overlay = region_geometry(tile, _rng(seed, 1, index, 0))
+    codes = [int(code) for code in row["region_codes"]]
+    signature_rows = clc_to_index(np.array(codes), source="mini-reBEN plan").astype(int).tolist()
+    if overlay is not None:
+        signature_rows.append(_NO_DATA_ROW if overlay == 999 else _ARTIFICIAL_ROW)
+    keys = np.array(signature_rows)[regions]
+    rng = _rng(seed, 1, index, 1)
+    light, greenness = signatures.SEASON_LIGHT[tile.season]
+    illumination = light * (1 + ILLUMINATION_JITTER * rng.standard_normal())
+    s2_mean = _S2_TABLE * (1 - _VEGETATION[:, None] * (1 - greenness) * _SEASONAL[None, :])
+    jitter = 1 + REGION_JITTER * rng.standard_normal((len(signature_rows), len(S2_BANDS)), dtype=np.float32)
+    texture = np.take_along_axis(_textures(rng), _TEXTURE_OF[keys][None], axis=0)[0]
+    roughness = _ROUGHNESS[keys]
+    shared = _normalised(ndimage.gaussian_filter(rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32), 0.7))
+    brightness = (
+        illumination * np.clip(1 + roughness * texture, 0.3, None) * np.clip(1 + PIXEL_NOISE * shared, 0.3, None)
+    )
+    band_noise = 1 + BAND_NOISE * rng.standard_normal((len(S2_BANDS), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    field = np.moveaxis(s2_mean[keys] * jitter[regions], -1, 0) * brightness * band_noise
+    if row["contains_seasonal_snow"]:
+        alpha = _cover(rng)
+        field = field * (1 - alpha) + _spectrum(signatures.SNOW) * illumination * alpha
+    if row["contains_cloud_or_shadow"]:
+        alpha = _cover(rng)
+        shadow = ndimage.shift(alpha, rng.uniform(6, 15, 2), order=0, cval=0.0)
+        field = field * (1 - (1 - signatures.SHADOW_FACTOR) * shadow * (1 - alpha))
+        field = field * (1 - alpha) + _spectrum(signatures.CLOUD) * alpha
+    s2 = {}
+    for b, band in enumerate(S2_BANDS):
+        size = native_size(band)
+        factor = IMAGE_SIZE // size
+        block = field[b].reshape(size, factor, size, factor).mean(axis=(1, 3))
+        s2[band] = np.clip(np.rint(block), 1, np.iinfo(np.uint16).max).astype(np.uint16)
+    s1_jitter = S1_REGION_JITTER_DB * rng.standard_normal((len(signature_rows), len(S1_BANDS)))
+    incidence = 0.5 * rng.standard_normal()
+    s1 = {}
+    for p, band in enumerate(S1_BANDS):
+        speckle = 10 * np.log10(rng.gamma(S1_LOOKS, 1 / S1_LOOKS, (IMAGE_SIZE, IMAGE_SIZE)))
+        backscatter = _S1_TABLE[keys, p] + s1_jitter[regions, p] + S1_TEXTURE_DB * roughness * texture
+        s1[band] = (backscatter + incidence + speckle).astype(np.float32)
+    return PatchArrays(s2=s2, s1=s1, reference_map=_burn(codes, overlay, regions))
+
+
+def write_patch(root: Path, row: Mapping[str, Any], arrays: PatchArrays) -> None:
+    """Write one patch's GeoTIFFs under a release root, georeferenced like the real patch (x, y) of its tile.
+
+    Args:
+        root: release root.
+        row: the patch's row of :func:`plan` (``patch_id``, ``s1_name``, ``tile``, ``x``, ``y``).
+        arrays: the patch's arrays from :func:`render_patch`.
+    """
+    epsg = utm_epsg(row["tile"])
+    origin = patch_origin(row["tile"], int(row["x"]), int(row["y"]))
+    for band, array in arrays.s2.items():
+        write_band(s2_band_path(root, row["patch_id"], band), array, epsg=epsg, origin=origin, nodata=0)
+    for band, array in arrays.s1.items():
+        write_band(s1_band_path(root, row["s1_name"], band), array, epsg=epsg, origin=origin, nodata=None)
+    path = reference_map_path(root, row["patch_id"])
+    write_band(path, arrays.reference_map, epsg=epsg, origin=origin, nodata=0, compress="deflate")
+
+
+def is_mini_reben(root: Path) -> bool:
+    """Return whether ``root`` holds a mini-reBEN (complete or not), by its marker file."""
+    try:
+        return json.loads((Path(root) / MARKER_FILE).read_text()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _clear(out: Path) -> None:
+    """Make ``out`` ready for a mini-reBEN: create it, or empty the data of a previous mini-reBEN in it.
+
+    Raises:
+        BigEarthError: if ``out`` is a file, or a non-empty folder that holds no mini-reBEN.
+    """
+    if out.exists() and not out.is_dir():
+        raise BigEarthError(f"cannot write a mini-reBEN to {out}: it is a file; give a new or empty folder")
+    if out.is_dir() and any(out.iterdir()) and not is_mini_reben(out):
+        raise BigEarthError(
+            f"refusing to write a mini-reBEN into {out}: the folder is not empty and holds no mini-reBEN "
+            f"(no {MARKER_FILE}); give a new or empty folder, or a previous mini-reBEN to replace"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (METADATA_FILE, SNOW_CLOUD_METADATA_FILE):  # first, so that a half-replaced root looks unfinished
+        (out / name).unlink(missing_ok=True)
+    for name in (S2_DIR, S1_DIR, REFERENCE_DIR):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+
+
+def synthesize(
+    out: Path,
+    *,
+    patches: int = DEFAULT_PATCHES,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Write a whole mini-reBEN release (GeoTIFFs and both metadata files) under ``out``.
+
+    ``out`` must be new, empty or a previous mini-reBEN (which is replaced). The metadata files and then the
+    marker ``mini-reben.json`` (``"complete": true``) are written last, so an interrupted run does not look
+    complete.
+
+    Args:
+        out: release root to create.
+        patches: number of patches.
+        seed: non-negative seed; the same seed writes the same bytes.
+        progress: called as ``progress(done, total)`` after each patch.
+
+    Returns:
+        The plan of all patches (clean and flagged; see :func:`plan` for the columns).
+
+    Raises:
+        BigEarthError: if ``out`` is a file or a non-empty folder that is no mini-reBEN.
+        ConfigError: if ``patches`` or ``seed`` is out of range.
+    """
+    out = Path(out)
+    frame = plan(patches, seed)
+    _clear(out)
+    marker = {"format": FORMAT, "version": VERSION, "patches": len(frame), "seed": int(seed), "complete": False}
+    marker["note"] = "synthetic data made by bigearth (bigearth.data.synth), not Sentinel or CORINE data"
+    atomic_write_json(out / MARKER_FILE, marker)
+    for done, row in enumerate(frame.to_dict("records"), start=1):
+        write_patch(out, row, render_patch(row, seed))
+        if progress is not None:
+            progress(done, len(frame))
+    flagged = (frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"]).to_numpy()
+    write_metadata(frame[~flagged], out / METADATA_FILE)
+    write_metadata(frame[flagged], out / SNOW_CLOUD_METADATA_FILE)
+    atomic_write_json(out / MARKER_FILE, {**marker, "complete": True})
+    return frame
