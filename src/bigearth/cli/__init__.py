@@ -3,6 +3,7 @@
 Each module registers its commands on :data:`bigearth.cli.app.app`; importing them here builds the full command.
 """
 
+from bigearth.cli import build as _build  # noqa: F401  (registers commands)
 from bigearth.cli import data as _data  # noqa: F401  (registers commands)
 from bigearth.cli.app import app
 

@@ -96,7 +96,7 @@ def write_band(
         epsg: EPSG code of the UTM CRS.
         origin: upper-left corner (easting, northing) in metres.
         nodata: nodata value tag, or None for none.
-        compress: GDAL compression name (``"deflate"`` for reference maps) or None.
+        compress: GDAL compression name (``"deflate"`` for reference maps, with predictor 2 as in reBEN) or None.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     size = array.shape[-1]
@@ -111,7 +111,8 @@ def write_band(
         "transform": from_origin(origin[0], origin[1], pixel, pixel),
         "nodata": nodata,
     }
-    if compress:
+    if compress:  # the real reference maps: DEFLATE with horizontal differencing
         profile["compress"] = compress
+        profile["predictor"] = 2
     with rasterio.open(path, "w", **profile) as sink:
         sink.write(array, 1)

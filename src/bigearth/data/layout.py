@@ -45,11 +45,11 @@ METADATA_SCHEMA = pa.schema(
 )
 
 _S2_PATCH = re.compile(
-    r"^(?P<tile>(?P<mission>S2[AB])_MSIL2A_(?P<sensing>\d{8}T\d{6})_N\d{4}_R(?P<orbit>\d{3})_T(?P<mgrs>\d{2}[A-Z]{3}))"
+    r"^(?P<tile>(?P<mission>S2[A-D])_MSIL2A_(?P<sensing>\d{8}T\d{6})_N\d{4}_R(?P<orbit>\d{3})_T(?P<mgrs>\d{2}[A-Z]{3}))"
     r"_(?P<x>\d{2})_(?P<y>\d{2})$"
 )
 _S1_NAME = re.compile(
-    r"^(?P<scene>S1[AB]_IW_GRD[HM]_1S[DS][VH]_(?P<sensing>\d{8}T\d{6}))_(?P<mgrs>\d{2}[A-Z]{3})_(?P<x>\d{1,2})_(?P<y>\d{1,2})$"
+    r"^(?P<scene>S1[A-D]_IW_GRD[HM]_1S[DS][VH]_(?P<sensing>\d{8}T\d{6}))_(?P<mgrs>\d{2}[A-Z]{3})_(?P<x>\d{1,2})_(?P<y>\d{1,2})$"
 )
 
 
