@@ -52,23 +52,47 @@ class BandStats:
     std: float
 
 
-#: Train-split statistics of reBEN at 120 px (nearest upsampling), as published with ConfigILM.
+#: Train-split statistics of reBEN at 120 px, mean and std per band, as published with ConfigILM's BENv2 tools
+#: (``120_nearest`` for nearest upsampling of the 20 m and 60 m bands, ``120_bilinear`` for bilinear), at their full
+#: published precision so that bigearth and ConfigILM normalise identically.
 REBEN_STATS: dict[str, BandStats] = {
-    "B01": BandStats(361.08, 575.07),
-    "B02": BandStats(438.37, 607.03),
-    "B03": BandStats(614.06, 603.30),
-    "B04": BandStats(588.41, 684.57),
-    "B05": BandStats(942.84, 738.43),
-    "B06": BandStats(1769.93, 1100.46),
-    "B07": BandStats(2049.55, 1275.81),
-    "B08": BandStats(2193.29, 1369.37),
-    "B8A": BandStats(2235.56, 1356.54),
-    "B09": BandStats(2241.46, 1316.39),
-    "B11": BandStats(1568.23, 1070.16),
-    "B12": BandStats(997.73, 813.53),
-    "VV": BandStats(-12.64, 5.13),
-    "VH": BandStats(-19.35, 5.59),
+    "B01": BandStats(361.0767822265625, 575.0687255859375),
+    "B02": BandStats(438.3720703125, 607.02685546875),
+    "B03": BandStats(614.0556640625, 603.2968139648438),
+    "B04": BandStats(588.4096069335938, 684.56884765625),
+    "B05": BandStats(942.8433227539062, 738.4326782226562),
+    "B06": BandStats(1769.931640625, 1100.4560546875),
+    "B07": BandStats(2049.551513671875, 1275.805419921875),
+    "B08": BandStats(2193.2919921875, 1369.3717041015625),
+    "B8A": BandStats(2235.556640625, 1356.5440673828125),
+    "B09": BandStats(2241.455322265625, 1316.393310546875),
+    "B11": BandStats(1568.226806640625, 1070.1612548828125),
+    "B12": BandStats(997.7324829101562, 813.5276489257812),
+    "VV": BandStats(-12.643863677978516, 5.133493900299072),
+    "VH": BandStats(-19.352558135986328, 5.590505599975586),
 }
+
+REBEN_STATS_BILINEAR: dict[str, BandStats] = {
+    "B01": BandStats(360.64678955078125, 563.1734008789062),
+    "B02": BandStats(438.3720703125, 607.02685546875),
+    "B03": BandStats(614.0556640625, 603.2968139648438),
+    "B04": BandStats(588.4096069335938, 684.56884765625),
+    "B05": BandStats(942.7476806640625, 727.5784301757812),
+    "B06": BandStats(1769.8486328125, 1087.4288330078125),
+    "B07": BandStats(2049.475830078125, 1261.4302978515625),
+    "B08": BandStats(2193.2919921875, 1369.3717041015625),
+    "B8A": BandStats(2235.48681640625, 1342.490478515625),
+    "B09": BandStats(2241.10595703125, 1294.35546875),
+    "B11": BandStats(1568.2115478515625, 1063.9197998046875),
+    "B12": BandStats(997.715087890625, 806.8846435546875),
+    "VV": BandStats(-12.643863677978516, 5.133493900299072),
+    "VH": BandStats(-19.352558135986328, 5.590505599975586),
+}
+
+
+def published_stats(resample: str = "nearest") -> dict[str, BandStats]:
+    """Return reBEN's published statistics for the resampling of the 20 m and 60 m bands (nearest or bilinear)."""
+    return REBEN_STATS_BILINEAR if resample == "bilinear" else REBEN_STATS
 
 
 def resolve_bands(bands: str | int | list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -232,7 +232,7 @@ class ReBENDataset(Dataset):
         """Return a matplotlib figure of a sample: true colour, false colour, VV, VH and the mask if present."""
         from bigearth.data.plot import plot_sample
 
-        return plot_sample(sample, self.bands, self.class_names, title=title)
+        return plot_sample(sample, self.stats, self.class_names, title=title)
 
 
 def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, Any]:

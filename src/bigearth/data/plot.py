@@ -11,7 +11,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from bigearth.data.bands import REBEN_STATS
+from bigearth.data.bands import BandStats
 from bigearth.nomenclature import CLASS_COLOURS, IGNORE_INDEX
 
 TRUE_COLOUR = ("B04", "B03", "B02")
@@ -70,10 +70,21 @@ def plot_bands(
 
 
 def plot_sample(
-    sample: Mapping, bands: tuple[str, ...], class_names: tuple[str, ...], *, title: str | None = None
+    sample: Mapping,
+    stats: Mapping[str, BandStats],
+    class_names: tuple[str, ...],
+    *,
+    title: str | None = None,
 ) -> Figure:
-    """Draw a dataset sample (normalised ``image``, optional ``mask``), undoing the normalisation for display."""
+    """Draw a dataset sample (normalised ``image``, optional ``mask``), undoing the normalisation for display.
+
+    Args:
+        sample: the sample; ``image`` is ``(C, 120, 120)`` normalised with ``stats``.
+        stats: the band statistics used, in the image's band order (a dataset's ``stats``).
+        class_names: class order of the mask.
+        title: figure title (default: the patch id).
+    """
     image = sample["image"].detach().cpu().numpy()
-    native = {band: image[i] * REBEN_STATS[band].std + REBEN_STATS[band].mean for i, band in enumerate(bands)}
+    native = {band: image[i] * stat.std + stat.mean for i, (band, stat) in enumerate(stats.items())}
     mask = sample["mask"].cpu().numpy() if "mask" in sample else None
     return plot_bands(native, mask, class_names, title=title or str(sample.get("patch_id", "")))

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from bigearth.data.bands import BAND_GSD, IMAGE_SIZE, REBEN_STATS, BandStats, sensor
+from bigearth.data.bands import BAND_GSD, IMAGE_SIZE, BandStats, published_stats, sensor
 from bigearth.errors import ConfigError
 
 RESAMPLING_MODES = ("nearest", "bilinear")
@@ -45,7 +45,7 @@ class BatchTransform(torch.nn.Module):
     Args:
         bands: output band order.
         resample: ``"nearest"`` (as the public readers) or ``"bilinear"`` for the 20 m and 60 m bands.
-        stats: per-band mean/std (default: reBEN's published train statistics).
+        stats: per-band mean/std (default: reBEN's published train statistics for this resampling).
 
     Shapes:
         input: ``{group: (B, n_group, s, s)}`` uint16 (S2) or float32 (S1), s = 120, 60 or 20;
@@ -53,7 +53,7 @@ class BatchTransform(torch.nn.Module):
     """
 
     def __init__(
-        self, bands: tuple[str, ...], resample: str = "nearest", stats: Mapping[str, BandStats] = REBEN_STATS
+        self, bands: tuple[str, ...], resample: str = "nearest", stats: Mapping[str, BandStats] | None = None
     ) -> None:
         super().__init__()
         if resample not in RESAMPLING_MODES:
@@ -61,6 +61,7 @@ class BatchTransform(torch.nn.Module):
         self.bands = tuple(bands)
         self.resample = resample
         self.groups = group_bands(self.bands)
+        stats = published_stats(resample) if stats is None else stats
         self.stats = {band: stats[band] for band in self.bands}
         # (group, position in group, output channel, scale 1/std, offset -mean/std) per band
         self.plan = [
