@@ -14,13 +14,9 @@ from functools import cache
 import numpy as np
 import shapely
 
+from bigearth.data.layout import COUNTRIES
 from bigearth.errors import ConfigError
 
-#: The ten countries of reBEN, as its metadata names them.
-REBEN_COUNTRIES: tuple[str, ...] = (
-    "Austria", "Belgium", "Finland", "Ireland", "Kosovo",
-    "Lithuania", "Luxembourg", "Portugal", "Serbia", "Switzerland",
-)  # fmt: skip
 #: The boundary source, recorded in the build summary.
 BOUNDARY_SOURCE = "geo-intel-offline (Natural Earth admin-0 polygons, simplified)"
 
@@ -73,7 +69,7 @@ def boundary(name: str) -> shapely.Geometry:
     return shape
 
 
-def country_of(lat: np.ndarray, lon: np.ndarray, candidates: tuple[str, ...] | None = REBEN_COUNTRIES) -> np.ndarray:
+def country_of(lat: np.ndarray, lon: np.ndarray, candidates: tuple[str, ...] | None = COUNTRIES) -> np.ndarray:
     """Return the country of each point: the candidate that holds it, else the nearest candidate.
 
     Args:

@@ -3,8 +3,8 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bigearth.build.country import REBEN_COUNTRIES
 from bigearth.build.quality import QualityThresholds
+from bigearth.data.layout import COUNTRIES
 
 #: Patches with this fraction of unlabelled pixels or more are not in reBEN (DESIGN 2.2).
 UNLABELLED_LIMIT = 0.25
@@ -23,7 +23,7 @@ class BuildOptions:
 
     keep_baseline: bool = False
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
-    countries: tuple[str, ...] | None = REBEN_COUNTRIES
+    countries: tuple[str, ...] | None = COUNTRIES
 
     def record(self) -> dict[str, Any]:
         """Return the options as JSON-ready values (with the fixed reBEN rules), for the build record."""

@@ -27,6 +27,14 @@ METADATA_FILE = "metadata.parquet"
 SNOW_CLOUD_METADATA_FILE = "metadata_for_patches_with_snow_cloud_or_shadow.parquet"
 METADATA_FILES = (METADATA_FILE, SNOW_CLOUD_METADATA_FILE)
 
+#: The ten countries of reBEN, as its metadata names them.
+COUNTRIES: tuple[str, ...] = (
+    "Austria", "Belgium", "Finland", "Ireland", "Kosovo",
+    "Lithuania", "Luxembourg", "Portugal", "Serbia", "Switzerland",
+)  # fmt: skip
+#: Meteorological seasons (northern hemisphere), in the order of :func:`season`.
+SEASONS: tuple[str, ...] = ("winter", "spring", "summer", "autumn")
+
 #: The split names of the metadata; ``"val"`` is accepted everywhere as ``"validation"``.
 SPLITS = ("train", "validation", "test")
 
@@ -163,7 +171,7 @@ def reference_map_path(root: Path, patch_id: str) -> Path:
 
 def season(when: datetime) -> str:
     """Return the meteorological season (northern hemisphere) of a date: winter, spring, summer or autumn."""
-    return ("winter", "spring", "summer", "autumn")[(when.month % 12) // 3]
+    return SEASONS[(when.month % 12) // 3]
 
 
 def normalise_split(split: str) -> str:

@@ -1,0 +1,19 @@
+"""BigEarthNet.txt and RSVQAxBEN-style texts generated from reBEN reference maps, and their evaluation.
+
+The journey of this package, one module per step:
+
+* :mod:`~bigearth.text.facts` computes what a reference map says (areas, connected components, boxes, adjacency,
+  positions); :mod:`~bigearth.text.context` adds latitude, longitude, country, season and
+  :mod:`~bigearth.text.climate` the Köppen-Geiger zone; :mod:`~bigearth.text.facts_table` stores the facts as
+  parquet.
+* :mod:`~bigearth.text.templates` holds the wording; :mod:`~bigearth.text.captions`,
+  :mod:`~bigearth.text.questions` and :mod:`~bigearth.text.referring` turn facts into texts, balanced by
+  :mod:`~bigearth.text.balance`; :mod:`~bigearth.text.rsvqa` makes RSVQAxBEN-style questions from the labels.
+* :mod:`~bigearth.text.generate` runs it over a data set (:mod:`~bigearth.text.execution`: processes or Dask)
+  and writes the parquet files whose columns :mod:`~bigearth.text.schema` defines, resumably
+  (:mod:`~bigearth.text.parts`).
+* :mod:`~bigearth.text.answers` parses predictions, :mod:`~bigearth.text.metrics` and
+  :mod:`~bigearth.text.cider` score them, :mod:`~bigearth.text.baselines` makes the majority and random
+  predictions, :mod:`~bigearth.text.evaluate` reports per type and category and :mod:`~bigearth.text.stats`
+  describes a text file.
+"""

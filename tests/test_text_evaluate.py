@@ -1,0 +1,134 @@
+"""Evaluation harness, baselines, statistics and the `bigearth text` commands, on a small generated text file."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bigearth.cli import text as _text  # noqa: F401  (registers the text commands)
+from bigearth.cli.app import app
+from bigearth.errors import CorruptDataError, MetadataError, MissingDataError
+from bigearth.text.baselines import baseline_predictions
+from bigearth.text.evaluate import evaluate_predictions, write_report
+from bigearth.text.generate import generate
+from bigearth.text.stats import text_statistics
+
+
+@pytest.fixture(scope="module")
+def texts(mini_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("evaluate") / "texts.parquet"
+    generate(mini_root, out, limit=40)
+    return out
+
+
+def perfect(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"ID": frame["ID"], "prediction": frame["output"]})
+
+
+def scores_of(evaluation, kind: str) -> pd.DataFrame:
+    return evaluation.scores[evaluation.scores["type"] == kind].set_index("category")
+
+
+def test_perfect_answers_score_full_marks(texts: Path, tmp_path: Path) -> None:
+    frame = pd.read_parquet(texts)
+    evaluation = evaluate_predictions(frame, perfect(frame))
+    for kind in ("binary", "multiple_choice"):
+        assert (scores_of(evaluation, kind)["accuracy"] == 1.0).all()
+    detection = scores_of(evaluation, "detection")
+    assert (detection["mean_iou"] == 1.0).all()
+    assert (detection["accuracy_iou50"] == 1.0).all()
+    caption = scores_of(evaluation, "caption").loc["all"]
+    assert caption["bleu_4"] == pytest.approx(1.0)
+    assert caption["rouge_l"] == pytest.approx(1.0)
+    assert caption["n"] == (frame["type"] == "caption").sum()
+    write_report(evaluation, tmp_path / "report")
+    assert {p.name for p in (tmp_path / "report").iterdir()} == {"metrics.json", "scores.csv", "scores.png"}
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text())["scores"][0]["accuracy"] == 1.0
+
+
+def test_tolerant_parsing_and_split(texts: Path) -> None:
+    frame = pd.read_parquet(texts)
+    predictions = perfect(frame)
+    binary = frame["type"] == "binary"
+    predictions.loc[binary, "prediction"] = frame.loc[binary, "output"].str.upper() + ", I think."
+    choice = frame["type"] == "multiple_choice"
+    predictions.loc[choice, "prediction"] = "(" + frame.loc[choice, "output"] + ")"
+    test_rows = frame[frame["split"] == "test"]
+    evaluation = evaluate_predictions(frame, predictions[predictions["ID"].isin(test_rows["ID"])], split="test")
+    assert (scores_of(evaluation, "binary")["accuracy"] == 1.0).all()
+    assert (scores_of(evaluation, "multiple_choice")["accuracy"] == 1.0).all()
+    assert evaluation.scores.groupby("type")["n"].max().sum() == len(test_rows)
+
+
+def test_bad_predictions_name_the_row_and_can_be_skipped(texts: Path) -> None:
+    frame = pd.read_parquet(texts)
+    predictions = perfect(frame)
+    missing = predictions["ID"].iloc[3]
+    with pytest.raises(MissingDataError, match=missing):
+        evaluate_predictions(frame, predictions.drop(index=3))
+    box_row = frame.index[frame["type"] == "detection"][0]
+    broken = predictions.copy()
+    broken.loc[box_row, "prediction"] = "[[0.2, 0.1]]"
+    with pytest.raises(CorruptDataError, match=predictions.loc[box_row, "ID"]):
+        evaluate_predictions(frame, broken)
+    with pytest.raises(MetadataError, match="more than once"):
+        evaluate_predictions(frame, pd.concat([predictions, predictions.head(1)]))
+    extra = pd.concat([predictions, pd.DataFrame({"ID": ["nope"], "prediction": ["yes"]})])
+    with pytest.raises(MetadataError, match="nope"):
+        evaluate_predictions(frame, extra)
+    evaluation = evaluate_predictions(frame, pd.concat([broken.drop(index=3), extra.tail(1)]), skip_invalid=True)
+    assert {row for row, _ in evaluation.skipped} == {missing, predictions.loc[box_row, "ID"], "nope"}
+    assert evaluation.scores.groupby("type")["n"].max().sum() == len(frame) - 2
+    assert (scores_of(evaluation, "detection")["mean_iou"] == 1.0).all()
+
+
+def test_baselines(texts: Path) -> None:
+    frame = pd.read_parquet(texts)
+    majority = evaluate_predictions(frame, baseline_predictions(frame, "majority"))
+    random = evaluate_predictions(frame, baseline_predictions(frame, "random", seed=1))
+    assert 0.3 <= scores_of(majority, "binary").loc["all", "accuracy"] <= 0.7  # answers are balanced
+    assert scores_of(random, "multiple_choice").loc["all", "accuracy"] < 0.5
+    assert scores_of(majority, "detection").loc["all", "mean_iou"] < 1.0
+    assert not scores_of(random, "caption").empty
+    again = baseline_predictions(frame, "random", seed=1)
+    pd.testing.assert_frame_equal(again, baseline_predictions(frame, "random", seed=1))
+
+
+def test_statistics(texts: Path) -> None:
+    stats = text_statistics(pd.read_parquet(texts))
+    assert stats.patches == 40
+    assert set(stats.counts["type"]) == {"caption", "binary", "multiple_choice", "detection"}
+    assert ((stats.yes_share["yes_share"] - 0.5).abs() <= 0.1).all()
+    assert (stats.letters.sum(axis=1) > 0).all()
+
+
+def test_commands(mini_root: Path, texts: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "t.parquet"
+    result = runner.invoke(app, ["text", "generate", "--data", str(mini_root), "--out", str(out), "--limit", "6",
+                                 "--seed", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    assert (tmp_path / "t.facts.parquet").is_file()
+    result = runner.invoke(app, ["text", "rsvqa", "--data", str(mini_root), "--out", str(tmp_path / "qa.parquet")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["text", "evaluate", str(texts), "--baseline", "majority", "--out",
+                                 str(tmp_path / "report")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "climate zone" in result.output
+    assert (tmp_path / "report" / "scores.png").is_file()
+    predictions = perfect(pd.read_parquet(texts)).iloc[1:]
+    predictions.to_parquet(tmp_path / "p.parquet")
+    result = runner.invoke(app, ["text", "evaluate", str(texts), str(tmp_path / "p.parquet")])
+    assert result.exit_code == 1
+    assert "no prediction" in result.output
+    result = runner.invoke(app, ["text", "evaluate", str(texts), str(tmp_path / "p.parquet"), "--skip-invalid",
+                                 "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["skipped"][0][1] == "no prediction"
+    for file in (texts, tmp_path / "qa.parquet"):
+        result = runner.invoke(app, ["text", "stats", str(file), "--plot", str(tmp_path / "s.png")])
+        assert result.exit_code == 0, result.output
+        assert "yes/no balance" in result.output
