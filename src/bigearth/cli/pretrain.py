@@ -1,0 +1,53 @@
+"""``bigearth pretrain``: self-supervised pretraining, dispatched on the config's ``task`` key.
+
+Each pretraining task lives in its own module under :mod:`bigearth.tasks` and exposes
+``run_pretraining(config, *, data, out, overrides) -> Path`` (the run folder); this command only finds it.
+"""
+
+import importlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from bigearth.cli.app import app
+from bigearth.cli.data import console, fail
+from bigearth.errors import BigEarthError, ConfigError
+
+#: config ``task`` -> module holding ``run_pretraining``.
+PRETRAINING_TASKS: dict[str, str] = {
+    "ssl": "bigearth.tasks.ssl.pretrain",
+    "csmae": "bigearth.tasks.mae.pretrain",
+}
+
+
+def pretraining_module(config: Path) -> str:
+    """Return the module that pretrains the task named by a config file.
+
+    Raises:
+        ConfigError: if the file has no known ``task``.
+    """
+    try:
+        task = (yaml.safe_load(config.read_text()) or {}).get("task")
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read the config {config} ({error})") from error
+    if task not in PRETRAINING_TASKS:
+        raise ConfigError(f"{config} names task {task!r}; pretraining tasks are {sorted(PRETRAINING_TASKS)}")
+    return PRETRAINING_TASKS[task]
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def pretrain(
+    context: typer.Context,
+    config: Annotated[Path, typer.Argument(help="YAML recipe (configs/ssl/*.yaml, configs/fm/*.yaml)")],
+    data: Annotated[Path | None, typer.Option(help="store folder or release root (overrides data.path)")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config>-<time>)")] = None,
+) -> None:
+    """Self-supervised pretraining (SSL methods with GeoRank, CSMAE/CSMoE); key=value overrides follow."""
+    try:
+        module = importlib.import_module(pretraining_module(config))
+        run = module.run_pretraining(config, data=data, out=out, overrides=list(context.args))
+    except BigEarthError as error:
+        fail(error)
+    console.print(f"pretraining finished: {run}")
