@@ -1,0 +1,118 @@
+"""Scene classification commands: ``train``, ``evaluate``, ``predict``."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+from bigearth.cli.app import app
+from bigearth.cli.data import console, fail
+from bigearth.errors import BigEarthError
+
+
+@app.command(context_settings={"allow_interspersed_args": True})
+def train(
+    config: Annotated[Path, typer.Argument(help="YAML recipe, or a run folder to resume")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="store folder or release root (sets data.path)")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config name>-<timestamp>)")] = None,
+) -> None:
+    """Train a model as the recipe says; an interrupted run in --out (or a run folder as CONFIG) is resumed."""
+    from bigearth.tasks.config import apply_overrides, load_config, parse_config
+    from bigearth.tasks.run import RunFolder
+    from bigearth.tasks.train import train as run_training
+
+    extra = list(overrides or []) + ([f"data.path={data}"] if data is not None else [])
+    try:
+        if config.is_dir():
+            folder = RunFolder(config)
+            recipe = folder.read_config()
+            recipe = parse_config(apply_overrides(recipe.to_dict(), extra), name=recipe.name)
+            out = out or config
+        else:
+            recipe = load_config(config, extra)
+        run = run_training(recipe, out=out)
+    except BigEarthError as error:
+        fail(error)
+    if rank_zero_only.rank == 0:  # one table, not one per DDP process
+        console.print(f"finished: model, metrics and plots in {run.path}")
+        _print_report(run.path, "test")
+
+
+def _print_report(path: Path, split: str) -> None:
+    """Print the metrics table of a finished run's split from its ``metrics.json``."""
+    from bigearth.evaluation.metrics import report_from_dict
+    from bigearth.evaluation.report import report_table
+
+    metrics = json.loads((path / "metrics.json").read_text())
+    console.print(report_table(report_from_dict(metrics[split]), title=f"{metrics['run']}: {split}"))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="model folder, or run folder (its model/)")],
+    data: Annotated[Path, typer.Option(help="store folder or release root")],
+    split: Annotated[str, typer.Option(help="train, validation (val) or test")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    batch_size: Annotated[int, typer.Option(help="patches per forward pass")] = 64,
+    num_workers: Annotated[int, typer.Option(help="DataLoader worker processes")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+) -> None:
+    """Print a model's per-class, macro and micro metrics on one split (each patch counted once)."""
+    from bigearth.evaluation.evaluate import evaluate_model
+    from bigearth.evaluation.predict import resolve_device
+    from bigearth.evaluation.report import report_table
+    from bigearth.models.io import load_model
+
+    try:
+        network = load_model(model, device=resolve_device(device))
+        report, _, _ = evaluate_model(network, data, split=split, batch_size=batch_size, num_workers=num_workers)
+    except BigEarthError as error:
+        fail(error)
+    if as_json:
+        typer.echo(json.dumps({"model": str(model), "data": str(data), "split": split, **report.to_dict()}, indent=2))
+    else:
+        console.print(report_table(report, title=f"{model} on {data} ({split}, {report.samples} patches)"))
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="model folder, or run folder (its model/)")],
+    data: Annotated[Path | None, typer.Option(help="store folder or release root (every patch, or --ids)")] = None,
+    ids: Annotated[list[str] | None, typer.Option(help="patch ids to predict (comma-separated or repeated)")] = None,
+    s2_dir: Annotated[Path | None, typer.Option(help="S2 patch folder, or a folder of patch folders")] = None,
+    s1_dir: Annotated[Path | None, typer.Option(help="S1 patch folder, or a folder of patch folders")] = None,
+    out: Annotated[Path | None, typer.Option(help="CSV file to write (default: print to the terminal)")] = None,
+    threshold: Annotated[float | None, typer.Option(help="decision threshold (default: the model's, 0.5)")] = None,
+    batch_size: Annotated[int, typer.Option(help="patches per forward pass")] = 64,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+) -> None:
+    """Write per-class probabilities and thresholded labels of patches in a store/release or in GeoTIFF folders."""
+    from bigearth.atomic import atomic_write_bytes
+    from bigearth.errors import ConfigError
+    from bigearth.evaluation.metrics import THRESHOLD
+    from bigearth.evaluation.predict import predict_dataset, predict_folders, predictions_frame, resolve_device
+    from bigearth.models.io import load_model, read_model_config
+
+    try:
+        if (data is None) == (s2_dir is None and s1_dir is None):
+            raise ConfigError("pass either --data PATH [--ids ...] or --s2-dir DIR [--s1-dir DIR], not both")
+        network = load_model(model, device=resolve_device(device))
+        if data is not None:
+            wanted = [name for value in ids or [] for name in value.split(",") if name]
+            names, probabilities = predict_dataset(network, data, ids=wanted or None, batch_size=batch_size)
+        else:
+            names, probabilities = predict_folders(network, s2_dir, s1_dir, batch_size=batch_size)
+        cut = threshold if threshold is not None else read_model_config(model).get("threshold", THRESHOLD)
+        frame = predictions_frame(names, probabilities, network.metadata.class_names, threshold=cut)
+    except BigEarthError as error:
+        fail(error)
+    if out is None:
+        console.print(frame[["patch_id", "labels"]].to_string(index=False))
+    else:
+        atomic_write_bytes(out, frame.to_csv(index=False, float_format="%.6f").encode())
+        console.print(f"wrote {len(frame)} predictions to {out} (threshold {cut})")

@@ -1,0 +1,1 @@
+"""LightningModules, one per learning problem, and what runs them: recipes, run folders, training."""

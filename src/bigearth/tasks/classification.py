@@ -1,0 +1,179 @@
+"""Multi-label scene classification of reBEN patches as a ``LightningModule``.
+
+The recipe of the published reBEN models (DESIGN 2.5): a timm backbone with ``in_chans`` = number of bands,
+binary cross-entropy on the 19 logits, AdamW with linear warm-up and cosine decay per step, early stopping and
+best-checkpoint selection on the validation macro average precision. Train, validation and test share one step.
+
+Logged keys: ``train/loss`` (per step and epoch), ``{val,test}/loss`` and ``{val,test}/{macro,micro}_{ap,f1,
+precision,recall}`` per epoch; macro averages run over the classes present in the split
+(:mod:`bigearth.evaluation.metrics`).
+"""
+
+from dataclasses import asdict
+from typing import Any, Literal
+
+import lightning as L  # noqa: N812
+import timm.optim
+import torch
+from torch import Tensor, nn
+
+from bigearth.evaluation.metrics import ClassificationReport, MultilabelScores, classification_report, sample_ids
+from bigearth.models.classifier import SceneClassifier
+from bigearth.models.metadata import ModelMetadata
+from bigearth.models.weights import load_backbone_weights
+from bigearth.tasks.config import ModelConfig, OptimizerConfig, SchedulerConfig
+from bigearth.tasks.schedule import warmup_cosine
+
+Split = Literal["train", "val", "test"]
+#: The metric that early stopping and checkpoint selection maximise.
+MONITOR = "val/macro_ap"
+
+
+class ClassificationTask(L.LightningModule):
+    """Train and evaluate a :class:`~bigearth.models.classifier.SceneClassifier` on multi-hot labels.
+
+    The constructor takes plain dicts (so that checkpoints rebuild the task from their hyper-parameters) and
+    keeps them as typed attributes.
+
+    Args:
+        metadata: :meth:`ModelMetadata.to_dict` of the network (bands, classes, statistics, backbone).
+        model: :class:`~bigearth.tasks.config.ModelConfig` fields.
+        optimizer: :class:`~bigearth.tasks.config.OptimizerConfig` fields.
+        scheduler: :class:`~bigearth.tasks.config.SchedulerConfig` fields.
+
+    Batches are dicts with ``image`` ``(B, C, H, W)`` float (normalised), ``label`` ``(B, num_classes)`` 0/1 and
+    ``patch_id`` (B names), as :class:`bigearth.data.datamodule.ReBENDataModule` yields them.
+    """
+
+    def __init__(
+        self,
+        metadata: dict[str, Any],
+        model: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.metadata = ModelMetadata.from_dict(metadata)
+        self.model_config = ModelConfig(**(model or {}))
+        self.optimizer_config = OptimizerConfig(**(optimizer or {}))
+        self.scheduler_config = SchedulerConfig(**(scheduler or {}))
+        #: The last report of each evaluated split, and the test probabilities and targets behind it.
+        self.reports: dict[str, ClassificationReport] = {}
+        self.test_scores: tuple[Tensor, Tensor] | None = None
+        self._weights_loaded = False
+        self.configure_models()
+        self.configure_losses()
+        self.configure_metrics()
+
+    def configure_models(self) -> None:
+        """Build the network (random initialisation; local weights are loaded in :meth:`configure_model`)."""
+        self.network = SceneClassifier(
+            self.metadata, drop_rate=self.model_config.drop_rate, drop_path_rate=self.model_config.drop_path_rate
+        )
+        if self.model_config.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
+
+    def configure_losses(self) -> None:
+        """Binary cross-entropy on logits, one independent decision per class."""
+        self.loss = nn.BCEWithLogitsLoss()
+
+    def configure_metrics(self) -> None:
+        """One score collector per evaluated split (synced across processes, each sample once)."""
+        self.scores = nn.ModuleDict({"val": MultilabelScores(), "test": MultilabelScores()})
+
+    def configure_model(self) -> None:
+        """Load ``model.weights`` when a fresh training run starts (not on resume or evaluation)."""
+        trainer = self._trainer
+        fresh_fit = trainer is not None and trainer.state.fn == "fit" and trainer.ckpt_path is None
+        if self.model_config.weights and fresh_fit and not self._weights_loaded:
+            load_backbone_weights(self.network.backbone, self.model_config.weights)
+            self._weights_loaded = True
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Return logits ``(B, num_classes)`` of normalised images ``(B, C, H, W)``."""
+        if self.model_config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.network(images)
+
+    def shared_step(self, batch: dict[str, Any], split: Split) -> Tensor:
+        """Compute and log the loss of a batch; collect probabilities of evaluated splits. Returns the loss."""
+        labels = batch["label"]
+        logits = self(batch["image"]).float()  # the loss and probabilities in float32 under bf16 autocast
+        loss = self.loss(logits, labels.float())
+        training = split == "train"
+        self.log(f"{split}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=len(labels),
+                 sync_dist=not training)  # fmt: skip
+        if not training:
+            self.scores[split].update(torch.sigmoid(logits), labels, sample_ids(batch["patch_id"], labels.device))
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """One optimisation step's loss."""
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """Validation loss; probabilities are collected for the epoch's metrics."""
+        return self.shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """Test loss; probabilities are collected for the epoch's metrics."""
+        return self.shared_step(batch, "test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        """Return ``patch_id`` and ``probabilities`` ``(B, num_classes)`` float32 on the CPU."""
+        return {"patch_id": batch["patch_id"], "probabilities": torch.sigmoid(self(batch["image"]).float()).cpu()}
+
+    def _epoch_metrics(self, split: Split) -> None:
+        probabilities, targets = self.scores[split].compute()
+        self.scores[split].reset()
+        if not len(probabilities):
+            return
+        report = classification_report(probabilities, targets, self.metadata.class_names)
+        self.reports[split] = report
+        if split == "test":
+            self.test_scores = (probabilities.cpu(), targets.cpu())
+        # every process holds the same gathered scores: sync_dist averages identical values (and keeps DDP quiet)
+        scalars = {f"{split}/{name}": value for name, value in report.scalars().items()}
+        self.log(f"{split}/macro_ap", scalars.pop(f"{split}/macro_ap"), prog_bar=True, sync_dist=True)
+        self.log_dict(scalars, sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the validation metrics (early stopping and checkpoints watch ``val/macro_ap``)."""
+        self._epoch_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log the test metrics and keep the report and scores in :attr:`reports` and :attr:`test_scores`."""
+        self._epoch_metrics("test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """AdamW (timm; no weight decay on biases and norms) and the warm-up + cosine schedule per step."""
+        optimizer = timm.optim.create_optimizer_v2(
+            self.network,
+            opt=self.optimizer_config.name,
+            lr=self.model_config.lr,
+            weight_decay=self.optimizer_config.weight_decay,
+        )
+        scheduler = warmup_cosine(
+            optimizer,
+            warmup_steps=self.scheduler_config.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches),
+            final_fraction=self.scheduler_config.final_lr_fraction,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @classmethod
+    def from_configs(
+        cls,
+        metadata: ModelMetadata,
+        model: ModelConfig,
+        optimizer: OptimizerConfig | None = None,
+        scheduler: SchedulerConfig | None = None,
+    ) -> "ClassificationTask":
+        """Build a task from typed configuration sections."""
+        return cls(
+            metadata=metadata.to_dict(),
+            model=asdict(model),
+            optimizer=asdict(optimizer or OptimizerConfig()),
+            scheduler=asdict(scheduler or SchedulerConfig()),
+        )

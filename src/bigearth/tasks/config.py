@@ -1,0 +1,305 @@
+"""Training recipes: YAML files with ``trainer``, ``model``, ``data``, ``optimizer`` and ``scheduler`` sections.
+
+The layout follows LightningCLI configs (as TorchGeo and TerraTorch use them) without class paths::
+
+    task: classification            # which LightningModule trains (chosen by the config)
+    seed_everything: 42             # seeds torch, numpy, python and the DataLoader workers
+    trainer: {...}                  # keyword arguments of lightning.Trainer (max_epochs, precision, devices...)
+    model: {...}                    # ModelConfig: backbone, image size, regularisation, learning rate, weights
+    data: {...}                     # DataConfig: the ReBENDataModule's arguments (path, bands, batch size...)
+    optimizer: {...}                # OptimizerConfig: timm optimizer name and weight decay
+    scheduler: {...}                # SchedulerConfig: linear warm-up, then cosine decay
+    early_stopping: {...}           # EarlyStoppingConfig: patience on validation macro AP
+
+Command-line overrides are dotted ``key=value`` pairs whose values are parsed as YAML
+(``model.lr=5e-4 trainer.max_epochs=3 data.bands=[B04,B03,B02]``). Unknown sections and keys are refused with
+the list of allowed ones.
+"""
+
+import inspect
+import types
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import lightning as L  # noqa: N812
+import yaml
+
+from bigearth.data.bands import IMAGE_SIZE
+from bigearth.errors import ConfigError, MissingDataError
+
+#: Trainer arguments that bigearth sets itself (the run folder decides where logs and checkpoints go).
+MANAGED_TRAINER_KEYS = ("logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins")
+#: The tasks ``bigearth train`` can run.
+TASKS = ("classification",)
+
+
+@dataclass
+class ModelConfig:
+    """The network and its optimisation hyper-parameters.
+
+    Attributes:
+        backbone: bigearth backbone name (``bigearth.models.list_backbones()``) or any timm architecture name.
+        backbone_args: extra timm keyword arguments (e.g. ``channels`` of a ResNet).
+        image_size: input size in pixels (passed to networks built for one size: ViT, MLP-Mixer).
+        drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic depth rate (0 for networks without it).
+        lr: peak learning rate (after warm-up).
+        weights: local weights to start from (timm/torch file, ``.safetensors`` or a bigearth model folder);
+            None for random initialisation. Never downloaded.
+        channels_last: use the channels-last memory format (faster convolutions on GPUs).
+        compile: compile the model with ``torch.compile``.
+    """
+
+    backbone: str = "resnet50"
+    backbone_args: dict[str, Any] = field(default_factory=dict)
+    image_size: int = IMAGE_SIZE
+    drop_rate: float = 0.15
+    drop_path_rate: float = 0.15
+    lr: float = 1e-3
+    weights: str | None = None
+    channels_last: bool = False
+    compile: bool = False
+
+
+@dataclass
+class DataConfig:
+    """Arguments of :class:`bigearth.data.datamodule.ReBENDataModule`.
+
+    Attributes:
+        path: store folder or release root (``--data`` overrides it).
+        bands: band preset (2, 3, 4, 10, 12, 14), ``"s1"``, ``"s2"``, ``"s1s2"`` or a list of band names.
+        class_order: ``"table"`` or ``"alphabetical"`` (the published reBEN weights use alphabetical).
+        batch_size: samples per batch and process (the global batch is this times the number of processes).
+        num_workers: DataLoader worker processes per training process.
+        resample: ``"nearest"`` or ``"bilinear"`` for the 20 m and 60 m bands.
+        include_snow_cloud: keep patches with seasonal snow or clouds.
+        augment: random flips and 90-degree rotations of training batches.
+        device_transform: resample, normalise and augment whole batches on the model's device.
+    """
+
+    path: str | None = None
+    bands: str | int | list[str] = "s1s2"
+    class_order: str = "table"
+    batch_size: int = 512
+    num_workers: int = 8
+    resample: str = "nearest"
+    include_snow_cloud: bool = False
+    augment: bool = True
+    device_transform: bool = True
+
+
+@dataclass
+class OptimizerConfig:
+    """The optimiser, built by ``timm.optim.create_optimizer_v2`` (no weight decay on biases and norms).
+
+    Attributes:
+        name: timm optimiser name (``adamw``, ``lamb``, ``sgd``...).
+        weight_decay: decoupled weight decay.
+    """
+
+    name: str = "adamw"
+    weight_decay: float = 0.01
+
+
+@dataclass
+class SchedulerConfig:
+    """Learning-rate schedule per optimisation step: linear warm-up from 0, then cosine to a fraction of the peak.
+
+    Attributes:
+        warmup_steps: steps of linear warm-up.
+        final_lr_fraction: the learning rate at the last step, as a fraction of the peak (0.1 = lr/10).
+    """
+
+    warmup_steps: int = 1000
+    final_lr_fraction: float = 0.1
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Early stopping on the validation macro average precision.
+
+    Attributes:
+        patience: validation epochs without improvement before training stops.
+        min_delta: smallest change that counts as an improvement.
+    """
+
+    patience: int = 5
+    min_delta: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """A whole recipe; ``name`` (the file name without suffix) names the run folder."""
+
+    name: str = "run"
+    task: str = "classification"
+    seed_everything: int = 42
+    trainer: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
+        return asdict(self)
+
+
+_SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "optimizer": OptimizerConfig,
+    "scheduler": SchedulerConfig,
+    "early_stopping": EarlyStoppingConfig,
+}
+_TOP_LEVEL = ("name", "task", "seed_everything", "trainer", *_SECTIONS)
+
+
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a field annotation; numbers may be written as YAML strings (``5e-4``).
+
+    Raises:
+        ConfigError: if the value has the wrong type.
+    """
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return coerce(value, option, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where} = {value!r} is none of {[getattr(o, '__name__', str(o)) for o in options]}")
+    kind = origin or annotation
+    if kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    is_int = kind is int and isinstance(value, int) and not isinstance(value, bool)
+    if is_int or (kind in (bool, str, list, dict) and isinstance(value, kind)):
+        return value
+    name = getattr(kind, "__name__", str(kind))
+    raise ConfigError(f"{where} must be a {name}, got {value!r}")
+
+
+def parse_section(kind: type, values: dict[str, Any] | None, name: str) -> Any:
+    """Build a typed section (a dataclass) from a mapping, refusing unknown keys and wrong types.
+
+    Raises:
+        ConfigError: naming the unknown keys and the allowed ones, or the value of the wrong type.
+    """
+    values = values or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"section {name!r} must be a mapping of keys to values, got {values!r}")
+    allowed = [item.name for item in fields(kind)]
+    unknown = [key for key in values if key not in allowed]
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in section {name!r}; allowed keys: {allowed}")
+    hints = get_type_hints(kind)
+    return kind(**{key: coerce(value, hints[key], f"{name}.{key}") for key, value in values.items()})
+
+
+def check_trainer(values: dict[str, Any] | None) -> dict[str, Any]:
+    """Return the trainer section, refusing keys that ``lightning.Trainer`` does not take or that bigearth manages.
+
+    Raises:
+        ConfigError: naming the keys and the accepted ones.
+    """
+    values = dict(values or {})
+    accepted = [name for name in inspect.signature(L.Trainer.__init__).parameters if name != "self"]
+    managed = [key for key in values if key in MANAGED_TRAINER_KEYS]
+    if managed:
+        raise ConfigError(
+            f"trainer key(s) {managed} are set by bigearth (CSV logs, checkpoints, early stopping in the run "
+            "folder); remove them from the config"
+        )
+    unknown = [key for key in values if key not in accepted]
+    if unknown:
+        raise ConfigError(f"unknown trainer key(s) {unknown}; lightning.Trainer accepts {accepted}")
+    return values
+
+
+def parse_config(raw: dict[str, Any], *, name: str = "run") -> TrainConfig:
+    """Build a :class:`TrainConfig` from plain data (a parsed YAML file).
+
+    Raises:
+        ConfigError: for unknown sections or keys, wrong types or an unknown task.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping with sections {list(_TOP_LEVEL)}, got {type(raw).__name__}")
+    unknown = [key for key in raw if key not in _TOP_LEVEL]
+    if unknown:
+        raise ConfigError(f"unknown section(s) {unknown}; a config has {list(_TOP_LEVEL)}")
+    task = raw.get("task", "classification")
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; `bigearth train` runs {list(TASKS)}")
+    seed = coerce(raw.get("seed_everything", 42), int, "seed_everything")
+    return TrainConfig(
+        name=str(raw.get("name", name)),
+        task=task,
+        seed_everything=seed,
+        trainer=check_trainer(raw.get("trainer")),
+        **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
+    )
+
+
+# the names other task configs imported before these helpers were public
+_coerce, _section, _check_trainer = coerce, parse_section, check_trainer
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with dotted ``key=value`` overrides applied (values parsed as YAML).
+
+    Raises:
+        ConfigError: for an override without ``=`` or one whose path runs through a non-mapping value.
+    """
+    result = yaml.safe_load(yaml.safe_dump(raw)) if raw else {}
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"override {override!r} is not key=value (e.g. model.lr=5e-4 trainer.max_epochs=3)")
+        value = yaml.safe_load(text) if text else None
+        *parents, leaf = key.strip().split(".")
+        node = result
+        for part in parents:
+            child = node.setdefault(part, {})
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {override!r}: {part!r} holds {child!r}, not a section")
+            node = child
+        node[leaf] = value
+    return result
+
+
+def load_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Read a YAML recipe and apply command-line overrides.
+
+    Args:
+        path: the YAML file; its name without suffix names runs unless the file sets ``name``.
+        overrides: dotted ``key=value`` pairs.
+
+    Raises:
+        MissingDataError: if the file does not exist.
+        ConfigError: if it is not valid YAML or not a valid recipe.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"config file {path} does not exist; recipes live in configs/classification/")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    return parse_config(apply_overrides(raw, list(overrides)), name=path.stem)
+
+
+def dump_config(config: TrainConfig) -> str:
+    """Return a recipe as YAML text (sections in the documented order)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

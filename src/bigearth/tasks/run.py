@@ -1,0 +1,197 @@
+"""Run folders: where one training run keeps its config, logs, checkpoints, model, metrics and plots.
+
+::
+
+    runs/<config name>-<YYYYmmdd-HHMMSS>/
+      config.yaml          the resolved recipe (file + overrides + --data)
+      logs/metrics.csv     Lightning CSVLogger: losses, validation metrics, learning rate
+      checkpoints/         last.ckpt (every epoch) and best-*.ckpt (highest validation macro AP); atomic writes
+      model/               config.json + model.safetensors of the best checkpoint
+      plots/*.png          training curves, per-class AP, precision-recall curves, error co-occurrence
+      metrics.json         validation and test metrics of the best checkpoint; written last: the run is complete
+
+A folder with ``checkpoints/last.ckpt`` and no ``metrics.json`` is an interrupted run; ``bigearth train`` on it
+resumes from the last checkpoint.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bigearth.atomic import atomic_write_bytes
+from bigearth.errors import ConfigError
+from bigearth.models.io import RUN_MODEL_DIR
+from bigearth.tasks.config import TrainConfig, dump_config, parse_config
+
+CONFIG_FILE = "config.yaml"
+#: Environment variable through which the first process tells Lightning-launched ranks the default run folder.
+RUN_DIR_VARIABLE = "BIGEARTH_RUN_DIR"
+METRICS_FILE = "metrics.json"
+LAST_CHECKPOINT = "last.ckpt"
+#: Recipe keys that may change when a run resumes (where the data lies, how it is read, how long to train).
+RESUMABLE_KEYS = (
+    "data.path",
+    "data.num_workers",
+    "trainer.max_epochs",
+    "trainer.enable_progress_bar",
+    "trainer.enable_model_summary",
+    "trainer.log_every_n_steps",
+)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The paths of one run."""
+
+    path: Path
+
+    @property
+    def config_file(self) -> Path:
+        """The resolved recipe."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def logs_dir(self) -> Path:
+        """CSV logs."""
+        return self.path / "logs"
+
+    @property
+    def metrics_csv(self) -> Path:
+        """The CSVLogger's metrics file."""
+        return self.logs_dir / "metrics.csv"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """Lightning checkpoints."""
+        return self.path / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """The checkpoint written at the end of every epoch."""
+        return self.checkpoints_dir / LAST_CHECKPOINT
+
+    @property
+    def model_dir(self) -> Path:
+        """The model folder (best checkpoint)."""
+        return self.path / RUN_MODEL_DIR
+
+    @property
+    def plots_dir(self) -> Path:
+        """Figures."""
+        return self.path / "plots"
+
+    @property
+    def metrics_file(self) -> Path:
+        """Final metrics; its presence marks a complete run."""
+        return self.path / METRICS_FILE
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether the run finished (``metrics.json`` exists)."""
+        return self.metrics_file.is_file()
+
+    @property
+    def is_interrupted(self) -> bool:
+        """Whether the run stopped after at least one epoch and before finishing."""
+        return not self.is_complete and self.last_checkpoint.is_file()
+
+    def read_config(self) -> TrainConfig:
+        """Return the run's resolved recipe.
+
+        Raises:
+            ConfigError: if the folder has no ``config.yaml``.
+        """
+        if not self.config_file.is_file():
+            raise ConfigError(f"{self.path} is no run folder (no {CONFIG_FILE}); pass a run folder or a YAML recipe")
+        raw = yaml.safe_load(self.config_file.read_text())
+        return parse_config(raw, name=raw.get("name", self.path.name))
+
+    def write_config(self, config: TrainConfig) -> None:
+        """Write the resolved recipe atomically."""
+        atomic_write_bytes(self.config_file, dump_config(config).encode())
+
+
+def default_run_path(name: str, *, root: Path = Path("runs"), now: datetime | None = None) -> Path:
+    """Return ``runs/<name>-<YYYYmmdd-HHMMSS>``."""
+    return root / f"{name}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
+
+
+def _shared_default(name: str) -> Path:
+    """Return the default run folder, the same in every process of one run.
+
+    Lightning's DDP launcher re-runs the command for ranks 1.. and they inherit the environment, so the first
+    process publishes its choice in ``BIGEARTH_RUN_DIR``. Processes started by torchrun or SLURM are independent:
+    they must be given ``--out``.
+
+    Raises:
+        ConfigError: when several processes were started externally and no ``--out`` was given.
+    """
+    launched_rank = "LOCAL_RANK" in os.environ  # set by Lightning's launcher for its ranks, and by torchrun
+    if launched_rank and RUN_DIR_VARIABLE in os.environ:
+        return Path(os.environ[RUN_DIR_VARIABLE])
+    processes = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
+    if processes > 1:
+        raise ConfigError(
+            f"{processes} processes were launched (torchrun or SLURM): give them one run folder with --out RUN"
+        )
+    path = default_run_path(name)
+    os.environ[RUN_DIR_VARIABLE] = str(path)
+    return path
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and key != "backbone_args":
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_differences(old: TrainConfig, new: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Return ``{dotted key: (old, new)}`` for every recipe value that differs."""
+    before, after = _flatten(old.to_dict()), _flatten(new.to_dict())
+    return {key: (before.get(key), after.get(key)) for key in sorted(before.keys() | after.keys())
+            if before.get(key) != after.get(key)}  # fmt: skip
+
+
+def prepare_run(config: TrainConfig, out: Path | None) -> tuple[RunFolder, bool]:
+    """Choose the run folder and decide whether to resume.
+
+    Args:
+        config: the resolved recipe.
+        out: the folder asked for with ``--out``; a new ``runs/<name>-<timestamp>`` when None.
+
+    Returns:
+        The run folder (its ``config.yaml`` written) and whether to resume from ``last.ckpt``.
+
+    Raises:
+        ConfigError: if ``out`` is a complete run, a run of another recipe, or a non-empty folder that is no run.
+    """
+    if out is None:
+        out = _shared_default(config.name)
+    run = RunFolder(Path(out))
+    resume = False
+    if run.is_complete:
+        raise ConfigError(f"{run.path} holds a finished run ({METRICS_FILE} exists); choose another --out")
+    if run.is_interrupted:
+        differences = {key: change for key, change in config_differences(run.read_config(), config).items()
+                       if key not in RESUMABLE_KEYS}  # fmt: skip
+        if differences:
+            listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in differences.items())
+            raise ConfigError(
+                f"{run.path} is an interrupted run of another recipe ({listed}); resume it with its own recipe "
+                f"(`bigearth train {run.path}`) or choose another --out. Only {list(RESUMABLE_KEYS)} may change"
+            )
+        resume = True
+    elif run.path.is_dir() and any(run.path.iterdir()) and not run.config_file.is_file():
+        raise ConfigError(f"{run.path} is a non-empty folder that is no run folder; choose another --out")
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.write_config(config)
+    return run, resume
