@@ -1,5 +1,6 @@
 """Scene classification commands: ``train``, ``evaluate``, ``predict``."""
 
+import importlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,14 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
+from bigearth.cli.pretrain import config_task
 from bigearth.errors import BigEarthError
+
+#: config ``task`` -> module with ``run_training(config, *, data, out, overrides) -> Path``, besides classification.
+OTHER_TRAINING_TASKS: dict[str, str] = {
+    "segmentation": "bigearth.tasks.mae.segmentation",
+    "vqa": "bigearth.tasks.vqa.train",
+}
 
 
 @app.command(context_settings={"allow_interspersed_args": True})
@@ -28,6 +36,12 @@ def train(
 
     extra = list(overrides or []) + ([f"data.path={data}"] if data is not None else [])
     try:
+        task = None if config.is_dir() else config_task(config, default="classification")
+        if task in OTHER_TRAINING_TASKS:
+            module = importlib.import_module(OTHER_TRAINING_TASKS[task])
+            run_path = module.run_training(config, data=data, out=out, overrides=list(overrides or []))
+            console.print(f"finished: model, metrics and plots in {run_path}")
+            return
         if config.is_dir():
             folder = RunFolder(config)
             recipe = folder.read_config()

@@ -22,16 +22,25 @@ PRETRAINING_TASKS: dict[str, str] = {
 }
 
 
+def config_task(config: Path, *, default: str | None = None) -> str | None:
+    """Return the ``task`` named by a YAML config file (``default`` where it names none).
+
+    Raises:
+        ConfigError: if the file cannot be read as YAML.
+    """
+    try:
+        return (yaml.safe_load(config.read_text()) or {}).get("task", default)
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read the config {config} ({error})") from error
+
+
 def pretraining_module(config: Path) -> str:
     """Return the module that pretrains the task named by a config file.
 
     Raises:
         ConfigError: if the file has no known ``task``.
     """
-    try:
-        task = (yaml.safe_load(config.read_text()) or {}).get("task")
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read the config {config} ({error})") from error
+    task = config_task(config)
     if task not in PRETRAINING_TASKS:
         raise ConfigError(f"{config} names task {task!r}; pretraining tasks are {sorted(PRETRAINING_TASKS)}")
     return PRETRAINING_TASKS[task]
