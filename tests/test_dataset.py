@@ -115,12 +115,16 @@ def test_coordinates_lie_in_the_tile(mini_store: Path) -> None:
         assert north == pytest.approx(uly - 1200 * parsed.y - 600, abs=0.01)
 
 
-def test_mask_maps_clc_codes(mini_store: Path) -> None:
+@pytest.mark.parametrize("order", ["table", "alphabetical"])
+def test_mask_maps_clc_codes_in_the_class_order(mini_store: Path, order: str) -> None:
     from bigearth.data.store import StoreReader
 
-    dataset = ReBENDataset(mini_store, split="train", bands="s2", with_mask=True)
-    codes = StoreReader(mini_store).read_reference_map(dataset[0]["patch_id"])
-    np.testing.assert_array_equal(dataset[0]["mask"].numpy(), clc_to_index(codes))
+    dataset = ReBENDataset(mini_store, split="train", bands="s2", with_mask=True, class_order=order)
+    sample = dataset[0]
+    codes = StoreReader(mini_store).read_reference_map(sample["patch_id"])
+    np.testing.assert_array_equal(sample["mask"].numpy(), clc_to_index(codes, order))
+    present = {int(i) for i in sample["mask"].unique() if i != IGNORE_INDEX}
+    assert present == set(torch.nonzero(sample["label"]).flatten().tolist())
 
 
 def test_dataloader_with_spawned_workers(mini_store: Path) -> None:

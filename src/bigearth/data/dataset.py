@@ -40,7 +40,8 @@ class Sample(TypedDict):
         patch_id: S2 patch name.
         lat: patch-centre latitude, degrees.
         lon: patch-centre longitude, degrees.
-        mask: ``(120, 120)`` int64 class indices, 255 for unlabelled pixels (only with ``with_mask=True``).
+        mask: ``(120, 120)`` int64 class indices in ``class_names`` order, 255 for unlabelled pixels (only with
+            ``with_mask=True``).
     """
 
     image: Tensor
@@ -100,6 +101,7 @@ class ReBENDataset(Dataset):
             include_snow_cloud=include_snow_cloud,
         )
         self.class_names = self.index.class_names
+        self.class_order = class_order
         self._check_modalities()
 
     @property
@@ -174,13 +176,16 @@ class ReBENDataset(Dataset):
         if self.packed is not None:
             codes = self.packed.read_group("reference_map", self.packed.rows(patch_ids))
             try:
-                return clc_to_index(codes)
+                return clc_to_index(codes, self.class_order)
             except CorruptDataError:  # name the patch: check them one by one
                 for patch_id, patch_codes in zip(patch_ids, codes, strict=True):
-                    clc_to_index(patch_codes, source=f"packed reference map of {patch_id}")
+                    clc_to_index(patch_codes, self.class_order, source=f"packed reference map of {patch_id}")
                 raise
         return np.stack(
-            [clc_to_index(self.source.read_reference_map(p), source=f"reference map of {p}") for p in patch_ids]
+            [
+                clc_to_index(self.source.read_reference_map(p), self.class_order, source=f"reference map of {p}")
+                for p in patch_ids
+            ]
         )
 
     def _read_groups(self, rows: np.ndarray, patch_ids: list[str]) -> dict[str, Tensor]:

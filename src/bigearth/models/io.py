@@ -33,6 +33,8 @@ MODEL_FORMAT = "bigearth-model"
 MODEL_FORMAT_VERSION = 1
 #: A run folder keeps its model folder under this name.
 RUN_MODEL_DIR = "model"
+#: The ``task`` entry of a scene classifier's ``config.json``.
+CLASSIFICATION_TASK = "multilabel-classification"
 
 
 def save_model(model: SceneClassifier, folder: Path, *, extra: dict[str, Any] | None = None) -> None:
@@ -49,7 +51,7 @@ def save_model(model: SceneClassifier, folder: Path, *, extra: dict[str, Any] | 
     config = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
-        "task": "multilabel-classification",
+        "task": CLASSIFICATION_TASK,
         "bigearth_version": __version__,
         "architecture": model.architecture,
         "model_args": model.model_args,
@@ -108,6 +110,11 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> SceneClassi
     """
     folder = resolve_model_folder(path)
     config = read_model_config(folder)
+    if config.get("task") != CLASSIFICATION_TASK:
+        raise ConfigError(
+            f"{folder} holds a {config.get('task')!r} model, not a scene classifier; use the command of that task "
+            "(e.g. `bigearth probe` or `bigearth retrieve` for a foundation model, `bigearth ask` for VQA)"
+        )
     weights = folder / MODEL_WEIGHTS_FILE
     if not weights.is_file():
         raise MissingDataError(f"{weights} is missing; the model folder {folder} is incomplete")

@@ -1,0 +1,1 @@
+"""Thematic-climatic sampling: a representative and diverse pretraining subset of an archive."""

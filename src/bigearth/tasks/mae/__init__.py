@@ -1,0 +1,1 @@
+"""CSMAE/CSMoE pretraining and the downstream tasks on any encoder: probes, fine-tuning, segmentation."""

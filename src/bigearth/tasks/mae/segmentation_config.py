@@ -1,0 +1,129 @@
+"""Segmentation recipes (``task: segmentation``): any pretrained encoder plus an upsampling head on reBEN's maps.
+
+::
+
+    task: segmentation
+    trainer: {...}          # lightning.Trainer keyword arguments
+    model: {...}            # SegmentationModelConfig: the encoder folder, freezing, head width, learning rate
+    data: {...}             # the ReBENDataModule's arguments; bands default to the encoder's
+    optimizer: {...}
+    scheduler: {...}
+    early_stopping: {...}   # patience on validation mIoU
+"""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from bigearth.errors import ConfigError, MissingDataError
+from bigearth.tasks.config import (
+    DataConfig,
+    EarlyStoppingConfig,
+    OptimizerConfig,
+    SchedulerConfig,
+    apply_overrides,
+    check_trainer,
+    coerce,
+    parse_section,
+)
+
+TASK = "segmentation"
+
+
+@dataclass
+class SegmentationModelConfig:
+    """The network and its learning rate.
+
+    Attributes:
+        encoder: model folder (or run folder) of the encoder: a CSMAE/CSMoE model or a scene classifier.
+        reinitialise: use the encoder's architecture with random weights (the from-scratch baseline).
+        freeze_encoder: train the head only.
+        channels: width of the upsampling head.
+        lr: peak learning rate.
+    """
+
+    encoder: str | None = None
+    reinitialise: bool = False
+    freeze_encoder: bool = False
+    channels: int = 256
+    lr: float = 1e-4
+
+
+@dataclass
+class SegmentationDataConfig(DataConfig):
+    """:class:`~bigearth.tasks.config.DataConfig` whose bands default to the encoder's (null)."""
+
+    bands: Union[str, int, list[str], None] = None  # noqa: UP007
+    batch_size: int = 64
+
+
+@dataclass
+class SegmentationConfig:
+    """A whole segmentation recipe."""
+
+    name: str = "segmentation"
+    task: str = TASK
+    seed_everything: int = 42
+    trainer: dict[str, Any] = field(default_factory=dict)
+    model: SegmentationModelConfig = field(default_factory=SegmentationModelConfig)
+    data: SegmentationDataConfig = field(default_factory=SegmentationDataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recipe as plain data."""
+        return asdict(self)
+
+
+_SECTIONS: dict[str, type] = {
+    "model": SegmentationModelConfig,
+    "data": SegmentationDataConfig,
+    "optimizer": OptimizerConfig,
+    "scheduler": SchedulerConfig,
+    "early_stopping": EarlyStoppingConfig,
+}
+_TOP_LEVEL = ("name", "task", "seed_everything", "trainer", *_SECTIONS)
+
+
+def parse_segmentation_config(raw: dict[str, Any], *, name: str = "segmentation") -> SegmentationConfig:
+    """Build a :class:`SegmentationConfig` from plain data.
+
+    Raises:
+        ConfigError: for unknown sections or keys, wrong types, another task or no encoder.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping with sections {list(_TOP_LEVEL)}, got {type(raw).__name__}")
+    unknown = [key for key in raw if key not in _TOP_LEVEL]
+    if unknown:
+        raise ConfigError(f"unknown section(s) {unknown}; a segmentation config has {list(_TOP_LEVEL)}")
+    if raw.get("task", TASK) != TASK:
+        raise ConfigError(f"task {raw.get('task')!r} is no segmentation recipe (task: {TASK})")
+    config = SegmentationConfig(
+        name=str(raw.get("name", name)),
+        seed_everything=coerce(raw.get("seed_everything", 42), int, "seed_everything"),
+        trainer=check_trainer(raw.get("trainer")),
+        **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
+    )
+    if not config.model.encoder:
+        raise ConfigError("model.encoder is not set: name the model folder of a pretrained encoder (or classifier)")
+    return config
+
+
+def load_segmentation_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> SegmentationConfig:
+    """Read a YAML segmentation recipe and apply dotted overrides.
+
+    Raises:
+        MissingDataError: if the file does not exist.
+        ConfigError: if it is not valid YAML or not a valid recipe.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"config file {path} does not exist; segmentation recipes live in configs/fm/")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    return parse_segmentation_config(apply_overrides(raw, list(overrides)), name=path.stem)
