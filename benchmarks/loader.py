@@ -5,12 +5,13 @@ Measures samples/s of
   (b) bigearth's store reader, full output: 14 bands (VV VH + 12 S2) at 120 x 120 float32, normalised, labels;
   (c) per-sample GeoTIFF reading (one file per band, as TorchGeo does) to the same output;
   (b-packed) the same output read from the packed layout beside the LMDB (``bigearth encode --packed``);
-  raw: native-size band groups only (what workers deliver when the GPU resizes and normalises);
+  raw: native-size band groups only (what workers deliver when the GPU resizes and normalises), also read by
+  ThreadedBatchLoader threads instead of DataLoader processes;
 in one process and with a DataLoader of N spawned workers, and prints the ratios. Also measures encode
 throughput (patches/s) and, where CUDA is available, samples/s delivered into GPU memory (raw batches from
 workers, resize + normalise on the GPU).
 
-Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--cache data/bench]
+Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--threads 1] [--cache data/bench]
 """
 
 import argparse
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader
 
 from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
 from bigearth.data.encode import encode
+from bigearth.data.loader import ThreadedBatchLoader
 from bigearth.data.metadata import read_metadata
 from bigearth.data.packed import pack
 from bigearth.data.store import shared_environment
@@ -53,19 +55,35 @@ def read_all(dataset: ReBENDataset, batch_size: int) -> None:
         dataset.__getitems__(list(range(start, min(start + batch_size, len(dataset)))))
 
 
-def read_loader(dataset: ReBENDataset, batch_size: int, workers: int, device: str | None = None) -> None:
-    loader = DataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, collate_fn=keep_batch,
-        multiprocessing_context="spawn" if workers else None, pin_memory=device == "cuda",
-        persistent_workers=False, prefetch_factor=4 if workers else None,
-    )  # fmt: skip
+def loader_rate(
+    dataset: ReBENDataset, batch_size: int, workers: int, device: str | None = None, *, threads: bool = False
+) -> float:
+    """Samples/s of one shuffled pass over a DataLoader (worker processes) or a ThreadedBatchLoader (threads),
+    timed after a warm-up pass (start-up not counted)."""
+    if threads:
+        loader = ThreadedBatchLoader(
+            dataset, batch_size=batch_size, shuffle=True, threads=workers, pin_memory=device == "cuda"
+        )
+    else:
+        loader = DataLoader(
+            dataset, batch_size=batch_size, num_workers=workers, collate_fn=keep_batch, shuffle=True,
+            multiprocessing_context="spawn" if workers else None, pin_memory=device == "cuda",
+            persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+        )  # fmt: skip
     transform = dataset.transform.to(device) if device else None
-    for batch in loader:
-        if device:
-            groups = {name: group.to(device, non_blocking=True) for name, group in batch["groups"].items()}
-            finish_batch(batch | {"groups": groups, "label": batch["label"].to(device)}, transform)
-    if device == "cuda":
-        torch.cuda.synchronize()
+
+    def one_pass() -> None:
+        for batch in loader:
+            if device:
+                groups = {name: group.to(device, non_blocking=True) for name, group in batch["groups"].items()}
+                finish_batch(batch | {"groups": groups, "label": batch["label"].to(device)}, transform)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    one_pass()
+    start = time.perf_counter()
+    one_pass()
+    return len(dataset) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -75,7 +93,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--geotiff-samples", type=int, default=300, help="samples read for (c), which is slow")
     parser.add_argument("--cache", type=Path, default=Path("data/bench"))
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the measuring process")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     root, store = args.cache / f"release-{args.patches}", args.cache / f"store-{args.patches}"
     if not (root / "metadata.parquet").is_file():
@@ -114,22 +134,30 @@ def main() -> None:
     results["(c) per-sample GeoTIFF reading, same output"] = timed(
         lambda: [geotiff[i] for i in range(subset)], subset, repeats=1
     )
+    workers = args.workers
     loader_results = {
-        f"(b) store reader, DataLoader {args.workers} workers": timed(
-            lambda: read_loader(dataset, args.batch_size, args.workers), count, repeats=1
+        f"(b) store reader, DataLoader {workers} workers": loader_rate(dataset, args.batch_size, workers),
+        f"(b-packed) packed layout, DataLoader {workers} workers": loader_rate(packed, args.batch_size, workers),
+        f"raw band groups from the packed layout, DataLoader {workers} workers": loader_rate(
+            packed_raw, args.batch_size, workers
         ),
-        f"(b-packed) packed layout, DataLoader {args.workers} workers": timed(
-            lambda: read_loader(packed, args.batch_size, args.workers), count, repeats=1
+        f"raw band groups from the packed layout, {workers} reading threads": loader_rate(
+            packed_raw, args.batch_size, workers, threads=True
         ),
-        f"(c) GeoTIFF reading, DataLoader {args.workers} workers": timed(
-            lambda: read_loader(geotiff, args.batch_size, args.workers), subset, repeats=1
+        f"raw band groups from the LMDB, {workers} reading threads": loader_rate(
+            raw, args.batch_size, workers, threads=True
         ),
-    }  # fmt: skip
+        f"(c) GeoTIFF reading, DataLoader {workers} workers": loader_rate(geotiff, args.batch_size, workers),
+    }
     if torch.cuda.is_available():
-        for name, source in (("LMDB", raw), ("packed", packed_raw)):
-            loader_results[f"into GPU memory from {name}: raw batches, {args.workers} workers, GPU resize"] = timed(
-                lambda source=source: read_loader(source, 512, args.workers, device="cuda"), count, repeats=2
-            )
+        for name, source, threads in (
+            ("LMDB", raw, False),
+            ("packed", packed_raw, False),
+            ("packed", packed_raw, True),
+        ):
+            how = f"{workers} reading threads" if threads else f"DataLoader {workers} workers"
+            label = f"into GPU memory from {name}: raw batches, {how}, GPU resize + normalise"
+            loader_results[label] = loader_rate(source, 512, workers, device="cuda", threads=threads)
     floor_rate = results["(a) floor: LMDB get + safetensors decode"]
     print(f"\n{count} patches, {torch.get_num_threads()} torch threads, batch {args.batch_size}")
     print(f"encode: {encode_rate:,.0f} patches/s with {args.workers} workers; pack: {pack_rate:,.0f} patches/s")

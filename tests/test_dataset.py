@@ -178,3 +178,28 @@ def test_packed_layout_gives_the_same_batches(mini_store: Path, tmp_path: Path) 
     for key in ("image", "label", "mask"):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     assert a["patch_id"] == b["patch_id"]
+
+
+def test_threaded_loader_yields_every_sample_once(mini_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from bigearth.data.loader import ThreadedBatchLoader
+    from bigearth.data.packed import pack
+
+    store = tmp_path / "store"
+    shutil.copytree(mini_store, store)
+    pack(store)
+    dataset = ReBENDataset(store, split="train", bands=14, raw=True)
+    torch.manual_seed(0)
+    loader = ThreadedBatchLoader(dataset, batch_size=16, shuffle=True, threads=2)
+    batches = list(loader)
+    assert len(batches) == len(loader) == -(-len(dataset) // 16)
+    seen = [patch for batch in batches for patch in batch["patch_id"]]
+    assert sorted(seen) == sorted(str(p) for p in dataset.index.patch_id)
+    first = dataset.__getitems__([list(dataset.index.patch_id).index(seen[0])])
+    torch.testing.assert_close(batches[0]["groups"]["s2_10m"][:1], first["groups"]["s2_10m"])
+    torch.manual_seed(0)
+    assert [p for b in loader for p in b["patch_id"]] == seen  # the global seed fixes the order
+    module = ReBENDataModule(store, bands=14, batch_size=16, num_workers=2)
+    assert isinstance(module.train_dataloader(), ThreadedBatchLoader)
+    assert isinstance(ReBENDataModule(mini_store, bands=14).train_dataloader(), DataLoader)

@@ -9,8 +9,12 @@ from torch.utils.data import DataLoader
 
 from bigearth.data.bands import resolve_bands
 from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
+from bigearth.data.loader import ThreadedBatchLoader
 from bigearth.data.transforms import BatchTransform, random_flip_rot90
+from bigearth.errors import ConfigError
 from bigearth.nomenclature import ClassOrder, class_names
+
+LOADERS = ("auto", "threads", "processes")
 
 
 class ReBENDataModule(L.LightningDataModule):
@@ -31,6 +35,10 @@ class ReBENDataModule(L.LightningDataModule):
         device_transform: finish batches on the device instead of in the workers.
         augment: random dihedral flips/rotations of training batches.
         metadata: folder of the metadata files, if not ``path``.
+        loader: ``"threads"`` (:class:`~bigearth.data.loader.ThreadedBatchLoader`: whole batches read by
+            ``num_workers`` threads, no inter-process copies), ``"processes"`` (a DataLoader with ``num_workers``
+            spawned processes) or ``"auto"``: threads where batches finish on the device and the store has the
+            packed layout (the fast path), processes otherwise.
     """
 
     def __init__(
@@ -47,6 +55,7 @@ class ReBENDataModule(L.LightningDataModule):
         device_transform: bool = True,
         augment: bool = True,
         metadata: Path | str | None = None,
+        loader: str = "auto",
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -66,6 +75,9 @@ class ReBENDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.augment = augment
+        if loader not in LOADERS:
+            raise ConfigError(f"unknown loader {loader!r}: use one of {LOADERS}")
+        self.loader = loader
         self.datasets: dict[str, ReBENDataset] = {}
 
     def dataset(self, split: str) -> ReBENDataset:
@@ -80,9 +92,16 @@ class ReBENDataModule(L.LightningDataModule):
         for split in splits.get(stage or "", ("train", "validation", "test")):
             self.dataset(split)
 
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, *, shuffle: bool) -> DataLoader | ThreadedBatchLoader:
+        dataset = self.dataset(split)
+        threads = self.loader == "threads" or (self.loader == "auto" and dataset.raw and dataset.packed is not None)
+        if threads:
+            return ThreadedBatchLoader(
+                dataset, batch_size=self.batch_size, shuffle=shuffle, threads=max(self.num_workers, 1),
+                pin_memory=torch.cuda.is_available(),
+            )  # fmt: skip
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
@@ -92,19 +111,19 @@ class ReBENDataModule(L.LightningDataModule):
             multiprocessing_context="spawn" if self.num_workers > 0 else None,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | ThreadedBatchLoader:
         """Shuffled training batches."""
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | ThreadedBatchLoader:
         """Validation batches in metadata order."""
         return self._loader("validation", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | ThreadedBatchLoader:
         """Test batches in metadata order."""
         return self._loader("test", shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> DataLoader | ThreadedBatchLoader:
         """Test batches, for prediction."""
         return self._loader("test", shuffle=False)
 

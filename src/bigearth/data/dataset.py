@@ -26,7 +26,7 @@ from bigearth.data.layout import S1_DIR
 from bigearth.data.packed import PackedReader, has_packed
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
-from bigearth.data.transforms import BatchTransform, group_bands
+from bigearth.data.transforms import BatchTransform, band_group, group_bands
 from bigearth.errors import CorruptDataError, MissingDataError
 from bigearth.nomenclature import ClassOrder, clc_to_index
 
@@ -204,26 +204,19 @@ class ReBENDataset(Dataset):
             )
             for name, members in self.groups.items()
         }
+        # each band is copied once, from the store's memory map (or the GeoTIFF) into its slot of the batch
+        slots = [(buffers[band_group(band)], self.groups[band_group(band)].index(band), band) for band in self.bands]
+
+        def fill(row: int, arrays: dict[str, np.ndarray]) -> None:
+            for buffer, position, band in slots:
+                if band in arrays:
+                    buffer[row, position] = arrays[band]
+
         if s2_bands:
-            self._fill(buffers, self._read_many("s2", patch_ids, s2_bands))
+            self.source.for_each(patch_ids, s2_bands, fill)
         if s1_bands:
-            s1_names = [str(name) for name in self.index.s1_name[rows]]
-            self._fill(buffers, self._read_many("s1", s1_names, s1_bands))
+            self.source.for_each([str(name) for name in self.index.s1_name[rows]], s1_bands, fill)
         return {name: torch.from_numpy(buffer) for name, buffer in buffers.items()}
-
-    def _read_many(self, kind: str, names: list[str], bands: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
-        if isinstance(self.source, StoreReader):
-            return self.source.read_many(names, bands)
-        read = self.source.read_s2 if kind == "s2" else self.source.read_s1
-        return [read(name, bands) for name in names]
-
-    def _fill(self, buffers: dict[str, np.ndarray], patches: list[dict[str, np.ndarray]]) -> None:
-        for name, members in self.groups.items():
-            if not set(members) & set(patches[0]):
-                continue
-            for i, arrays in enumerate(patches):
-                for j, band in enumerate(members):
-                    buffers[name][i, j] = arrays[band]
 
     def __getitem__(self, index: int) -> Sample:
         batch = self.__getitems__([index])

@@ -6,6 +6,7 @@ while the loader wants views it copies once, straight into a batch buffer. A tes
 """
 
 import json
+import math
 import struct
 
 import numpy as np
@@ -53,7 +54,7 @@ def decode(buffer: bytes | memoryview, *, key: str = "") -> dict[str, np.ndarray
                 continue
             begin, end = entry["data_offsets"]
             dtype = _DTYPES[entry["dtype"]]
-            count = int(np.prod(entry["shape"]))
+            count = math.prod(entry["shape"])
             if start + end > len(buffer) or (end - begin) != count * dtype.itemsize:
                 raise ValueError(f"tensor {name} lies outside the value")
             arrays[name] = np.frombuffer(buffer, dtype=dtype, count=count, offset=start + begin).reshape(entry["shape"])

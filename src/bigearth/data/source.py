@@ -7,7 +7,7 @@ import numpy as np
 from bigearth.data import geotiff
 from bigearth.data.bands import S1_BANDS, S2_BANDS
 from bigearth.data.layout import METADATA_FILE, is_release_root
-from bigearth.data.store import StoreReader, is_store
+from bigearth.data.store import PatchVisitor, StoreReader, is_store
 from bigearth.errors import MissingDataError
 
 
@@ -34,6 +34,12 @@ class ReleaseReader:
     def read_reference_map(self, patch_id: str) -> np.ndarray:
         """Return a patch's reference map, ``(120, 120)`` uint16 CLC codes."""
         return geotiff.read_reference_map(self.path, patch_id)
+
+    def for_each(self, names: list[str], bands: tuple[str, ...], visit: PatchVisitor) -> None:
+        """Call ``visit(i, {band: array})`` for the chosen bands of each S2 patch id or S1 name (all one sensor)."""
+        read = self.read_s1 if names and names[0].startswith("S1") else self.read_s2
+        for i, name in enumerate(names):
+            visit(i, read(name, bands))
 
 
 PatchSource = StoreReader | ReleaseReader

@@ -18,6 +18,7 @@ to open one environment twice).
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ STORE_FORMAT_VERSION = 1
 REFERENCE_MAP_TENSOR = "Data"
 
 _ENVIRONMENTS: dict[tuple[int, str], lmdb.Environment] = {}
+#: Called with a patch's position in the request and its ``{band: native array}`` views.
+PatchVisitor = Callable[[int, dict[str, np.ndarray]], None]
 
 
 def is_store(path: Path) -> bool:
@@ -131,15 +134,27 @@ class StoreReader:
                 self.get(key)  # raises the message for the missing key
         return values
 
-    def read_many(self, names: list[str], bands: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
-        """Return the chosen bands of many patches (S2 patch ids or S1 names), read in one transaction.
+    def for_each(self, names: list[str], bands: tuple[str, ...], visit: PatchVisitor) -> None:
+        """Call ``visit(i, {band: array})`` for the chosen bands of each patch, in one read transaction.
 
-        The arrays are views of the fetched values (no copy); copy them before keeping them.
+        The arrays are views into the LMDB's memory map, valid only during the call: the visitor copies what it
+        keeps (one copy from the page cache into the caller's buffer, none before it).
+
+        Raises:
+            MissingDataError: naming the first name not in the store.
         """
-        return [
-            select_bands(decode_checked(value, name), bands, name)
-            for name, value in zip(names, self.get_many(names), strict=True)
-        ]
+        with shared_environment(self.path).begin(buffers=True) as transaction:
+            for i, name in enumerate(names):
+                value = transaction.get(name.encode())
+                if value is None:
+                    self.get(name)  # raises the message for the missing key
+                visit(i, select_bands(decode_checked(value, name), bands, name))
+
+    def read_many(self, names: list[str], bands: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        """Return copies of the chosen bands of many patches (S2 patch ids or S1 names)."""
+        patches: list[dict[str, np.ndarray]] = []
+        self.for_each(names, bands, lambda _, arrays: patches.append({b: a.copy() for b, a in arrays.items()}))
+        return patches
 
     def all_keys(self) -> list[str]:
         """Return every key in the store, sorted."""

@@ -37,8 +37,9 @@ def group_bands(bands: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 class BatchTransform(torch.nn.Module):
     """Resample band groups to 120 px and normalise them per band, stacked in the requested band order.
 
-    Nearest resampling writes each normalised native pixel straight into its f x f block of the output (one pass
-    over the output, no intermediate 120 px copy); bilinear uses ``F.interpolate`` per group. On the CPU the output
+    Nearest resampling normalises at native size, repeats each pixel along its row and copies each widened row f
+    times straight into the output (row-sized copies; no intermediate 120 x 120 image); bilinear uses
+    ``F.interpolate`` per group. On the CPU the output
     is allocated through numpy, whose allocator reuses (and huge-page advises) large blocks, where fresh torch
     allocations page-fault on every batch: this alone doubles the CPU throughput.
 
@@ -90,10 +91,11 @@ class BatchTransform(torch.nn.Module):
             if factor == 1:
                 torch.mul(values, scale, out=out[:, channel])
                 out[:, channel].add_(offset)
-            else:
+            else:  # repeat columns into contiguous 120 px rows, then copy each row `factor` times
                 normalised = values * scale + offset
-                blocks = out[:, channel].view(-1, size, factor, size, factor)
-                blocks.copy_(normalised[:, :, None, :, None].expand_as(blocks))
+                wide = normalised[..., None].expand(-1, -1, -1, factor).reshape(-1, size, IMAGE_SIZE)
+                rows = out[:, channel].view(-1, size, factor, IMAGE_SIZE)
+                rows.copy_(wide[:, :, None, :].expand_as(rows))
         return out
 
     def _bilinear(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:

@@ -76,6 +76,7 @@ class DataConfig:
         include_snow_cloud: keep patches with seasonal snow or clouds.
         augment: random flips and 90-degree rotations of training batches.
         device_transform: resample, normalise and augment whole batches on the model's device.
+        loader: ``"auto"``, ``"threads"`` or ``"processes"`` (see :class:`bigearth.data.datamodule.ReBENDataModule`).
     """
 
     path: str | None = None
@@ -87,6 +88,7 @@ class DataConfig:
     include_snow_cloud: bool = False
     augment: bool = True
     device_transform: bool = True
+    loader: str = "auto"
 
 
 @dataclass

@@ -66,6 +66,7 @@ def build_datamodule(data: DataConfig) -> ReBENDataModule:
         include_snow_cloud=data.include_snow_cloud,
         device_transform=data.device_transform,
         augment=data.augment,
+        loader=data.loader,
     )
 
 
