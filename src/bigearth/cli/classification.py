@@ -75,14 +75,38 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="patches per forward pass")] = 64,
     num_workers: Annotated[int, typer.Option(help="DataLoader worker processes")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    protocol: Annotated[
+        str, typer.Option(help="full (the model as trained), or knn / linear probes of its encoder")
+    ] = "full",
 ) -> None:
     """Print a model's per-class, macro and micro metrics on one split (each patch counted once)."""
     from bigearth.evaluation.evaluate import evaluate_model
+    from bigearth.evaluation.metrics import report_from_dict
     from bigearth.evaluation.predict import resolve_device
     from bigearth.evaluation.report import report_table
-    from bigearth.models.io import load_model
+    from bigearth.models.io import load_model, read_model_config
 
+    if protocol in ("knn", "linear"):
+        from bigearth.tasks.ssl.evaluate import evaluate_encoder
+
+        try:
+            result = evaluate_encoder(model, data, protocol=protocol, split=split)
+        except BigEarthError as error:
+            fail(error)
+        if as_json:
+            typer.echo(json.dumps({"model": str(model), "data": str(data), **result}, indent=2))
+        else:
+            title = f"{model} on {data} ({split}, {protocol} probe of the encoder)"
+            console.print(report_table(report_from_dict(result), title=title))
+        return
     try:
+        if protocol != "full":
+            raise BigEarthError(f"unknown protocol {protocol!r}: use full, knn or linear")
+        if "ssl" in read_model_config(model):
+            raise BigEarthError(
+                f"{model} is a self-supervised encoder whose head was never trained; evaluate it with "
+                "--protocol knn or --protocol linear"
+            )
         network = load_model(model, device=resolve_device(device))
         report, _, _ = evaluate_model(network, data, split=split, batch_size=batch_size, num_workers=num_workers)
     except BigEarthError as error:

@@ -252,10 +252,6 @@ def parse_config(raw: dict[str, Any], *, name: str = "run") -> TrainConfig:
     )
 
 
-# the names other task configs imported before these helpers were public
-_coerce, _section, _check_trainer = coerce, parse_section, check_trainer
-
-
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``raw`` with dotted ``key=value`` overrides applied (values parsed as YAML).
 

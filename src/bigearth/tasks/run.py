@@ -120,7 +120,7 @@ def default_run_path(name: str, *, root: Path = Path("runs"), now: datetime | No
     return root / f"{name}-{(now or datetime.now()):%Y%m%d-%H%M%S}"
 
 
-def _shared_default(name: str) -> Path:
+def shared_default_run_path(name: str) -> Path:
     """Return the default run folder, the same in every process of one run.
 
     Lightning's DDP launcher re-runs the command for ranks 1.. and they inherit the environment, so the first
@@ -175,7 +175,7 @@ def prepare_run(config: TrainConfig, out: Path | None) -> tuple[RunFolder, bool]
         ConfigError: if ``out`` is a complete run, a run of another recipe, or a non-empty folder that is no run.
     """
     if out is None:
-        out = _shared_default(config.name)
+        out = shared_default_run_path(config.name)
     run = RunFolder(Path(out))
     resume = False
     if run.is_complete:

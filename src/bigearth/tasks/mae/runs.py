@@ -15,7 +15,7 @@ import yaml
 from bigearth.atomic import atomic_write_bytes
 from bigearth.errors import ConfigError
 from bigearth.tasks.run import METRICS_FILE, RESUMABLE_KEYS, RunFolder, config_differences
-from bigearth.tasks.run import _shared_default as shared_default
+from bigearth.tasks.run import shared_default_run_path
 
 
 class Recipe(Protocol):
@@ -54,7 +54,7 @@ def prepare_recipe_run(config: Recipe, out: Path | None, *, parse: Callable[...,
     Raises:
         ConfigError: if ``out`` is a finished run, a run of another recipe, or a non-empty folder that is no run.
     """
-    run = RunFolder(Path(out) if out is not None else shared_default(config.name))
+    run = RunFolder(Path(out) if out is not None else shared_default_run_path(config.name))
     resume = False
     if run.is_complete:
         raise ConfigError(f"{run.path} holds a finished run ({METRICS_FILE} exists); choose another --out")

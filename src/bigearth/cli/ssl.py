@@ -1,0 +1,64 @@
+"""SSL commands: ``ssl probe`` (kNN or linear probe of an encoder) and ``ssl table`` (the results table)."""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bigearth.atomic import atomic_write_bytes
+from bigearth.cli.app import app
+from bigearth.cli.data import console, fail
+from bigearth.errors import BigEarthError, ConfigError
+
+ssl_app = typer.Typer(help="Self-supervised encoders: probes and the results table.", no_args_is_help=True)
+app.add_typer(ssl_app, name="ssl")
+
+
+@ssl_app.command()
+def probe(
+    model: Annotated[Path, typer.Argument(help="model folder, or run folder (its model/)")],
+    data: Annotated[Path, typer.Option(help="store folder or release root")],
+    protocol: Annotated[str, typer.Option(help="knn (k = 200, cosine) or linear (frozen features)")] = "knn",
+    split: Annotated[str, typer.Option(help="the evaluated split: validation (val) or test")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
+) -> None:
+    """Probe an encoder's frozen features on reBEN classification (training split: neighbours or probe fit)."""
+    from bigearth.tasks.ssl.evaluate import evaluate_encoder
+
+    try:
+        result = evaluate_encoder(model, data, protocol=protocol, split=split)
+    except BigEarthError as error:
+        fail(error)
+    if as_json:
+        typer.echo(json.dumps({"model": str(model), "data": str(data), **result}, indent=2))
+        return
+    console.print(f"{result['protocol']} on {data} ({split}, {result['samples']} patches)")
+    console.print(f"macro AP {result['macro']['ap']:.4f}   micro AP {result['micro']['ap']:.4f}   ({result['note']})")
+
+
+@ssl_app.command()
+def table(
+    runs: Annotated[list[Path], typer.Argument(help="SSL run folders (bigearth pretrain configs/ssl/...)")],
+    data: Annotated[Path, typer.Option(help="store folder or release root")],
+    out: Annotated[Path | None, typer.Option(help="Markdown file to write (default: print only)")] = None,
+    protocols: Annotated[str, typer.Option(help="comma-separated probes: knn, linear")] = "knn,linear",
+    finetune: Annotated[
+        Path | None, typer.Option(help="classification recipe to fine-tune every encoder with (slow)")
+    ] = None,
+    random_baseline: Annotated[bool, typer.Option(help="add a randomly initialised encoder row")] = True,
+) -> None:
+    """Write the results table: method x regulariser, kNN and linear probes (and fine-tuning) on the test split."""
+    from bigearth.tasks.ssl.table import evaluate_runs, markdown_table
+
+    try:
+        chosen = [name.strip() for name in protocols.split(",") if name.strip()]
+        if not runs:
+            raise ConfigError("name at least one SSL run folder")
+        rows = evaluate_runs(runs, data, protocols=chosen, random_baseline=random_baseline, finetune_recipe=finetune)
+    except BigEarthError as error:
+        fail(error)
+    text = markdown_table(rows, data=str(data))
+    if out is not None:
+        atomic_write_bytes(out, text.encode())
+    console.print(text, markup=False, highlight=False)

@@ -1,0 +1,4 @@
+"""Self-supervised pretraining with the GeoRank and location-cluster regularisers, and the probes of encoders.
+
+Methods: SimCLR, MoCo-v2, BYOL, SimSiam, DINO; recipes with ``task: ssl`` live in ``configs/ssl/``.
+"""

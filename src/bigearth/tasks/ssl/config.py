@@ -1,0 +1,252 @@
+"""Self-supervised pretraining recipes: YAML with ``task: ssl`` in the layout of the classification recipes.
+
+::
+
+    task: ssl
+    seed_everything: 42
+    trainer: {...}          # lightning.Trainer keyword arguments
+    model: {...}            # SSLModelConfig: method, backbone, learning rate, momentum schedule
+    data: {...}             # SSLDataConfig: the ReBENDataModule's arguments (S2, 10 bands by default)
+    augment: [...]          # the view pipeline (bigearth.ssl.augment): names or {name: ..., arguments}
+    georank: {...}          # GeoRankConfig: the rank-based geographic regulariser (off by default)
+    location_clusters: {...}  # LocationClusterConfig: the geography-aware SSL baseline (off by default)
+    optimizer: {...}        # timm optimiser name and weight decay
+    scheduler: {...}        # linear warm-up, then cosine decay
+    evaluation: {...}       # kNN and linear probes run after pretraining
+
+Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.enabled=true``,
+``location_clusters.enabled=true``, ``model.method_args.memory_bank_size=4096``.
+"""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from bigearth.errors import ConfigError, MissingDataError
+from bigearth.models.registry import resolve_backbone
+from bigearth.ssl.augment import DEFAULT_PIPELINE, build_augmentations
+from bigearth.ssl.georank_loss import GeoRankLoss
+from bigearth.ssl.methods import METHODS, method_arguments
+from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, apply_overrides
+from bigearth.tasks.config import check_trainer, coerce
+from bigearth.tasks.config import parse_section as section
+
+#: The ``task`` of a self-supervised pretraining recipe.
+TASK = "ssl"
+
+
+@dataclass
+class SSLModelConfig:
+    """The method, its encoder and its optimisation.
+
+    Attributes:
+        method: ``simclr``, ``mocov2``, ``byol``, ``simsiam`` or ``dino`` (:data:`bigearth.ssl.methods.METHODS`).
+        method_args: the method's keyword arguments (head widths, temperatures, queue size); absent ones take
+            the method's published values.
+        backbone: bigearth backbone name or timm architecture (ResNet-18 in the published study; ViTs work).
+        backbone_args: extra timm keyword arguments.
+        image_size: input size of fixed-size networks (ViT); the crop size of the views must match it.
+        lr: peak learning rate.
+        momentum: ``[start, end]`` of the cosine schedule of the momentum network's EMA rate, per step
+            (MoCo-v2 0.999 throughout, BYOL 0.99 -> 1, DINO 0.996 -> 1; unused by SimCLR and SimSiam).
+    """
+
+    method: str = "mocov2"
+    method_args: dict[str, Any] = field(default_factory=dict)
+    backbone: str = "resnet18"
+    backbone_args: dict[str, Any] = field(default_factory=dict)
+    image_size: int = 120
+    lr: float = 1e-3
+    momentum: list[float] = field(default_factory=lambda: [0.996, 1.0])
+
+
+@dataclass
+class GeoRankConfig:
+    """GeoRank (:class:`bigearth.ssl.georank_loss.GeoRankLoss`); the published values by default.
+
+    Attributes:
+        enabled: add the regulariser: loss = (1 - alpha) L_ssl + alpha L_georank.
+        alpha: mixing weight (0.5).
+        tau: temperature of the similarities (0.04).
+        strength: soft-rank regularisation strength (1e-3).
+        max_distance_km: pairs farther apart are ignored (3000).
+        margin: rank errors up to this many rank steps are ignored (1).
+    """
+
+    enabled: bool = False
+    alpha: float = 0.5
+    tau: float = 0.04
+    strength: float = 1e-3
+    max_distance_km: float = 3000.0
+    margin: float = 1.0
+
+
+@dataclass
+class LocationClusterConfig:
+    """The geography-aware SSL baseline (Ayush et al. 2021): classify each patch's location cluster.
+
+    Attributes:
+        enabled: add ``weight`` x the cross-entropy of the cluster logits to the loss.
+        clusters: k of the k-means on the training split's coordinates (10).
+        weight: weight of the term (1: the plain sum of the paper).
+        seed: seed of the k-means initialisation.
+    """
+
+    enabled: bool = False
+    clusters: int = 10
+    weight: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class SSLDataConfig(DataConfig):
+    """The data module's arguments (:class:`bigearth.tasks.config.DataConfig`) for pretraining.
+
+    Attributes:
+        bands: the ten 10 m and 20 m S2 bands by default (preset 10); ``s1s2`` or 12 for S1+S2.
+        augment: must stay false: the views come from the ``augment`` section.
+    """
+
+    bands: Union[str, int, list[str]] = 10  # noqa: UP007
+    batch_size: int = 512
+    augment: bool = False
+
+
+@dataclass
+class SSLEvaluationConfig:
+    """Probes of the pretrained encoder, run after pretraining on the same data.
+
+    Attributes:
+        knn: the kNN probe (:mod:`bigearth.tasks.ssl.knn`).
+        linear_probe: the linear probe (:func:`bigearth.tasks.mae.probe.linear_probe`).
+        k: neighbours of the kNN probe (200).
+        knn_temperature: temperature of the kNN vote weights (0.07, Wu et al. 2018).
+        probe_steps: optimisation steps of the linear probe.
+        batch_size: patches per forward pass when extracting features.
+    """
+
+    knn: bool = True
+    linear_probe: bool = True
+    k: int = 200
+    knn_temperature: float = 0.07
+    probe_steps: int = 300
+    batch_size: int = 64
+
+
+@dataclass
+class SSLConfig:
+    """A whole pretraining recipe; ``name`` (the file name) names the run folder."""
+
+    name: str = "ssl"
+    task: str = TASK
+    seed_everything: int = 42
+    trainer: dict[str, Any] = field(default_factory=dict)
+    model: SSLModelConfig = field(default_factory=SSLModelConfig)
+    data: SSLDataConfig = field(default_factory=SSLDataConfig)
+    augment: list[Any] = field(default_factory=lambda: [dict(step) for step in DEFAULT_PIPELINE])
+    georank: GeoRankConfig = field(default_factory=GeoRankConfig)
+    location_clusters: LocationClusterConfig = field(default_factory=LocationClusterConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    evaluation: SSLEvaluationConfig = field(default_factory=SSLEvaluationConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
+        return asdict(self)
+
+    @property
+    def regulariser(self) -> str:
+        """``plain``, ``georank``, ``location_clusters`` or both joined by ``+``."""
+        names = [name for name, on in (("georank", self.georank.enabled),
+                                       ("location_clusters", self.location_clusters.enabled)) if on]  # fmt: skip
+        return "+".join(names) or "plain"
+
+
+_SECTIONS: dict[str, type] = {
+    "model": SSLModelConfig,
+    "data": SSLDataConfig,
+    "georank": GeoRankConfig,
+    "location_clusters": LocationClusterConfig,
+    "optimizer": OptimizerConfig,
+    "scheduler": SchedulerConfig,
+    "evaluation": SSLEvaluationConfig,
+}
+_TOP_LEVEL = ("name", "task", "seed_everything", "trainer", "augment", *_SECTIONS)
+
+
+def _check(config: SSLConfig) -> None:
+    """Refuse values that would fail later, naming the key to change."""
+    model = config.model
+    if model.method not in METHODS:
+        raise ConfigError(f"model.method {model.method!r} is unknown; use one of {sorted(METHODS)}")
+    unknown = [key for key in model.method_args if key not in method_arguments(model.method)]
+    if unknown:
+        raise ConfigError(f"model.method_args {unknown} are not arguments of {model.method!r}; it takes "
+                          f"{method_arguments(model.method)}")  # fmt: skip
+    if len(model.momentum) != 2 or not all(0 <= value <= 1 for value in model.momentum):
+        raise ConfigError(f"model.momentum must be [start, end] within [0, 1], got {model.momentum}")
+    if config.data.augment:
+        raise ConfigError("data.augment must be false for pretraining: the views come from the `augment` section")
+    georank = config.georank
+    if not 0 <= georank.alpha <= 1:
+        raise ConfigError(f"georank.alpha mixes (1 - alpha) L_ssl + alpha L_georank and must lie in [0, 1], got "
+                          f"{georank.alpha}")  # fmt: skip
+    try:
+        GeoRankLoss(tau=georank.tau, strength=georank.strength, max_distance_km=georank.max_distance_km,
+                    margin=georank.margin)  # fmt: skip
+    except ValueError as error:
+        raise ConfigError(f"georank: {error}") from error
+    if config.location_clusters.clusters < 1:
+        raise ConfigError(f"location_clusters.clusters must be at least 1, got {config.location_clusters.clusters}")
+    build_augmentations(config.augment)
+    crops = [step.get("size", 120) for step in config.augment if isinstance(step, dict) and step.get("name") ==
+             "resized_crop"] or [120]  # fmt: skip
+    if resolve_backbone(model.backbone).fixed_size and crops[-1] != model.image_size:
+        raise ConfigError(f"{model.backbone} takes {model.image_size} px inputs but the views are {crops[-1]} px; set "
+                          "the resized_crop size to model.image_size")  # fmt: skip
+
+
+def parse_ssl_config(raw: dict[str, Any], *, name: str = "ssl") -> SSLConfig:
+    """Build an :class:`SSLConfig` from plain data (a parsed YAML file).
+
+    Raises:
+        ConfigError: for unknown sections or keys, wrong types, another task, or inconsistent values.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping with sections {list(_TOP_LEVEL)}, got {type(raw).__name__}")
+    unknown = [key for key in raw if key not in _TOP_LEVEL]
+    if unknown:
+        raise ConfigError(f"unknown section(s) {unknown}; an SSL pretraining config has {list(_TOP_LEVEL)}")
+    if raw.get("task", TASK) != TASK:
+        raise ConfigError(f"task {raw.get('task')!r} is no SSL pretraining recipe (task: {TASK})")
+    augment = raw.get("augment", [dict(step) for step in DEFAULT_PIPELINE])
+    if not isinstance(augment, list):
+        raise ConfigError(f"augment must be a list of augmentation names or mappings, got {augment!r}")
+    config = SSLConfig(
+        name=str(raw.get("name", name)),
+        seed_everything=coerce(raw.get("seed_everything", 42), int, "seed_everything"),
+        trainer=check_trainer(raw.get("trainer")),
+        augment=augment,
+        **{key: section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
+    )
+    _check(config)
+    return config
+
+
+def load_ssl_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> SSLConfig:
+    """Read a YAML pretraining recipe and apply dotted overrides.
+
+    Raises:
+        MissingDataError: if the file does not exist.
+        ConfigError: if it is not valid YAML or not a valid recipe.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"config file {path} does not exist; SSL recipes live in configs/ssl/")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    return parse_ssl_config(apply_overrides(raw, list(overrides)), name=path.stem)

@@ -1,0 +1,221 @@
+"""Self-supervised pretraining as a ``LightningModule``: two augmented views, one method, optional geography.
+
+One step for every method (:meth:`SSLPretrainingTask.objective`): two views of the batch from the ``augment``
+pipeline (on the batch's device), the method's loss on them, then the geographic regularisers on view 0:
+``(1 - alpha) L_ssl + alpha L_georank`` with GeoRank, ``+ weight * L_location`` with location clusters.
+
+Logged keys: ``train/loss`` (per step and epoch), ``train/ssl``, ``train/georank``, ``train/location`` (per epoch)
+and ``train/momentum``.
+
+Bad input: a batch without ``lat``/``lon`` while a geographic term is on is refused (``MissingDataError``); NaN or
+infinite pixels or coordinates stop training with a ``CorruptDataError`` naming the patches; a non-finite loss
+from finite inputs (divergence) stops it with a ``ConfigError``. Nothing trains on a NaN loss.
+"""
+
+from dataclasses import asdict
+from typing import Any
+
+import lightning as L  # noqa: N812
+import timm.optim
+import torch
+from lightly.utils.scheduler import cosine_schedule
+from torch import Tensor
+
+from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
+from bigearth.models.classifier import SceneClassifier
+from bigearth.models.metadata import ModelMetadata
+from bigearth.ssl.augment import build_augmentations
+from bigearth.ssl.backbone import PooledBackbone
+from bigearth.ssl.georank_loss import GeoRankLoss
+from bigearth.ssl.location_clusters import LocationClusterHead
+from bigearth.ssl.methods import build_method
+from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
+from bigearth.tasks.schedule import warmup_cosine
+from bigearth.tasks.ssl.config import GeoRankConfig, LocationClusterConfig, SSLConfig, SSLModelConfig
+
+
+class SSLPretrainingTask(L.LightningModule):
+    """Pretrain a scene classifier's backbone with a self-supervised method.
+
+    The constructor takes plain data (checkpoints rebuild the task from its hyper-parameters) and keeps it as
+    typed attributes.
+
+    Args:
+        metadata: :meth:`ModelMetadata.to_dict` of the encoder (bands, statistics, backbone).
+        model: :class:`~bigearth.tasks.ssl.config.SSLModelConfig` fields.
+        augment: the view pipeline (:func:`bigearth.ssl.augment.build_augmentations` entries).
+        georank: :class:`~bigearth.tasks.ssl.config.GeoRankConfig` fields.
+        location_clusters: :class:`~bigearth.tasks.ssl.config.LocationClusterConfig` fields.
+        centres: ``(clusters, 3)`` unit-vector location-cluster centres (with location clusters on).
+        optimizer: :class:`~bigearth.tasks.config.OptimizerConfig` fields.
+        scheduler: :class:`~bigearth.tasks.config.SchedulerConfig` fields.
+
+    Batches are dicts with ``image`` ``(B, C, H, W)`` normalised, and ``lat``/``lon`` ``(B,)`` degrees and
+    ``patch_id`` as :class:`bigearth.data.datamodule.ReBENDataModule` yields them.
+    """
+
+    def __init__(
+        self,
+        metadata: dict[str, Any],
+        model: dict[str, Any] | None = None,
+        augment: list[Any] | None = None,
+        georank: dict[str, Any] | None = None,
+        location_clusters: dict[str, Any] | None = None,
+        centres: list[list[float]] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.metadata = ModelMetadata.from_dict(metadata)
+        self.model_config = SSLModelConfig(**(model or {}))
+        self.georank_config = GeoRankConfig(**(georank or {}))
+        self.location_config = LocationClusterConfig(**(location_clusters or {}))
+        self.optimizer_config = OptimizerConfig(**(optimizer or {}))
+        self.scheduler_config = SchedulerConfig(**(scheduler or {}))
+        self.augment_specs = list(augment) if augment is not None else None
+        self.configure_models(centres)
+
+    def configure_models(self, centres: list[list[float]] | None) -> None:
+        """Build the encoder, the method around it, the view pipeline and the geographic terms."""
+        config = self.model_config
+        #: the network whose backbone is pretrained (saved as a bigearth model folder)
+        self.classifier = SceneClassifier(self.metadata)
+        self.classifier.backbone.get_classifier().requires_grad_(False)  # the untrained head (no DDP unused params)
+        backbone = PooledBackbone(self.classifier)
+        self.method = build_method(config.method, backbone=backbone, feature_dim=backbone.feature_dim,
+                                   arguments=config.method_args)  # fmt: skip
+        self.augment = build_augmentations(self.augment_specs if self.augment_specs is not None else
+                                           SSLConfig().augment)  # fmt: skip
+        georank = self.georank_config
+        self.georank = (GeoRankLoss(tau=georank.tau, strength=georank.strength,
+                                    max_distance_km=georank.max_distance_km, margin=georank.margin)
+                        if georank.enabled else None)  # fmt: skip
+        self.location_head = None
+        if self.location_config.enabled:
+            if not centres:
+                raise ConfigError(
+                    "location clusters are on but no cluster centres were given (fit them on the training split "
+                    "with bigearth.ssl.location_clusters.fit_location_clusters)"
+                )
+            self.location_head = LocationClusterHead(in_dim=backbone.feature_dim, centres=torch.tensor(centres))
+
+    def on_train_start(self) -> None:
+        """Remember the run's number of optimisation steps (the momentum schedule's length)."""
+        self._total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+
+    def momentum(self) -> float:
+        """The momentum network's EMA rate at the current step (cosine from ``momentum[0]`` to ``momentum[1]``)."""
+        start, end = self.model_config.momentum
+        total = getattr(self, "_total_steps", 1)
+        return cosine_schedule(min(self.global_step, total), total, start, end)
+
+    def objective(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """Return the loss of a batch (``loss``) and its terms (``ssl``, ``georank``, ``location``).
+
+        Raises:
+            MissingDataError: if a geographic term is on and the batch has no ``lat``/``lon``.
+            CorruptDataError: for NaN or infinite pixels or coordinates, naming the patches.
+            ConfigError: if the loss is not finite although the inputs are (training diverged).
+        """
+        geographic = self.georank is not None or self.location_head is not None
+        if geographic and ("lat" not in batch or "lon" not in batch):
+            raise MissingDataError("GeoRank and location clusters need each patch's lat/lon in the batch (the reBEN "
+                                   "datasets provide them); switch them off for data without coordinates")  # fmt: skip
+        finite = torch.isfinite(batch["image"]).all()
+        if geographic:
+            finite = finite & torch.isfinite(batch["lat"]).all() & torch.isfinite(batch["lon"]).all()
+        if not bool(finite):  # one host sync per step, before anything trains on the batch
+            _diagnose(batch, None)
+        terms = self._terms(batch)
+        if not bool(torch.isfinite(terms["loss"])):
+            _diagnose(batch, None)
+            values = {name: round(value.item(), 6) for name, value in terms.items()}
+            raise ConfigError(
+                f"the SSL loss is not finite ({values}) although the inputs are: training diverged; lower model.lr "
+                "or train in 32-bit precision"
+            )
+        return terms
+
+    def _terms(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        images = batch["image"]
+        view0, view1 = self.augment(images), self.augment(images)
+        output = self.method(view0, view1)
+        terms = {"ssl": output.loss.float()}
+        loss = terms["ssl"]
+        if self.georank is not None:
+            terms["georank"] = self.georank(output.projections, batch["lat"], batch["lon"])
+            alpha = self.georank_config.alpha
+            loss = (1 - alpha) * loss + alpha * terms["georank"]
+        if self.location_head is not None:
+            terms["location"] = self.location_head(output.features, batch["lat"], batch["lon"])
+            loss = loss + self.location_config.weight * terms["location"]
+        return {"loss": loss, **terms}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """Update the momentum network, then return the loss of the batch."""
+        momentum = self.momentum()
+        self.method.update_momentum(momentum)
+        terms = self.objective(batch)
+        size = len(batch["image"])
+        self.log("train/loss", terms["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log_dict({f"train/{name}": value for name, value in terms.items() if name != "loss"}, on_step=False,
+                      on_epoch=True, batch_size=size)  # fmt: skip
+        if self.method.uses_momentum:
+            self.log("train/momentum", momentum, on_step=True, on_epoch=False, batch_size=size)
+        return terms["loss"]
+
+    def on_after_backward(self) -> None:
+        """Let the method adjust its gradients (DINO's frozen prototypes in the first epoch)."""
+        self.method.after_backward(self.current_epoch)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """The configured timm optimiser (no weight decay on biases and norms) and warm-up + cosine per step."""
+        optimizer = timm.optim.create_optimizer_v2(
+            self, opt=self.optimizer_config.name, lr=self.model_config.lr,
+            weight_decay=self.optimizer_config.weight_decay,
+        )  # fmt: skip
+        scheduler = warmup_cosine(
+            optimizer,
+            warmup_steps=self.scheduler_config.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches),
+            final_fraction=self.scheduler_config.final_lr_fraction,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    @classmethod
+    def from_config(
+        cls, config: SSLConfig, metadata: ModelMetadata, *, centres: Tensor | None = None
+    ) -> "SSLPretrainingTask":
+        """Build a task from a recipe (and the location-cluster centres, when they are on)."""
+        return cls(
+            metadata=metadata.to_dict(),
+            model=asdict(config.model),
+            augment=config.augment,
+            georank=asdict(config.georank),
+            location_clusters=asdict(config.location_clusters),
+            centres=centres.tolist() if centres is not None else None,
+            optimizer=asdict(config.optimizer),
+            scheduler=asdict(config.scheduler),
+        )
+
+
+def _diagnose(batch: dict[str, Any], error: Exception | None) -> None:
+    """Raise a ``CorruptDataError`` naming the patches whose pixels or coordinates are not finite, if any.
+
+    Raises:
+        CorruptDataError: for NaN or infinite pixels or coordinates.
+    """
+    names = list(batch.get("patch_id", range(len(batch["image"]))))
+    pixels = ~torch.isfinite(batch["image"]).flatten(1).all(dim=1)
+    if bool(pixels.any()):
+        bad = [names[i] for i in pixels.nonzero().flatten().tolist()]
+        raise CorruptDataError(f"{len(bad)} patch(es) have NaN or infinite pixel values, e.g. {bad[:5]}; check the "
+                               "store (`bigearth verify`) or the normalisation statistics") from error  # fmt: skip
+    if "lat" in batch and "lon" in batch:
+        places = ~(torch.isfinite(batch["lat"]) & torch.isfinite(batch["lon"]))
+        if bool(places.any()):
+            bad = [names[i] for i in places.nonzero().flatten().tolist()]
+            raise CorruptDataError(f"{len(bad)} patch(es) have no coordinates (NaN lat/lon), e.g. {bad[:5]}; the "
+                                   "geographic terms need them: fix the metadata or switch georank/location_clusters "
+                                   "off") from error  # fmt: skip
