@@ -14,8 +14,7 @@ import yaml
 
 from bigearth.atomic import atomic_write_bytes
 from bigearth.errors import ConfigError
-from bigearth.tasks.run import METRICS_FILE, RESUMABLE_KEYS, RunFolder, config_differences
-from bigearth.tasks.run import shared_default_run_path
+from bigearth.tasks.run import METRICS_FILE, RESUMABLE_KEYS, RunFolder, config_differences, shared_default_run_path
 
 
 class Recipe(Protocol):

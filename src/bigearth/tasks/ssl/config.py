@@ -29,8 +29,7 @@ from bigearth.models.registry import resolve_backbone
 from bigearth.ssl.augment import DEFAULT_PIPELINE, build_augmentations
 from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.methods import METHODS, method_arguments
-from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, apply_overrides
-from bigearth.tasks.config import check_trainer, coerce
+from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, apply_overrides, check_trainer, coerce
 from bigearth.tasks.config import parse_section as section
 
 #: The ``task`` of a self-supervised pretraining recipe.
