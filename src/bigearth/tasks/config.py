@@ -277,8 +277,30 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return result
 
 
+def read_recipe(path: Path, overrides: list[str] | tuple[str, ...] = (), *, folder: str) -> dict[str, Any]:
+    """Read any task's YAML recipe and apply dotted ``key=value`` overrides.
+
+    Args:
+        path: the YAML file.
+        overrides: dotted ``key=value`` pairs.
+        folder: where the task's recipes live, named in the error for a missing file.
+
+    Raises:
+        MissingDataError: if the file does not exist.
+        ConfigError: if it is not valid YAML.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"config file {path} does not exist; recipes live in {folder}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    return apply_overrides(raw, list(overrides))
+
+
 def load_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a YAML recipe and apply command-line overrides.
+    """Read a classification recipe and apply command-line overrides.
 
     Args:
         path: the YAML file; its name without suffix names runs unless the file sets ``name``.
@@ -288,14 +310,7 @@ def load_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Trai
         MissingDataError: if the file does not exist.
         ConfigError: if it is not valid YAML or not a valid recipe.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"config file {path} does not exist; recipes live in configs/classification/")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    return parse_config(apply_overrides(raw, list(overrides)), name=path.stem)
+    return parse_config(read_recipe(path, overrides, folder="configs/classification/"), name=Path(path).stem)
 
 
 def dump_config(config: TrainConfig) -> str:

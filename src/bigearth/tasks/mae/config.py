@@ -18,19 +18,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
-
 from bigearth.data.bands import resolve_bands
-from bigearth.errors import ConfigError, MissingDataError
+from bigearth.errors import ConfigError
 from bigearth.models.fm.config import CrossSensorConfig, MoEConfig
 from bigearth.tasks.config import (
     DataConfig,
     OptimizerConfig,
     SchedulerConfig,
-    apply_overrides,
     check_trainer,
     coerce,
     parse_section,
+    read_recipe,
 )
 
 #: The ``task`` of a CSMAE/CSMoE pretraining recipe.
@@ -190,11 +188,4 @@ def load_pretrain_config(path: Path, overrides: list[str] | tuple[str, ...] = ()
         MissingDataError: if the file does not exist.
         ConfigError: if it is not valid YAML or not a valid recipe.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"config file {path} does not exist; CSMAE/CSMoE recipes live in configs/fm/")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    return parse_pretrain_config(apply_overrides(raw, list(overrides)), name=path.stem)
+    return parse_pretrain_config(read_recipe(path, overrides, folder="configs/fm/"), name=Path(path).stem)

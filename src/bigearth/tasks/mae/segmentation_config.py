@@ -15,18 +15,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
-
-from bigearth.errors import ConfigError, MissingDataError
+from bigearth.errors import ConfigError
 from bigearth.tasks.config import (
     DataConfig,
     EarlyStoppingConfig,
     OptimizerConfig,
     SchedulerConfig,
-    apply_overrides,
     check_trainer,
     coerce,
     parse_section,
+    read_recipe,
 )
 
 TASK = "segmentation"
@@ -119,11 +117,4 @@ def load_segmentation_config(path: Path, overrides: list[str] | tuple[str, ...] 
         MissingDataError: if the file does not exist.
         ConfigError: if it is not valid YAML or not a valid recipe.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"config file {path} does not exist; segmentation recipes live in configs/fm/")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    return parse_segmentation_config(apply_overrides(raw, list(overrides)), name=path.stem)
+    return parse_segmentation_config(read_recipe(path, overrides, folder="configs/fm/"), name=Path(path).stem)

@@ -22,14 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-import yaml
-
-from bigearth.errors import ConfigError, MissingDataError
+from bigearth.errors import ConfigError
 from bigearth.models.registry import resolve_backbone
 from bigearth.ssl.augment import DEFAULT_PIPELINE, build_augmentations
 from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.methods import METHODS, method_arguments
-from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, apply_overrides, check_trainer, coerce
+from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, check_trainer, coerce, read_recipe
 from bigearth.tasks.config import parse_section as section
 
 #: The ``task`` of a self-supervised pretraining recipe.
@@ -241,11 +239,4 @@ def load_ssl_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         MissingDataError: if the file does not exist.
         ConfigError: if it is not valid YAML or not a valid recipe.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"config file {path} does not exist; SSL recipes live in configs/ssl/")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
-    return parse_ssl_config(apply_overrides(raw, list(overrides)), name=path.stem)
+    return parse_ssl_config(read_recipe(path, overrides, folder="configs/ssl/"), name=Path(path).stem)
