@@ -142,8 +142,12 @@ def test_local_rgb_weights_are_adapted_to_the_bands(tmp_path: Path) -> None:
     # a bigearth model folder works as weights too
     save_model(model, tmp_path / "model")
     again = SceneClassifier(metadata("resnet18", 12))
-    assert load_backbone_weights(again.backbone, tmp_path / "model") == []
+    assert load_backbone_weights(again.backbone, tmp_path / "model", bands=again.metadata.bands) == []
     assert torch.equal(again.backbone.conv1.weight, model.backbone.conv1.weight)
+    # ... but only for the bands it was trained on, in their order
+    swapped = (again.metadata.bands[1], again.metadata.bands[0], *again.metadata.bands[2:])
+    with pytest.raises(ConfigError, match="trained on bands"):
+        load_backbone_weights(again.backbone, tmp_path / "model", bands=swapped)
 
 
 def test_local_weights__errors(tmp_path: Path) -> None:

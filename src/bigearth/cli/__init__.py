@@ -10,6 +10,7 @@ from bigearth.cli import fm as _fm  # noqa: F401  (registers commands)
 from bigearth.cli import pretrain as _pretrain  # noqa: F401  (registers commands)
 from bigearth.cli import ssl as _ssl  # noqa: F401  (registers commands)
 from bigearth.cli import text as _text  # noqa: F401  (registers commands)
+from bigearth.cli import vqa as _vqa  # noqa: F401  (registers commands)
 from bigearth.cli.app import app
 
 __all__ = ["app"]

@@ -11,7 +11,7 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
 from bigearth.cli.pretrain import config_task
-from bigearth.errors import BigEarthError
+from bigearth.errors import BigEarthError, ConfigError
 
 #: config ``task`` -> module with ``run_training(config, *, data, out, overrides) -> Path``, besides classification.
 OTHER_TRAINING_TASKS: dict[str, str] = {
@@ -36,7 +36,7 @@ def train(
 
     extra = list(overrides or []) + ([f"data.path={data}"] if data is not None else [])
     try:
-        task = None if config.is_dir() else config_task(config, default="classification")
+        task = _recipe_task(config)
         if task in OTHER_TRAINING_TASKS:
             module = importlib.import_module(OTHER_TRAINING_TASKS[task])
             run_path = module.run_training(config, data=data, out=out, overrides=list(overrides or []))
@@ -55,6 +55,16 @@ def train(
     if rank_zero_only.rank == 0:  # one table, not one per DDP process
         console.print(f"finished: model, metrics and plots in {run.path}")
         _print_report(run.path, "test")
+
+
+def _recipe_task(config: Path) -> str:
+    """Return the ``task`` of a YAML recipe or of a run folder's resolved recipe (classification if none)."""
+    from bigearth.tasks.run import CONFIG_FILE
+
+    recipe = config / CONFIG_FILE if config.is_dir() else config
+    if config.is_dir() and not recipe.is_file():
+        raise ConfigError(f"{config} is no run folder (no {CONFIG_FILE}); pass a run folder or a YAML recipe")
+    return config_task(recipe, default="classification")
 
 
 def _print_report(path: Path, split: str) -> None:

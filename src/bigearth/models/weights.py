@@ -2,9 +2,11 @@
 
 The file may be a timm/torch checkpoint (``.pth``, ``.pt``, ``.bin``), a ``.safetensors`` file, or a bigearth
 model folder (its ``model.safetensors``). RGB weights are adapted to the number of bands with timm's
-``adapt_input_conv``; a classifier with another number of classes is left freshly initialised.
+``adapt_input_conv``; a classifier with another number of classes is left freshly initialised. A bigearth model
+folder records its bands: weights of other bands (or of the same bands in another order) are refused.
 """
 
+import json
 from pathlib import Path
 
 import timm
@@ -23,12 +25,13 @@ def _names(value: str | tuple[str, ...] | list[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def load_backbone_weights(backbone: nn.Module, path: Path) -> list[str]:
+def load_backbone_weights(backbone: nn.Module, path: Path, *, bands: tuple[str, ...] | None = None) -> list[str]:
     """Load local weights into a timm backbone.
 
     Args:
         backbone: a timm model (it has ``pretrained_cfg`` naming its first convolution and classifier).
         path: weights file, or a bigearth model folder.
+        bands: the bands the backbone reads, in channel order; a model folder recording other bands is refused.
 
     Returns:
         The names of the tensors left at their initial values (a classifier of another size), possibly empty.
@@ -39,6 +42,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> list[str]:
     """
     path = Path(path)
     if path.is_dir():
+        _check_folder_bands(path, bands)
         path = path / MODEL_WEIGHTS_FILE
     if not path.is_file():
         raise MissingDataError(
@@ -70,3 +74,20 @@ def load_backbone_weights(backbone: nn.Module, path: Path) -> list[str]:
             "model.weights must hold weights of the configured model.backbone"
         )
     return skipped
+
+
+def _check_folder_bands(folder: Path, bands: tuple[str, ...] | None) -> None:
+    """Refuse a bigearth model folder whose ``config.json`` records other bands than ``bands``.
+
+    Raises:
+        ConfigError: naming both band lists.
+    """
+    config_file = folder / "config.json"
+    if bands is None or not config_file.is_file():
+        return
+    recorded = json.loads(config_file.read_text()).get("bands")
+    if recorded is not None and tuple(recorded) != tuple(bands):
+        raise ConfigError(
+            f"the weights in {folder} were trained on bands {recorded} but the model reads {list(bands)}; "
+            f"load the data with the weights' bands (data.bands) in their order"
+        )

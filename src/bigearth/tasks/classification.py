@@ -87,7 +87,7 @@ class ClassificationTask(L.LightningModule):
         trainer = self._trainer
         fresh_fit = trainer is not None and trainer.state.fn == "fit" and trainer.ckpt_path is None
         if self.model_config.weights and fresh_fit and not self._weights_loaded:
-            load_backbone_weights(self.network.backbone, self.model_config.weights)
+            load_backbone_weights(self.network.backbone, self.model_config.weights, bands=self.metadata.bands)
             self._weights_loaded = True
 
     def forward(self, images: Tensor) -> Tensor:

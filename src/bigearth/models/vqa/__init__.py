@@ -1,0 +1,17 @@
+"""Visual question answering networks (LiT-4-RSVQA): text and image encoders, fusion, answers, model folders."""
+
+from bigearth.models.vqa.answers import AnswerVocabulary
+from bigearth.models.vqa.io import load_vqa_model, save_vqa_model
+from bigearth.models.vqa.model import VQAConfig, VQAModel, build_tokenizer
+from bigearth.models.vqa.tokenizer import QuestionError, QuestionTokenizer
+
+__all__ = [
+    "AnswerVocabulary",
+    "QuestionError",
+    "QuestionTokenizer",
+    "VQAConfig",
+    "VQAModel",
+    "build_tokenizer",
+    "load_vqa_model",
+    "save_vqa_model",
+]
