@@ -26,7 +26,7 @@ from bigearth.tasks.ssl.module import SSLPretrainingTask
 from bigearth.tasks.ssl.pretrain import pretrain
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "ssl"
-SHIPPED = sorted(path for path in CONFIGS.glob("*.yaml") if path.stem != "tiny-cpu")
+SHIPPED = sorted(path for path in CONFIGS.glob("*.yaml") if not path.stem.startswith("tiny-cpu"))
 TINY_ARGS = {
     "simclr": {"hidden_dim": 32, "output_dim": 16},
     "mocov2": {"hidden_dim": 32, "output_dim": 16, "memory_bank_size": 32},

@@ -121,6 +121,9 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> SceneClassi
     model = SceneClassifier(
         ModelMetadata.from_dict(config), architecture=config["architecture"], model_args=config["model_args"]
     )
+    from bigearth.slim.network import restore_slimming  # a slimmed folder's weights fit the cut network
+
+    restore_slimming(model, config)
     try:
         model.backbone.load_state_dict(safetensors.torch.load_file(weights))
     except RuntimeError as error:

@@ -72,7 +72,7 @@ class FoundationEncoder(FeatureEncoder):
         self.config = model.config
         self.encoder = model.encoder
         self.views = model.config.sensors
-        self.feature_dim = model.config.embed_dim
+        self.feature_dim = int(model.encoder.norm.normalized_shape[0])  # the embed_dim, or a slimmed width
 
     def _split(self, images: Tensor) -> dict[str, Tensor]:
         return self.encoder.split(images, self.bands)

@@ -99,6 +99,9 @@ def load_foundation_model(
         raise MissingDataError(f"{weights} is missing; the model folder {folder} is incomplete")
     model = CrossSensorMAE(config=CrossSensorConfig.from_dict(config["network"]),
                            metadata=ModelMetadata.from_dict(config))  # fmt: skip
+    from bigearth.slim.network import restore_slimming  # a slimmed folder's weights fit the cut network
+
+    restore_slimming(model, config)
     try:
         model.load_state_dict(safetensors.torch.load_file(weights))
     except RuntimeError as error:

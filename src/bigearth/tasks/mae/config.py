@@ -10,6 +10,7 @@
     optimizer: {...}        # AdamW, weight decay 0.05, betas (0.9, 0.95) (DESIGN 2.7)
     scheduler: {...}        # linear warm-up, then cosine decay
     evaluation: {...}       # the linear probe run after pretraining
+    slimmable: {...}        # SlimmableConfig: sandwich-rule training over encoder widths (off by default)
 
 Overrides are dotted ``key=value`` pairs as for ``bigearth train`` (``model.moe.num_experts=8``).
 """
@@ -21,6 +22,7 @@ from typing import Any, Union
 from bigearth.data.bands import resolve_bands
 from bigearth.errors import ConfigError
 from bigearth.models.fm.config import CrossSensorConfig, MoEConfig
+from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.tasks.config import (
     DataConfig,
     OptimizerConfig,
@@ -126,6 +128,7 @@ class PretrainConfig:
     optimizer: PretrainOptimizerConfig = field(default_factory=PretrainOptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    slimmable: SlimmableConfig = field(default_factory=SlimmableConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
@@ -137,6 +140,7 @@ _SECTIONS: dict[str, type] = {
     "optimizer": PretrainOptimizerConfig,
     "scheduler": SchedulerConfig,
     "evaluation": EvaluationConfig,
+    "slimmable": SlimmableConfig,
 }
 _TOP_LEVEL = ("name", "task", "seed_everything", "trainer", "model", *_SECTIONS)
 

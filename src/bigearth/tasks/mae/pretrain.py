@@ -74,7 +74,8 @@ def pretrain(
         image_size=config.model.image_size, stats=datamodule.stats, resample=config.data.resample,
         trained_on={**describe_data(datamodule), "ids": config.data.ids},
     )  # fmt: skip
-    task = CrossSensorPretrainingTask.from_configs(config.model, metadata, config.optimizer, config.scheduler)
+    task = CrossSensorPretrainingTask.from_configs(config.model, metadata, config.optimizer, config.scheduler,
+                                                   config.slimmable)  # fmt: skip
     last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
     trainer = L.Trainer(
         **config.trainer,

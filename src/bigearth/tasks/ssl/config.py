@@ -13,6 +13,7 @@
     optimizer: {...}        # timm optimiser name and weight decay
     scheduler: {...}        # linear warm-up, then cosine decay
     evaluation: {...}       # kNN and linear probes run after pretraining
+    slimmable: {...}        # SlimmableConfig: sandwich-rule training over widths (off by default)
 
 Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.enabled=true``,
 ``location_clusters.enabled=true``, ``model.method_args.memory_bank_size=4096``.
@@ -24,6 +25,7 @@ from typing import Any, Union
 
 from bigearth.errors import ConfigError
 from bigearth.models.registry import resolve_backbone
+from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.ssl.augment import DEFAULT_PIPELINE, build_augmentations
 from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.methods import METHODS, method_arguments
@@ -148,6 +150,7 @@ class SSLConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     evaluation: SSLEvaluationConfig = field(default_factory=SSLEvaluationConfig)
+    slimmable: SlimmableConfig = field(default_factory=SlimmableConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
@@ -169,6 +172,7 @@ _SECTIONS: dict[str, type] = {
     "optimizer": OptimizerConfig,
     "scheduler": SchedulerConfig,
     "evaluation": SSLEvaluationConfig,
+    "slimmable": SlimmableConfig,
 }
 _TOP_LEVEL = ("name", "task", "seed_everything", "trainer", "augment", *_SECTIONS)
 

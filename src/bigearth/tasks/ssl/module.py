@@ -2,9 +2,12 @@
 
 One step for every method (:meth:`SSLPretrainingTask.objective`): two views of the batch from the ``augment``
 pipeline (on the batch's device), the method's loss on them, then the geographic regularisers on view 0:
-``(1 - alpha) L_ssl + alpha L_georank`` with GeoRank, ``+ weight * L_location`` with location clusters.
+``(1 - alpha) L_ssl + alpha L_georank`` with GeoRank, ``+ weight * L_location`` with location clusters. With a
+``slimmable`` section the method also runs at smaller widths of the backbone (:mod:`bigearth.slim.sandwich`),
+adding ``L_slim``, their summed losses.
 
-Logged keys: ``train/loss`` (per step and epoch), ``train/ssl``, ``train/georank``, ``train/location`` (per epoch)
+Logged keys: ``train/loss`` (per step and epoch), ``train/ssl``, ``train/georank``, ``train/location``, ``train/slim``
+(per epoch)
 and ``train/momentum``.
 
 Bad input: a batch without ``lat``/``lon`` while a geographic term is on is refused (``MissingDataError``); NaN or
@@ -19,11 +22,13 @@ import lightning as L  # noqa: N812
 import timm.optim
 import torch
 from lightly.utils.scheduler import cosine_schedule
-from torch import Tensor
+from torch import Tensor, nn
 
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
+from bigearth.slim.sandwich import Sandwich, SlimmableConfig
+from bigearth.slim.switch import WidthSwitch
 from bigearth.ssl.augment import build_augmentations
 from bigearth.ssl.backbone import PooledBackbone
 from bigearth.ssl.georank_loss import GeoRankLoss
@@ -49,6 +54,7 @@ class SSLPretrainingTask(L.LightningModule):
         centres: ``(clusters, 3)`` unit-vector location-cluster centres (with location clusters on).
         optimizer: :class:`~bigearth.tasks.config.OptimizerConfig` fields.
         scheduler: :class:`~bigearth.tasks.config.SchedulerConfig` fields.
+        slimmable: :class:`~bigearth.slim.sandwich.SlimmableConfig` fields.
 
     Batches are dicts with ``image`` ``(B, C, H, W)`` normalised, and ``lat``/``lon`` ``(B,)`` degrees and
     ``patch_id`` as :class:`bigearth.data.datamodule.ReBENDataModule` yields them.
@@ -64,6 +70,7 @@ class SSLPretrainingTask(L.LightningModule):
         centres: list[list[float]] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        slimmable: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -73,6 +80,7 @@ class SSLPretrainingTask(L.LightningModule):
         self.location_config = LocationClusterConfig(**(location_clusters or {}))
         self.optimizer_config = OptimizerConfig(**(optimizer or {}))
         self.scheduler_config = SchedulerConfig(**(scheduler or {}))
+        self.slimmable_config = SlimmableConfig(**(slimmable or {}))
         self.augment_specs = list(augment) if augment is not None else None
         self.configure_models(centres)
 
@@ -82,8 +90,13 @@ class SSLPretrainingTask(L.LightningModule):
         #: the network whose backbone is pretrained (saved as a bigearth model folder)
         self.classifier = SceneClassifier(self.metadata)
         self.classifier.backbone.get_classifier().requires_grad_(False)  # the untrained head (no DDP unused params)
-        backbone = PooledBackbone(self.classifier)
-        self.method = build_method(config.method, backbone=backbone, feature_dim=backbone.feature_dim,
+        backbone: nn.Module = PooledBackbone(self.classifier)
+        feature_dim = backbone.feature_dim
+        self.sandwich = None
+        if self.slimmable_config.enabled:  # the method sees the backbone through a width switch
+            backbone = WidthSwitch(backbone, pad_to=feature_dim)
+            self.sandwich = Sandwich(self.slimmable_config, backbone)
+        self.method = build_method(config.method, backbone=backbone, feature_dim=feature_dim,
                                    arguments=config.method_args)  # fmt: skip
         self.augment = build_augmentations(self.augment_specs if self.augment_specs is not None else
                                            SSLConfig().augment)  # fmt: skip
@@ -98,7 +111,7 @@ class SSLPretrainingTask(L.LightningModule):
                     "location clusters are on but no cluster centres were given (fit them on the training split "
                     "with bigearth.ssl.location_clusters.fit_location_clusters)"
                 )
-            self.location_head = LocationClusterHead(in_dim=backbone.feature_dim, centres=torch.tensor(centres))
+            self.location_head = LocationClusterHead(in_dim=feature_dim, centres=torch.tensor(centres))
 
     def on_train_start(self) -> None:
         """Remember the run's number of optimisation steps (the momentum schedule's length)."""
@@ -140,7 +153,12 @@ class SSLPretrainingTask(L.LightningModule):
     def _terms(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         images = batch["image"]
         view0, view1 = self.augment(images), self.augment(images)
-        output = self.method(view0, view1)
+        if self.sandwich is None:
+            output, slim = self.method(view0, view1), None
+        else:  # every buffer of the method (queue, statistics) is as the full width alone leaves it
+            output, slim = self.sandwich(lambda: self.method(view0, view1), step=self.global_step,
+                                         loss=lambda out: out.loss.float(), target=lambda out: out.projections,
+                                         state=[self.method])  # fmt: skip
         terms = {"ssl": output.loss.float()}
         loss = terms["ssl"]
         if self.georank is not None:
@@ -150,6 +168,9 @@ class SSLPretrainingTask(L.LightningModule):
         if self.location_head is not None:
             terms["location"] = self.location_head(output.features, batch["lat"], batch["lon"])
             loss = loss + self.location_config.weight * terms["location"]
+        if slim is not None:
+            terms["slim"] = slim
+            loss = loss + slim
         return {"loss": loss, **terms}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
@@ -197,6 +218,7 @@ class SSLPretrainingTask(L.LightningModule):
             centres=centres.tolist() if centres is not None else None,
             optimizer=asdict(config.optimizer),
             scheduler=asdict(config.scheduler),
+            slimmable=asdict(config.slimmable),
         )
 
 

@@ -44,7 +44,7 @@ from bigearth.tasks.train import describe_data
 
 #: What ``config.json`` of a pretrained encoder says of its classifier head (the key ``ssl`` marks such a folder).
 HEAD_NOTE = "untrained: probe the backbone's features (kNN or linear) or fine-tune it with model.weights"
-TERMS = ("loss", "ssl", "georank", "location")
+TERMS = ("loss", "ssl", "georank", "location", "slim")
 
 
 def build_task(config: SSLConfig, datamodule: PretrainingDataModule) -> SSLPretrainingTask:
@@ -111,6 +111,7 @@ def write_results(
     description = {"method": config.model.method, "regulariser": config.regulariser, "epochs": epochs,
                    "georank": vars(config.georank) if config.georank.enabled else None,
                    "location_clusters": vars(config.location_clusters) if config.location_clusters.enabled else None,
+                   "slimmable": vars(config.slimmable) if config.slimmable.enabled else None,
                    "augment": config.augment}  # fmt: skip
     save_model(classifier, run.model_dir, extra={
         "ssl": description, "head": HEAD_NOTE,
