@@ -14,8 +14,12 @@ from typer.testing import CliRunner
 import bigearth.cli.vqa  # noqa: F401  (registers ask)
 from bigearth.cli.app import app
 from bigearth.errors import ConfigError, MetadataError, MissingDataError
+from bigearth.models.classifier import SceneClassifier
+from bigearth.models.io import load_model, save_model
+from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa import QuestionError, QuestionTokenizer, load_vqa_model
 from bigearth.models.vqa.answers import OUTSIDE
+from bigearth.models.weights import load_backbone_weights
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.vqa.config import load_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule
@@ -58,8 +62,17 @@ def datamodule(mini_store: Path, questions: Path) -> VQADataModule:
 
 
 @pytest.fixture(scope="module")
-def trained_run(mini_store: Path, questions: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    overrides = [*QUIET, f"data.questions={questions}", "trainer.max_epochs=2", "model.num_answers=40"]
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An (untrained) S1+S2 classifier folder, standing in for the demo's demo/run/model as image weights."""
+    folder = tmp_path_factory.mktemp("classifier") / "model"
+    save_model(SceneClassifier(ModelMetadata.create("resnet10t_slim", "s1s2", class_order="alphabetical")), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_run(mini_store: Path, questions: Path, classifier: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    overrides = [*QUIET, f"data.questions={questions}", "trainer.max_epochs=2", "model.num_answers=40",
+                 f"model.image_weights={classifier}"]  # fmt: skip
     return run_training(DEMO, data=mini_store, out=tmp_path_factory.mktemp("runs") / "vqa", overrides=overrides)
 
 
@@ -212,9 +225,12 @@ def test_training_writes_a_complete_run_folder(trained_run: Path) -> None:
     assert tokenizer.max_length == 32
 
 
-def test_finished_and_foreign_runs_are_refused(trained_run: Path, mini_store: Path, questions: Path) -> None:
+def test_finished_and_foreign_runs_are_refused(
+    trained_run: Path, mini_store: Path, questions: Path, classifier: Path
+) -> None:
     with pytest.raises(ConfigError, match="finished run"):
-        run_training(DEMO, data=mini_store, out=trained_run, overrides=[f"data.questions={questions}"])
+        run_training(DEMO, data=mini_store, out=trained_run,
+                     overrides=[f"data.questions={questions}", f"model.image_weights={classifier}"])  # fmt: skip
     with pytest.raises(ConfigError, match=r"data\.questions"):
         run_training(DEMO, data=mini_store, out=None, overrides=[])
 
@@ -232,18 +248,16 @@ def test_question_only_recipe_trains_without_reading_images(mini_store: Path, qu
     assert task(batch).shape == (len(batch["answer"]), len(datamodule.answers))
 
 
-def test_a_frozen_image_encoder_trains_only_its_head(mini_store: Path, questions: Path, tmp_path: Path) -> None:
-    import safetensors.torch
-
+def test_the_demo_image_encoder_is_a_frozen_classifier(
+    mini_store: Path, questions: Path, classifier: Path, tmp_path: Path
+) -> None:
     overrides = [f"data.path={mini_store}", f"data.questions={questions}"]
-    config = load_vqa_config(DEMO, overrides)
-    datamodule = build_vqa_data(config)
-    weights = tmp_path / "image.safetensors"
-    safetensors.torch.save_file(build_vqa_task(config, datamodule).network.image.backbone.state_dict(), weights)
     with pytest.raises(ConfigError, match="image_weights"):
-        load_vqa_config(DEMO, [*overrides, "model.freeze_image=true"])
-    frozen = load_vqa_config(DEMO, [*overrides, f"model.image_weights={weights}", "model.freeze_image=true"])
-    task = build_vqa_task(frozen, datamodule).train()
+        load_vqa_config(DEMO, [*overrides, "model.image_weights=null"])
+    config = load_vqa_config(DEMO, [*overrides, f"model.image_weights={classifier}"])
+    assert config.model.freeze_image
+    datamodule = build_vqa_data(config)
+    task = build_vqa_task(config, datamodule).train()
     backbone = task.network.image.backbone
     head = backbone.get_classifier()
     assert all(p.requires_grad for p in head.parameters())
@@ -252,6 +266,12 @@ def test_a_frozen_image_encoder_trains_only_its_head(mini_store: Path, questions
     assert head.training
     assert not backbone.training  # fixed batch-norm statistics
     assert all(p.requires_grad for p in task.network.text.parameters())
+    # the classifier's weights are loaded when training starts, and only for the bands it was trained on
+    load_backbone_weights(backbone, classifier, bands=task.metadata.bands)
+    expected = load_model(classifier).backbone.state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in backbone.state_dict().items() if "fc." not in key)
+    with pytest.raises(ConfigError, match="trained on bands"):
+        load_backbone_weights(backbone, classifier, bands=task.metadata.bands[::-1])
 
 
 # ---- recipes ----
@@ -271,12 +291,14 @@ def test_published_recipe_holds_the_published_settings() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.stem)
-def test_recipe_trains_one_step(path: Path, mini_store: Path, questions: Path, texts: Path) -> None:
+def test_recipe_trains_one_step(path: Path, mini_store: Path, questions: Path, texts: Path, classifier: Path) -> None:
     import lightning as L  # noqa: N812
 
-    config = load_vqa_config(path, [*SMALL, f"data.path={mini_store}", f"data.questions={questions}"])
-    if "txt" in path.stem:
-        config = load_vqa_config(path, [*SMALL, f"data.path={mini_store}", f"data.questions={texts}"])
+    overrides = [*SMALL, f"data.path={mini_store}", f"data.questions={texts if 'txt' in path.stem else questions}"]
+    if load_vqa_config(path).model.image_weights:  # the demo's classifier (demo/run/model) is not in a clean clone
+        overrides.append(f"model.image_weights={classifier}")
+    config = load_vqa_config(path, overrides)
+    L.seed_everything(config.seed_everything)  # as `bigearth train` does
     datamodule = build_vqa_data(config)
     task = build_vqa_task(config, datamodule)
     before = [p.detach().clone() for p in task.network.parameters()]
@@ -289,6 +311,13 @@ def test_recipe_trains_one_step(path: Path, mini_store: Path, questions: Path, t
 
 
 # ---- asking ----
+
+
+def patch_folders(root: Path, row: pd.Series) -> list[str]:
+    """``--s2-dir`` and ``--s1-dir`` options of a patch's GeoTIFF folders in a release root."""
+    s2 = next((root / "BigEarthNet-S2").glob(f"*/{row['patch_id']}"))
+    s1 = next((root / "BigEarthNet-S1").glob(f"*/{row['s1_name']}"))
+    return ["--s2-dir", str(s2), "--s1-dir", str(s1)]
 
 
 def test_ask_answers_from_a_store_and_from_geotiff_folders(trained_run: Path, mini_store: Path,
@@ -304,12 +333,11 @@ def test_ask_answers_from_a_store_and_from_geotiff_folders(trained_run: Path, mi
     assert len(payload["answers"]) == 3
     assert payload["patch"] == patch
     assert payload["answers"][0]["score"] >= payload["answers"][1]["score"]
-    folder = next((mini_root / "BigEarthNet-S2").glob(f"*/{patch}"))
-    from_folder = runner.invoke(app, ["ask", str(trained_run), "--s2-dir", str(folder), question, "--json",
-                                      "--top", "3"])  # fmt: skip
+    folders = patch_folders(mini_root, frame.iloc[0])
+    from_folder = runner.invoke(app, ["ask", str(trained_run), *folders, question, "--json", "--top", "3"])
     assert from_folder.exit_code == 0, from_folder.output
     assert json.loads(from_folder.output)["answers"] == payload["answers"]  # the same patch, the same answers
-    table = runner.invoke(app, ["ask", str(trained_run), "--s2-dir", str(folder), "Is there zzyzx \U0001f6f0?"])
+    table = runner.invoke(app, ["ask", str(trained_run), *folders, "Is there zzyzx \U0001f6f0?"])
     assert table.exit_code == 0
     assert "[UNK]" in text(table)
 
@@ -326,14 +354,17 @@ def test_ask_errors(trained_run: Path, mini_store: Path, mini_root: Path, tmp_pa
         result = runner.invoke(app, arguments)
         assert result.exit_code == 1, (message, result.output)
         assert message in text(result), (message, result.output)
-    # a patch folder without a band the model reads
-    folder = next((mini_root / "BigEarthNet-S2").glob(f"*/{patch}"))
-    partial = tmp_path / folder.name
-    shutil.copytree(folder, partial)
+    # a patch folder without a band the model reads; an S1+S2 model without the S1 folder
+    _, s2_dir, _, s1_dir = patch_folders(mini_root, pd.read_parquet(mini_store / "metadata.parquet").iloc[0])
+    partial = tmp_path / Path(s2_dir).name
+    shutil.copytree(s2_dir, partial)
     next(partial.glob("*_B05.tif")).unlink()
-    result = runner.invoke(app, ["ask", str(trained_run), "--s2-dir", str(partial), "Is there water?"])
+    result = runner.invoke(app, ["ask", str(trained_run), "--s2-dir", str(partial), "--s1-dir", s1_dir, "Water?"])
     assert result.exit_code == 1
     assert "B05" in text(result)
+    result = runner.invoke(app, ["ask", str(trained_run), "--s2-dir", s2_dir, "Is there water?"])
+    assert result.exit_code == 1
+    assert "VV" in text(result) or "s1" in text(result).lower(), result.output
     # a model folder of another layout version
     model = tmp_path / "model"
     shutil.copytree(RunFolder(trained_run).model_dir, model)
