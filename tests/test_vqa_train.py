@@ -235,6 +235,15 @@ def test_finished_and_foreign_runs_are_refused(
         run_training(DEMO, data=mini_store, out=None, overrides=[])
 
 
+def test_train_given_a_run_folder_resumes_its_own_task(trained_run: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", str(trained_run)])  # a VQA run, not a classification recipe
+    assert result.exit_code == 1
+    assert "finished run" in text(result), result.output
+    result = CliRunner().invoke(app, ["train", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no run folder" in text(result), result.output
+
+
 def test_question_only_recipe_trains_without_reading_images(mini_store: Path, questions: Path) -> None:
     config = load_vqa_config(CONFIGS / "demo-cpu-question-only.yaml", [f"data.path={mini_store}",
                              f"data.questions={questions}"])  # fmt: skip
