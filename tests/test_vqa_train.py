@@ -23,7 +23,7 @@ from bigearth.models.weights import load_backbone_weights
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.vqa.config import load_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule
-from bigearth.tasks.vqa.metrics import VQAReport, VQAScores, vqa_report
+from bigearth.tasks.vqa.metrics import VQAReport, VQAScores, per_answer_f1, vqa_report
 from bigearth.tasks.vqa.questions import read_questions
 from bigearth.tasks.vqa.train import build_vqa_data, build_vqa_task, run_training
 from bigearth.text.generate import GenerateSettings, generate
@@ -194,6 +194,16 @@ def test_report_matches_a_hand_computation() -> None:
     with pytest.raises(ValueError, match="empty"):
         vqa_report(predictions[:0], answers[:0], types[:0], categories[:0], type_names=("x",), category_names=("y",),
                    num_answers=4)  # fmt: skip
+
+
+def test_per_answer_f1_equals_torchmetrics_in_linear_memory() -> None:
+    from torchmetrics.functional.classification import multiclass_f1_score
+
+    generator = torch.Generator().manual_seed(0)
+    predictions = torch.randint(0, 40, (3000,), generator=generator)
+    targets = torch.randint(0, 38, (3000,), generator=generator)  # two answers never right
+    expected = multiclass_f1_score(predictions, targets, 40, average=None)
+    assert torch.allclose(per_answer_f1(predictions, targets, 40), expected, atol=1e-6)
 
 
 def test_scores_count_each_question_once() -> None:
