@@ -13,7 +13,6 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import lightning as L  # noqa: N812
-import timm.optim
 import torch
 from torch import Tensor, nn
 
@@ -22,7 +21,7 @@ from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.weights import load_backbone_weights
 from bigearth.tasks.config import ModelConfig, OptimizerConfig, SchedulerConfig
-from bigearth.tasks.schedule import warmup_cosine
+from bigearth.tasks.schedule import optimizer_with_schedule
 
 Split = Literal["train", "val", "test"]
 #: The metric that early stopping and checkpoint selection maximise.
@@ -148,19 +147,15 @@ class ClassificationTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW (timm; no weight decay on biases and norms) and the warm-up + cosine schedule per step."""
-        optimizer = timm.optim.create_optimizer_v2(
+        return optimizer_with_schedule(
             self.network,
-            opt=self.optimizer_config.name,
+            name=self.optimizer_config.name,
             lr=self.model_config.lr,
             weight_decay=self.optimizer_config.weight_decay,
-        )
-        scheduler = warmup_cosine(
-            optimizer,
             warmup_steps=self.scheduler_config.warmup_steps,
             total_steps=int(self.trainer.estimated_stepping_batches),
             final_fraction=self.scheduler_config.final_lr_fraction,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     @classmethod
     def from_configs(

@@ -2,7 +2,10 @@
 
 import math
 from functools import partial
+from typing import Any
 
+import timm.optim
+from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -37,3 +40,35 @@ def warmup_cosine(optimizer: Optimizer, *, warmup_steps: int, total_steps: int, 
     warmup = min(warmup_steps, max(1, total_steps // 10)) if warmup_steps else 0
     factor = partial(warmup_cosine_factor, warmup_steps=warmup, total_steps=total_steps, final_fraction=final_fraction)
     return LambdaLR(optimizer, factor)
+
+
+def optimizer_with_schedule(
+    network: nn.Module,
+    *,
+    name: str,
+    lr: float,
+    weight_decay: float,
+    warmup_steps: int,
+    total_steps: int,
+    final_fraction: float,
+    **optimizer_args: Any,
+) -> dict[str, Any]:
+    """Return what a ``LightningModule.configure_optimizers`` returns for every bigearth task.
+
+    The timm optimiser over ``network`` (no weight decay on biases, norms and 1-d parameters; parameters without
+    gradients left out) and :func:`warmup_cosine` stepped once per optimisation step.
+
+    Args:
+        network: the module whose parameters are optimised.
+        name: timm optimiser name (``adamw``, ``lamb``, ``sgd`` ...).
+        lr: peak learning rate.
+        weight_decay: weight decay of the decayed parameters.
+        warmup_steps: warm-up length in steps.
+        total_steps: steps of the whole run (``trainer.estimated_stepping_batches``).
+        final_fraction: the learning-rate multiplier at the last step.
+        optimizer_args: further keyword arguments of the optimiser (e.g. ``betas``).
+    """
+    optimizer = timm.optim.create_optimizer_v2(network, opt=name, lr=lr, weight_decay=weight_decay, **optimizer_args)
+    scheduler = warmup_cosine(optimizer, warmup_steps=warmup_steps, total_steps=total_steps,
+                              final_fraction=final_fraction)  # fmt: skip
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L  # noqa: N812
-import timm.optim
 import torch
 from torch import Tensor, nn
 
@@ -17,7 +16,7 @@ from bigearth.data.datamodule import ReBENDataModule
 from bigearth.evaluation.metrics import ClassificationReport, MultilabelScores, classification_report, sample_ids
 from bigearth.models.fm.features import FeatureEncoder
 from bigearth.models.io import check_compatible
-from bigearth.tasks.schedule import warmup_cosine
+from bigearth.tasks.schedule import optimizer_with_schedule
 
 
 class EncoderClassifier(nn.Module):
@@ -70,15 +69,15 @@ class FineTuneTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW and warm-up + cosine per step."""
-        optimizer = timm.optim.create_optimizer_v2(self.network, opt="adamw", lr=self.lr,
-                                                   weight_decay=self.weight_decay)  # fmt: skip
-        scheduler = warmup_cosine(
-            optimizer,
+        return optimizer_with_schedule(
+            self.network,
+            name="adamw",
+            lr=self.lr,
+            weight_decay=self.weight_decay,
             warmup_steps=self.warmup_steps,
             total_steps=int(self.trainer.estimated_stepping_batches),
             final_fraction=0.1,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def fine_tune(

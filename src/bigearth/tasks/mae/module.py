@@ -10,7 +10,6 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import lightning as L  # noqa: N812
-import timm.optim
 import torch
 from torch import Tensor
 
@@ -20,7 +19,7 @@ from bigearth.slim.sandwich import Sandwich, SlimmableConfig
 from bigearth.slim.switch import WidthSwitch
 from bigearth.tasks.config import SchedulerConfig
 from bigearth.tasks.mae.config import PretrainModelConfig, PretrainOptimizerConfig
-from bigearth.tasks.schedule import warmup_cosine
+from bigearth.tasks.schedule import optimizer_with_schedule
 
 Split = Literal["train", "val"]
 
@@ -106,20 +105,16 @@ class CrossSensorPretrainingTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW (timm; no weight decay on biases, norms and tokens) and the warm-up + cosine schedule per step."""
-        optimizer = timm.optim.create_optimizer_v2(
+        return optimizer_with_schedule(
             self.network,
-            opt=self.optimizer_config.name,
+            name=self.optimizer_config.name,
             lr=self.model_config.lr,
             weight_decay=self.optimizer_config.weight_decay,
-            betas=tuple(self.optimizer_config.betas),
-        )
-        scheduler = warmup_cosine(
-            optimizer,
             warmup_steps=self.scheduler_config.warmup_steps,
             total_steps=int(self.trainer.estimated_stepping_batches),
             final_fraction=self.scheduler_config.final_lr_fraction,
+            betas=tuple(self.optimizer_config.betas),
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     @classmethod
     def from_configs(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L  # noqa: N812
-import timm.optim
 import torch.nn.functional as F  # noqa: N812
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
@@ -38,7 +37,7 @@ from bigearth.tasks.mae.segmentation_config import (
 )
 from bigearth.tasks.mae.segmentation_metrics import SegmentationReport, segmentation_report
 from bigearth.tasks.run import RunFolder
-from bigearth.tasks.schedule import warmup_cosine
+from bigearth.tasks.schedule import optimizer_with_schedule
 
 Split = Literal["train", "val", "test"]
 MONITOR = "val/miou"
@@ -123,12 +122,15 @@ class SegmentationTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW (timm; no weight decay on biases and norms) and the warm-up + cosine schedule per step."""
-        optimizer = timm.optim.create_optimizer_v2(self.network, opt=self.optimizer_config.name, lr=self.lr,
-                                                   weight_decay=self.optimizer_config.weight_decay)  # fmt: skip
-        scheduler = warmup_cosine(optimizer, warmup_steps=self.scheduler_config.warmup_steps,
-                                  total_steps=int(self.trainer.estimated_stepping_batches),
-                                  final_fraction=self.scheduler_config.final_lr_fraction)  # fmt: skip
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return optimizer_with_schedule(
+            self.network,
+            name=self.optimizer_config.name,
+            lr=self.lr,
+            weight_decay=self.optimizer_config.weight_decay,
+            warmup_steps=self.scheduler_config.warmup_steps,
+            total_steps=int(self.trainer.estimated_stepping_batches),
+            final_fraction=self.scheduler_config.final_lr_fraction,
+        )
 
 
 def build_segmenter(config: SegmentationConfig) -> Segmenter:

@@ -19,7 +19,6 @@ from dataclasses import asdict
 from typing import Any
 
 import lightning as L  # noqa: N812
-import timm.optim
 import torch
 from lightly.utils.scheduler import cosine_schedule
 from torch import Tensor, nn
@@ -35,7 +34,7 @@ from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.location_clusters import LocationClusterHead
 from bigearth.ssl.methods import build_method
 from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
-from bigearth.tasks.schedule import warmup_cosine
+from bigearth.tasks.schedule import optimizer_with_schedule
 from bigearth.tasks.ssl.config import GeoRankConfig, LocationClusterConfig, SSLConfig, SSLModelConfig
 
 
@@ -192,17 +191,15 @@ class SSLPretrainingTask(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """The configured timm optimiser (no weight decay on biases and norms) and warm-up + cosine per step."""
-        optimizer = timm.optim.create_optimizer_v2(
-            self, opt=self.optimizer_config.name, lr=self.model_config.lr,
+        return optimizer_with_schedule(
+            self,
+            name=self.optimizer_config.name,
+            lr=self.model_config.lr,
             weight_decay=self.optimizer_config.weight_decay,
-        )  # fmt: skip
-        scheduler = warmup_cosine(
-            optimizer,
             warmup_steps=self.scheduler_config.warmup_steps,
             total_steps=int(self.trainer.estimated_stepping_batches),
             final_fraction=self.scheduler_config.final_lr_fraction,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     @classmethod
     def from_config(

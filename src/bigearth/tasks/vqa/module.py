@@ -12,7 +12,6 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import lightning as L  # noqa: N812
-import timm.optim
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
@@ -21,7 +20,7 @@ from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.model import VQAModel
 from bigearth.models.weights import load_backbone_weights
 from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
-from bigearth.tasks.schedule import warmup_cosine
+from bigearth.tasks.schedule import optimizer_with_schedule
 from bigearth.tasks.vqa.config import VQAModelConfig
 from bigearth.tasks.vqa.metrics import VQAReport, VQAScores, vqa_report
 
@@ -188,17 +187,15 @@ class VQATask(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW (timm; no weight decay on biases and norms) and the warm-up + cosine schedule per step."""
-        optimizer = timm.optim.create_optimizer_v2(
-            self.network, opt=self.optimizer_config.name, lr=self.model_config.lr,
+        return optimizer_with_schedule(
+            self.network,
+            name=self.optimizer_config.name,
+            lr=self.model_config.lr,
             weight_decay=self.optimizer_config.weight_decay,
-        )  # fmt: skip
-        scheduler = warmup_cosine(
-            optimizer,
             warmup_steps=self.scheduler_config.warmup_steps,
             total_steps=int(self.trainer.estimated_stepping_batches),
             final_fraction=self.scheduler_config.final_lr_fraction,
         )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     @classmethod
     def from_configs(
