@@ -156,7 +156,6 @@ _SECTIONS: dict[str, type] = {
     "scheduler": SchedulerConfig,
     "early_stopping": EarlyStoppingConfig,
 }
-_TOP_LEVEL = ("name", "task", "seed_everything", "trainer", *_SECTIONS)
 
 
 def coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -228,27 +227,53 @@ def check_trainer(values: dict[str, Any] | None) -> dict[str, Any]:
     return values
 
 
+#: Top-level keys of every recipe besides its sections.
+RECIPE_KEYS = ("name", "task", "seed_everything", "trainer")
+
+
+def recipe_header(raw: Any, *, sections: tuple[str, ...], kind: str, name: str, task: str | None) -> dict[str, Any]:
+    """Check a parsed recipe's top level; return its ``name``, ``seed_everything``, ``trainer`` (and ``task``).
+
+    Args:
+        raw: the parsed YAML.
+        sections: the recipe's other top-level keys.
+        kind: how messages name the recipe (``"VQA recipe"``).
+        name: the run name where the recipe sets none (the file name).
+        task: the ``task`` the recipe must name or leave out (returned too); None: the caller checks it.
+
+    Raises:
+        ConfigError: for a recipe that is no mapping, unknown top-level keys or another task.
+    """
+    top_level = [*RECIPE_KEYS, *sections]
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping with sections {top_level}, got {type(raw).__name__}")
+    unknown = [key for key in raw if key not in top_level]
+    if unknown:
+        raise ConfigError(f"unknown section(s) {unknown}; a {kind} has {top_level}")
+    header = {
+        "name": str(raw.get("name", name)),
+        "seed_everything": coerce(raw.get("seed_everything", 42), int, "seed_everything"),
+        "trainer": check_trainer(raw.get("trainer")),
+    }
+    if task is None:
+        return header
+    if raw.get("task", task) != task:
+        raise ConfigError(f"task {raw.get('task')!r} is no {kind} (task: {task})")
+    return {**header, "task": task}
+
+
 def parse_config(raw: dict[str, Any], *, name: str = "run") -> TrainConfig:
     """Build a :class:`TrainConfig` from plain data (a parsed YAML file).
 
     Raises:
         ConfigError: for unknown sections or keys, wrong types or an unknown task.
     """
-    if not isinstance(raw, dict):
-        raise ConfigError(f"a config must be a mapping with sections {list(_TOP_LEVEL)}, got {type(raw).__name__}")
-    unknown = [key for key in raw if key not in _TOP_LEVEL]
-    if unknown:
-        raise ConfigError(f"unknown section(s) {unknown}; a config has {list(_TOP_LEVEL)}")
+    header = recipe_header(raw, sections=tuple(_SECTIONS), kind="config", name=name, task=None)
     task = raw.get("task", "classification")
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; `bigearth train` runs {list(TASKS)}")
-    seed = coerce(raw.get("seed_everything", 42), int, "seed_everything")
     return TrainConfig(
-        name=str(raw.get("name", name)),
-        task=task,
-        seed_everything=seed,
-        trainer=check_trainer(raw.get("trainer")),
-        **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
+        **header, task=task, **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()}
     )
 
 

@@ -27,10 +27,9 @@ from bigearth.tasks.config import (
     DataConfig,
     OptimizerConfig,
     SchedulerConfig,
-    check_trainer,
-    coerce,
     parse_section,
     read_recipe,
+    recipe_header,
 )
 
 #: The ``task`` of a CSMAE/CSMoE pretraining recipe.
@@ -142,7 +141,6 @@ _SECTIONS: dict[str, type] = {
     "evaluation": EvaluationConfig,
     "slimmable": SlimmableConfig,
 }
-_TOP_LEVEL = ("name", "task", "seed_everything", "trainer", "model", *_SECTIONS)
 
 
 def parse_model(values: dict[str, Any] | None) -> PretrainModelConfig:
@@ -163,17 +161,9 @@ def parse_pretrain_config(raw: dict[str, Any], *, name: str = "csmae") -> Pretra
         ConfigError: for unknown sections or keys, wrong types, another task, or data bands that are not the
             model's.
     """
-    if not isinstance(raw, dict):
-        raise ConfigError(f"a config must be a mapping with sections {list(_TOP_LEVEL)}, got {type(raw).__name__}")
-    unknown = [key for key in raw if key not in _TOP_LEVEL]
-    if unknown:
-        raise ConfigError(f"unknown section(s) {unknown}; a pretraining config has {list(_TOP_LEVEL)}")
-    if raw.get("task", TASK) != TASK:
-        raise ConfigError(f"task {raw.get('task')!r} is no CSMAE/CSMoE recipe (task: {TASK})")
+    header = recipe_header(raw, sections=("model", *_SECTIONS), kind="CSMAE/CSMoE recipe", name=name, task=TASK)
     config = PretrainConfig(
-        name=str(raw.get("name", name)),
-        seed_everything=coerce(raw.get("seed_everything", 42), int, "seed_everything"),
-        trainer=check_trainer(raw.get("trainer")),
+        **header,
         model=parse_model(raw.get("model")),
         **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
     )

@@ -29,7 +29,7 @@ from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.ssl.augment import DEFAULT_PIPELINE, build_augmentations
 from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.methods import METHODS, method_arguments
-from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, check_trainer, coerce, read_recipe
+from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, read_recipe, recipe_header
 from bigearth.tasks.config import parse_section as section
 
 #: The ``task`` of a self-supervised pretraining recipe.
@@ -174,7 +174,6 @@ _SECTIONS: dict[str, type] = {
     "evaluation": SSLEvaluationConfig,
     "slimmable": SlimmableConfig,
 }
-_TOP_LEVEL = ("name", "task", "seed_everything", "trainer", "augment", *_SECTIONS)
 
 
 def _check(config: SSLConfig) -> None:
@@ -215,20 +214,12 @@ def parse_ssl_config(raw: dict[str, Any], *, name: str = "ssl") -> SSLConfig:
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task, or inconsistent values.
     """
-    if not isinstance(raw, dict):
-        raise ConfigError(f"a config must be a mapping with sections {list(_TOP_LEVEL)}, got {type(raw).__name__}")
-    unknown = [key for key in raw if key not in _TOP_LEVEL]
-    if unknown:
-        raise ConfigError(f"unknown section(s) {unknown}; an SSL pretraining config has {list(_TOP_LEVEL)}")
-    if raw.get("task", TASK) != TASK:
-        raise ConfigError(f"task {raw.get('task')!r} is no SSL pretraining recipe (task: {TASK})")
+    header = recipe_header(raw, sections=("augment", *_SECTIONS), kind="SSL pretraining recipe", name=name, task=TASK)
     augment = raw.get("augment", [dict(step) for step in DEFAULT_PIPELINE])
     if not isinstance(augment, list):
         raise ConfigError(f"augment must be a list of augmentation names or mappings, got {augment!r}")
     config = SSLConfig(
-        name=str(raw.get("name", name)),
-        seed_everything=coerce(raw.get("seed_everything", 42), int, "seed_everything"),
-        trainer=check_trainer(raw.get("trainer")),
+        **header,
         augment=augment,
         **{key: section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
     )

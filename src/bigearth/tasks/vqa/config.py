@@ -25,10 +25,9 @@ from bigearth.tasks.config import (
     EarlyStoppingConfig,
     OptimizerConfig,
     SchedulerConfig,
-    check_trainer,
-    coerce,
     parse_section,
     read_recipe,
+    recipe_header,
 )
 
 #: The ``task`` of a VQA recipe.
@@ -150,7 +149,6 @@ _SECTIONS: dict[str, type] = {
     "scheduler": SchedulerConfig,
     "early_stopping": EarlyStoppingConfig,
 }
-_TOP_LEVEL = ("name", "task", "seed_everything", "trainer", *_SECTIONS)
 
 
 def parse_vqa_config(raw: dict[str, Any], *, name: str = "vqa") -> VQATrainConfig:
@@ -159,20 +157,9 @@ def parse_vqa_config(raw: dict[str, Any], *, name: str = "vqa") -> VQATrainConfi
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
     """
-    if not isinstance(raw, dict):
-        raise ConfigError(f"a config must be a mapping with sections {list(_TOP_LEVEL)}, got {type(raw).__name__}")
-    unknown = [key for key in raw if key not in _TOP_LEVEL]
-    if unknown:
-        raise ConfigError(f"unknown section(s) {unknown}; a VQA recipe has {list(_TOP_LEVEL)}")
-    if raw.get("task", TASK) != TASK:
-        raise ConfigError(f"task {raw.get('task')!r} is no VQA recipe (task: {TASK})")
+    header = recipe_header(raw, sections=tuple(_SECTIONS), kind="VQA recipe", name=name, task=TASK)
     sections = {key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items() if key in raw}
-    config = VQATrainConfig(
-        name=str(raw.get("name", name)),
-        seed_everything=coerce(raw.get("seed_everything", 42), int, "seed_everything"),
-        trainer=check_trainer(raw.get("trainer")),
-        **sections,
-    )
+    config = VQATrainConfig(**header, **sections)
     config.model.validate()
     config.data.validate()
     return config
