@@ -131,22 +131,35 @@ class EarlyStoppingConfig:
 
 
 @dataclass
-class TrainConfig:
-    """A whole recipe; ``name`` (the file name without suffix) names the run folder."""
+class Recipe:
+    """What every task's recipe has: ``name`` (the file name without suffix) names the run folder.
+
+    Attributes:
+        name: the run's name.
+        task: what ``bigearth train`` / ``pretrain`` runs.
+        seed_everything: the seed of Lightning's ``seed_everything``.
+        trainer: ``lightning.Trainer`` keyword arguments.
+    """
 
     name: str = "run"
     task: str = "classification"
     seed_everything: int = 42
     trainer: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
+        return asdict(self)
+
+
+@dataclass
+class TrainConfig(Recipe):
+    """A whole classification recipe."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
-        return asdict(self)
 
 
 _SECTIONS: dict[str, type] = {

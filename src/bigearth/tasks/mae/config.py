@@ -15,7 +15,7 @@
 Overrides are dotted ``key=value`` pairs as for ``bigearth train`` (``model.moe.num_experts=8``).
 """
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -26,6 +26,7 @@ from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.tasks.config import (
     DataConfig,
     OptimizerConfig,
+    Recipe,
     SchedulerConfig,
     parse_section,
     read_recipe,
@@ -115,23 +116,17 @@ class EvaluationConfig:
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Recipe):
     """A whole pretraining recipe; ``name`` (the file name) names the run folder."""
 
     name: str = "csmae"
     task: str = TASK
-    seed_everything: int = 42
-    trainer: dict[str, Any] = field(default_factory=dict)
     model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
     data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
     optimizer: PretrainOptimizerConfig = field(default_factory=PretrainOptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     slimmable: SlimmableConfig = field(default_factory=SlimmableConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
-        return asdict(self)
 
 
 _SECTIONS: dict[str, type] = {

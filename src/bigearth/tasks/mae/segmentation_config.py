@@ -11,7 +11,7 @@
     early_stopping: {...}   # patience on validation mIoU
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -20,6 +20,7 @@ from bigearth.tasks.config import (
     DataConfig,
     EarlyStoppingConfig,
     OptimizerConfig,
+    Recipe,
     SchedulerConfig,
     parse_section,
     read_recipe,
@@ -57,22 +58,16 @@ class SegmentationDataConfig(DataConfig):
 
 
 @dataclass
-class SegmentationConfig:
+class SegmentationConfig(Recipe):
     """A whole segmentation recipe."""
 
     name: str = "segmentation"
     task: str = TASK
-    seed_everything: int = 42
-    trainer: dict[str, Any] = field(default_factory=dict)
     model: SegmentationModelConfig = field(default_factory=SegmentationModelConfig)
     data: SegmentationDataConfig = field(default_factory=SegmentationDataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the recipe as plain data."""
-        return asdict(self)
 
 
 _SECTIONS: dict[str, type] = {

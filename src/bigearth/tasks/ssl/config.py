@@ -19,7 +19,7 @@ Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.en
 ``location_clusters.enabled=true``, ``model.method_args.memory_bank_size=4096``.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -29,7 +29,7 @@ from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.ssl.augment import DEFAULT_PIPELINE, build_augmentations
 from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.methods import METHODS, method_arguments
-from bigearth.tasks.config import DataConfig, OptimizerConfig, SchedulerConfig, read_recipe, recipe_header
+from bigearth.tasks.config import DataConfig, OptimizerConfig, Recipe, SchedulerConfig, read_recipe, recipe_header
 from bigearth.tasks.config import parse_section as section
 
 #: The ``task`` of a self-supervised pretraining recipe.
@@ -135,13 +135,11 @@ class SSLEvaluationConfig:
 
 
 @dataclass
-class SSLConfig:
+class SSLConfig(Recipe):
     """A whole pretraining recipe; ``name`` (the file name) names the run folder."""
 
     name: str = "ssl"
     task: str = TASK
-    seed_everything: int = 42
-    trainer: dict[str, Any] = field(default_factory=dict)
     model: SSLModelConfig = field(default_factory=SSLModelConfig)
     data: SSLDataConfig = field(default_factory=SSLDataConfig)
     augment: list[Any] = field(default_factory=lambda: [dict(step) for step in DEFAULT_PIPELINE])
@@ -151,10 +149,6 @@ class SSLConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     evaluation: SSLEvaluationConfig = field(default_factory=SSLEvaluationConfig)
     slimmable: SlimmableConfig = field(default_factory=SlimmableConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
-        return asdict(self)
 
     @property
     def regulariser(self) -> str:

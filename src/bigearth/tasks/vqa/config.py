@@ -24,6 +24,7 @@ from bigearth.models.vqa.model import VQAConfig
 from bigearth.tasks.config import (
     EarlyStoppingConfig,
     OptimizerConfig,
+    Recipe,
     SchedulerConfig,
     parse_section,
     read_recipe,
@@ -124,22 +125,16 @@ class VQADataConfig:
 
 
 @dataclass
-class VQATrainConfig:
+class VQATrainConfig(Recipe):
     """A whole VQA recipe; ``name`` (the file name without suffix) names the run folder."""
 
     name: str = "vqa"
     task: str = TASK
-    seed_everything: int = 42
-    trainer: dict[str, Any] = field(default_factory=dict)
     model: VQAModelConfig = field(default_factory=VQAModelConfig)
     data: VQADataConfig = field(default_factory=VQADataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(warmup_steps=10000))
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the recipe as plain data (what ``config.yaml`` of a run folder holds)."""
-        return asdict(self)
 
 
 _SECTIONS: dict[str, type] = {
