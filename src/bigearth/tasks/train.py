@@ -31,8 +31,6 @@ from typing import Any
 
 import lightning as L  # noqa: N812
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
 from bigearth.atomic import atomic_write_json
 from bigearth.data.datamodule import ReBENDataModule
@@ -43,8 +41,8 @@ from bigearth.models.io import check_compatible, save_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.tasks.classification import MONITOR, ClassificationTask
 from bigearth.tasks.config import DataConfig, TrainConfig
-from bigearth.tasks.determinism import EpochSeed
 from bigearth.tasks.run import RunFolder, prepare_run
+from bigearth.tasks.trainer import supervised_trainer
 
 
 def build_datamodule(data: DataConfig) -> ReBENDataModule:
@@ -111,30 +109,6 @@ def build_task(config: TrainConfig, datamodule: L.LightningDataModule) -> Classi
     return ClassificationTask.from_configs(metadata, config.model, config.optimizer, config.scheduler)
 
 
-def build_trainer(config: TrainConfig, run: RunFolder, callbacks: list[L.Callback]) -> L.Trainer:
-    """Return the Lightning trainer of a run: CSV logs, checkpoints and early stopping in the run folder."""
-    best = ModelCheckpoint(
-        dirpath=run.checkpoints_dir,
-        filename="best-epoch{epoch:03d}-macro_ap{val/macro_ap:.4f}",
-        auto_insert_metric_name=False,
-        monitor=MONITOR,
-        mode="max",
-        save_top_k=1,
-    )
-    # a second callback keeps last.ckpt at every epoch end (save_last of a monitored callback only writes it
-    # when the monitored value improves in Lightning >= 2.6); both write atomically
-    last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
-    stopping = EarlyStopping(
-        MONITOR, mode="max", patience=config.early_stopping.patience, min_delta=config.early_stopping.min_delta
-    )
-    return L.Trainer(
-        **config.trainer,
-        default_root_dir=run.path,
-        logger=CSVLogger(run.path, name=run.logs_dir.name, version=""),
-        callbacks=[best, last, stopping, EpochSeed(config.seed_everything), LearningRateMonitor("step"), *callbacks],
-    )
-
-
 def train(
     config: TrainConfig,
     *,
@@ -161,7 +135,8 @@ def train(
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
     datamodule = datamodule if datamodule is not None else build_datamodule(config.data)
     task = build_task(config, datamodule)
-    trainer = build_trainer(config, run, list(callbacks or []))
+    trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="macro_ap",
+                                 callbacks=callbacks)  # fmt: skip
     fitted: Any = torch.compile(task) if config.model.compile else task
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")  # a resumed run appends

@@ -15,8 +15,6 @@ from typing import Any, Literal
 
 import lightning as L  # noqa: N812
 import torch.nn.functional as F  # noqa: N812
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
@@ -28,7 +26,6 @@ from bigearth.models.fm.segmentation import Segmenter, encoder_folder_config, sa
 from bigearth.models.io import check_compatible
 from bigearth.nomenclature import CLASSES_TABLE, IGNORE_INDEX
 from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
-from bigearth.tasks.determinism import EpochSeed
 from bigearth.tasks.mae.runs import prepare_recipe_run
 from bigearth.tasks.mae.segmentation_config import (
     SegmentationConfig,
@@ -38,6 +35,7 @@ from bigearth.tasks.mae.segmentation_config import (
 from bigearth.tasks.mae.segmentation_metrics import SegmentationReport, segmentation_report
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.schedule import optimizer_with_schedule
+from bigearth.tasks.trainer import supervised_trainer
 
 Split = Literal["train", "val", "test"]
 MONITOR = "val/miou"
@@ -179,19 +177,11 @@ def train_segmentation(config: SegmentationConfig, *, out: Path | None = None) -
     network = build_segmenter(config)
     datamodule = build_segmentation_data(config, network)
     task = SegmentationTask(network, lr=config.model.lr, optimizer=config.optimizer, scheduler=config.scheduler)
-    best = ModelCheckpoint(dirpath=run.checkpoints_dir, filename="best-epoch{epoch:03d}-miou{val/miou:.4f}",
-                           auto_insert_metric_name=False, monitor=MONITOR, mode="max", save_top_k=1)  # fmt: skip
-    last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
-    stopping = EarlyStopping(MONITOR, mode="max", patience=config.early_stopping.patience,
-                             min_delta=config.early_stopping.min_delta)  # fmt: skip
-    trainer = L.Trainer(**config.trainer, default_root_dir=run.path,
-                        logger=CSVLogger(run.path, name=run.logs_dir.name, version=""),
-                        callbacks=[best, last, stopping, EpochSeed(config.seed_everything),
-                                   LearningRateMonitor("step")])  # fmt: skip
+    trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="miou")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")
         trainer.fit(task, datamodule=datamodule, ckpt_path=run.last_checkpoint if resume else None)
-    checkpoint = best.best_model_path or None
+    checkpoint = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
     trainer.loggers = []
     trainer.validate(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
     trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)

@@ -16,17 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L  # noqa: N812
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 
 from bigearth.atomic import atomic_write_json
 from bigearth.errors import ConfigError
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.io import save_vqa_model
 from bigearth.models.vqa.model import build_tokenizer, check_tokenizer
-from bigearth.tasks.determinism import EpochSeed
 from bigearth.tasks.mae.runs import prepare_recipe_run
 from bigearth.tasks.run import CONFIG_FILE, RunFolder
+from bigearth.tasks.trainer import supervised_trainer
 from bigearth.tasks.vqa.config import VQATrainConfig, load_vqa_config, parse_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule
 from bigearth.tasks.vqa.module import MONITOR, VQATask
@@ -96,28 +94,6 @@ def build_vqa_task(config: VQATrainConfig, datamodule: VQADataModule) -> VQATask
     return task
 
 
-def build_vqa_trainer(config: VQATrainConfig, run: RunFolder, callbacks: list[L.Callback]) -> L.Trainer:
-    """Return the Lightning trainer of a run: CSV logs, checkpoints and early stopping on the average accuracy."""
-    best = ModelCheckpoint(
-        dirpath=run.checkpoints_dir,
-        filename="best-epoch{epoch:03d}-aa{val/average_accuracy:.4f}",
-        auto_insert_metric_name=False,
-        monitor=MONITOR,
-        mode="max",
-        save_top_k=1,
-    )
-    last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
-    stopping = EarlyStopping(
-        MONITOR, mode="max", patience=config.early_stopping.patience, min_delta=config.early_stopping.min_delta
-    )
-    return L.Trainer(
-        **config.trainer,
-        default_root_dir=run.path,
-        logger=CSVLogger(run.path, name=run.logs_dir.name, version=""),
-        callbacks=[best, last, stopping, EpochSeed(config.seed_everything), LearningRateMonitor("step"), *callbacks],
-    )
-
-
 def train_vqa(
     config: VQATrainConfig,
     *,
@@ -141,7 +117,8 @@ def train_vqa(
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
     datamodule = datamodule if datamodule is not None else build_vqa_data(config)
     task = build_vqa_task(config, datamodule)
-    trainer = build_vqa_trainer(config, run, list(callbacks or []))
+    trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="aa",
+                                 callbacks=callbacks)  # fmt: skip
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")  # a resumed run appends
         trainer.fit(task, datamodule=datamodule, ckpt_path=run.last_checkpoint if resume else None)
