@@ -65,13 +65,20 @@ def encode(
     workers: Annotated[int, typer.Option(help="reader processes (0: in this process)")] = 2,
     map_size_gib: Annotated[int, typer.Option("--map-size", help="LMDB map size in GiB")] = 1024,
     packed: Annotated[bool, typer.Option("--packed", help="also write the packed layout for batch reads")] = False,
+    reader: Annotated[str, typer.Option(help="GeoTIFF reader: tifffile (faster) or rasterio (GDAL)")] = "tifffile",
+    scheduler: Annotated[
+        str | None, typer.Option(help="address of an existing Dask scheduler whose workers read (or 'local')")
+    ] = None,
 ) -> None:
     """Encode a release root into a rico-hdl compatible store (resumable)."""
     from bigearth.data.encode import encode as run_encode
 
     try:
         with progress_bar("encoding") as update:
-            summary = run_encode(root, store, workers=workers, map_size=map_size_gib << 30, progress=update)
+            summary = run_encode(
+                root, store, workers=workers, map_size=map_size_gib << 30, progress=update, reader=reader,
+                scheduler=scheduler,
+            )  # fmt: skip
         if packed:
             pack(store)
     except BigEarthError as error:

@@ -1,7 +1,8 @@
 """Encoding a release root into a store: every patch folder found, in parallel spawned processes, resumable.
 
-Workers are spawned (never forked: GDAL with fork can deadlock) and receive paths, not open datasets; they read
-and serialise GeoTIFFs, the parent is the single LMDB writer. Like rico-hdl, every patch folder under the root is
+Workers are spawned (never forked: GDAL with fork can deadlock), or are the workers of a Dask cluster, and receive
+paths, not open datasets; they read GeoTIFFs (tifffile by default, rasterio on request) and serialise them, the
+parent is the single LMDB writer. Like rico-hdl, every patch folder under the root is
 encoded, with or without metadata files; where metadata exists, each listed patch must be on disk.
 """
 
@@ -10,15 +11,17 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bigearth.data import safetensors_codec
-from bigearth.data.geotiff import read_reference_map, read_s1, read_s2
+from bigearth.data.geotiff import check_reader, read_reference_map, read_s1, read_s2
 from bigearth.data.layout import METADATA_FILE, REFERENCE_DIR, S1_DIR, S2_DIR, SNOW_CLOUD_METADATA_FILE
 from bigearth.data.metadata import read_metadata
 from bigearth.data.store import REFERENCE_MAP_TENSOR
 from bigearth.data.store_writer import StoreWriter
 from bigearth.errors import MissingDataError
+from bigearth.text.execution import run_jobs
 
 #: (kind, name): kind is "s2", "s1" or "reference_map"; name the S2 patch_id or S1 s1_name.
 Task = tuple[str, str]
@@ -58,20 +61,26 @@ def store_key(task: Task) -> str:
     return f"{name}_reference_map" if kind == "reference_map" else name
 
 
-def encode_task(root: Path, task: Task) -> bytes:
-    """Read one patch's files of one kind and return the store value (safetensors bytes)."""
+def encode_task(root: Path, task: Task, *, reader: str = "tifffile") -> bytes:
+    """Read one patch's files of one kind and return the store value (safetensors bytes).
+
+    Args:
+        root: release root.
+        task: (kind, name) of the patch.
+        reader: GeoTIFF reader, ``"tifffile"`` or ``"rasterio"`` (identical arrays; tifffile is faster).
+    """
     kind, name = task
     if kind == "s2":
-        arrays = read_s2(root, name)
+        arrays = read_s2(root, name, reader=reader)
     elif kind == "s1":
-        arrays = read_s1(root, name)
+        arrays = read_s1(root, name, reader=reader)
     else:
-        arrays = {REFERENCE_MAP_TENSOR: read_reference_map(root, name)}
+        arrays = {REFERENCE_MAP_TENSOR: read_reference_map(root, name, reader=reader)}
     return safetensors_codec.encode(arrays)
 
 
-def _encode_chunk(root: Path, tasks: list[Task]) -> list[tuple[str, bytes]]:
-    return [(store_key(task), encode_task(root, task)) for task in tasks]
+def _encode_chunk(root: Path, tasks: list[Task], reader: str = "tifffile") -> list[tuple[str, bytes]]:
+    return [(store_key(task), encode_task(root, task, reader=reader)) for task in tasks]
 
 
 def check_metadata_on_disk(root: Path, tasks: list[Task]) -> None:
@@ -110,6 +119,8 @@ def encode(
     chunk_size: int = 32,
     map_size: int | None = None,
     progress: Progress | None = None,
+    reader: str = "tifffile",
+    scheduler: str | None = None,
 ) -> EncodeSummary:
     """Encode every patch folder of a release root into a store (resumable; the manifest marks completion).
 
@@ -120,12 +131,18 @@ def encode(
         chunk_size: patches a worker reads per task.
         map_size: LMDB map size in bytes (default 1 TiB of address space).
         progress: called with (done, total) values after each chunk.
+        reader: GeoTIFF reader, ``"tifffile"`` (default) or ``"rasterio"`` (GDAL; identical arrays).
+        scheduler: address of an existing Dask scheduler (``tcp://host:8786``) whose workers read and encode
+            chunks (they must see ``root`` at the same path), or ``"local"`` for a local Dask cluster of
+            ``workers`` processes; this process stays the single LMDB writer. None: spawned processes.
 
     Raises:
+        ConfigError: for an unknown reader, or a scheduler without Dask installed.
         MissingDataError: if the root holds no patch folder or a listed patch is missing.
         CorruptDataError: naming the file, if a GeoTIFF cannot be read; the store stays incomplete.
     """
     root, store = Path(root), Path(store)
+    check_reader(reader)
     tasks = discover(root)
     if not tasks:
         raise MissingDataError(f"{root} holds no patch folders under {S2_DIR}, {S1_DIR} or {REFERENCE_DIR}")
@@ -138,7 +155,8 @@ def encode(
         done = len(tasks) - len(todo)
         if progress:
             progress(done, len(tasks))
-        for chunk_values in _run_chunks(root, todo, workers=workers, chunk_size=chunk_size):
+        chunks = _run_chunks(root, todo, workers=workers, chunk_size=chunk_size, reader=reader, scheduler=scheduler)
+        for chunk_values in chunks:
             for key, value in chunk_values:
                 writer.put(key, value)
             writer.commit()  # an interrupted encode keeps every finished chunk
@@ -149,17 +167,23 @@ def encode(
     return EncodeSummary(found=len(tasks), written=len(todo), already_complete=False)
 
 
-def _run_chunks(root: Path, tasks: list[Task], *, workers: int, chunk_size: int) -> Iterator[list[tuple[str, bytes]]]:
-    """Yield encoded chunks, read in ``workers`` spawned processes (at most 2 chunks in flight per worker)."""
+def _run_chunks(
+    root: Path, tasks: list[Task], *, workers: int, chunk_size: int, reader: str, scheduler: str | None
+) -> Iterator[list[tuple[str, bytes]]]:
+    """Yield encoded chunks, read in spawned processes (2 chunks in flight per worker) or on a Dask cluster."""
     chunks = _chunks(tasks, chunk_size)
+    if scheduler is not None:
+        yield from run_jobs(partial(_encode_chunk, root, reader=reader), list(chunks), workers=workers,
+                            scheduler=scheduler)  # fmt: skip
+        return
     if workers == 0:
         for chunk in chunks:
-            yield _encode_chunk(root, chunk)
+            yield _encode_chunk(root, chunk, reader)
         return
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending: set[Future] = set()
         for chunk in chunks:
-            pending.add(pool.submit(_encode_chunk, root, chunk))
+            pending.add(pool.submit(_encode_chunk, root, chunk, reader))
             if len(pending) >= 2 * workers:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
