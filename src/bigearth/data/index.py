@@ -5,11 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from bigearth.data.geo import patch_latlon
 from bigearth.data.layout import normalise_split
-from bigearth.data.metadata import read_metadata
-from bigearth.nomenclature import ClassOrder, class_names
+from bigearth.data.metadata import label_codes, read_metadata
+from bigearth.nomenclature import CLASSES_TABLE, ClassOrder, class_names
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,31 @@ class PatchIndex:
 
 def coordinates(patch_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return patch-centre latitude and longitude (degrees) of S2 patch names, vectorised per tile."""
-    parts = patch_ids.str.rsplit("_", n=3, expand=True)
-    tiles, x, y = parts[1].str[1:], parts[2].astype(int).to_numpy(), parts[3].astype(int).to_numpy()
+    # <...>_T<tile>_<x>_<y>: the last three fields, split by pyarrow (pandas' str.rsplit is 10x slower)
+    names = pa.array(patch_ids, type=pa.string())  # a ChunkedArray where pandas keeps strings in arrow
+    names = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
+    parts = pc.split_pattern(names, "_", max_splits=3, reverse=True)
+    fields = [pc.list_element(parts, position) for position in (1, 2, 3)]
+    tiles = pc.dictionary_encode(pc.utf8_slice_codeunits(fields[0], 1))
+    x, y = (field.cast(pa.int64()).to_numpy() for field in fields[1:])
     lat = np.empty(len(patch_ids))
     lon = np.empty(len(patch_ids))
-    for tile, rows in pd.Series(np.arange(len(tiles))).groupby(tiles.to_numpy()).groups.items():
-        rows = np.asarray(rows)
-        lat[rows], lon[rows] = patch_latlon(str(tile), x[rows], y[rows])
+    which = tiles.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(which, kind="stable")
+    starts = np.searchsorted(which[order], np.arange(len(tiles.dictionary) + 1))
+    for number, tile in enumerate(tiles.dictionary.to_pylist()):
+        rows = order[starts[number] : starts[number + 1]]
+        lat[rows], lon[rows] = patch_latlon(tile, x[rows], y[rows])
     return lat, lon
 
 
 def multi_hot_matrix(labels: pd.Series, order: ClassOrder) -> np.ndarray:
     """Return the ``(N, 19)`` float32 multi-hot matrix of label lists (names already checked)."""
     names = class_names(order)
-    position = {name: i for i, name in enumerate(names)}
+    rows, codes = label_codes(labels)
+    column_of_code = np.array([names.index(name) for name in CLASSES_TABLE])
     matrix = np.zeros((len(labels), len(names)), dtype=np.float32)
-    rows = np.repeat(np.arange(len(labels)), labels.map(len).to_numpy())
-    columns = [position[name] for patch_labels in labels for name in patch_labels]
-    matrix[rows, columns] = 1.0
+    matrix[rows, column_of_code[codes]] = 1.0
     return matrix
 
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,14 +31,29 @@ def check_metadata(frame: pd.DataFrame, source: str) -> None:
             f"{source}: patch {row['patch_id']} has split {row['split']!r}; splits are {SPLITS} "
             "(write 'validation', not 'val')"
         )
-    known = set(CLASSES_TABLE)
-    for patch_id, labels in zip(frame["patch_id"], frame["labels"], strict=True):
-        unknown = [label for label in labels if label not in known]
-        if unknown:
-            raise MetadataError(
-                f"{source}: patch {patch_id} has unknown class name(s) {unknown}; "
-                "labels must be reBEN's 19 class names (bigearth.nomenclature.CLASSES_TABLE)"
-            )
+    rows, codes = label_codes(frame["labels"])
+    if (codes < 0).any():
+        row = rows[codes < 0][0]
+        labels = list(frame["labels"].iloc[row])
+        raise MetadataError(
+            f"{source}: patch {frame['patch_id'].iloc[row]} has unknown class name(s) "
+            f"{[label for label in labels if label not in CLASSES_TABLE]}; "
+            "labels must be reBEN's 19 class names (bigearth.nomenclature.CLASSES_TABLE)"
+        )
+
+
+def label_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Flatten a column of label lists into the row of every label and its position in ``CLASSES_TABLE``.
+
+    Returns:
+        rows ``(L,)`` int64 and codes ``(L,)`` int64 (-1 for a name that is not a reBEN class), L labels in all.
+    """
+    lists = labels.to_numpy()
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    names = np.concatenate(list(lists)) if counts.sum() else np.empty(0, dtype=object)
+    return np.repeat(np.arange(len(lists)), counts), pd.Index(CLASSES_TABLE, dtype=object).get_indexer(names).astype(
+        np.int64
+    )
 
 
 def read_metadata(folder: Path, *, include_snow_cloud: bool = False) -> pd.DataFrame:
