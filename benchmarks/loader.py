@@ -7,18 +7,32 @@ Measures samples/s of
   (b-packed) the same output read from the packed layout beside the LMDB (``bigearth encode --packed``);
   raw: native-size band groups only (what workers deliver when the GPU resizes and normalises), also read by
   ThreadedBatchLoader threads instead of DataLoader processes;
-in one process and with a DataLoader of N spawned workers, and prints the ratios. Also measures encode
-throughput (patches/s) and, where CUDA is available, samples/s delivered into GPU memory (raw batches from
-workers, resize + normalise on the GPU).
+  (bound): allocating and filling the full output's float32 batches once, reading nothing (memory-write bound);
+in one process and with a DataLoader of N spawned workers, and prints the ratios. The full output (b-packed) is
+also measured at torch's default thread count and at one thread, each on an otherwise idle machine and while
+``os.cpu_count()`` busy processes keep every core busy, beside the previous CPU route (torch operations, which
+use torch's intra-op threads). Also measures encode throughput (patches/s) with both GeoTIFF readers (tifffile,
+rasterio) and, where CUDA is available, samples/s delivered into GPU memory (raw batches from workers, resize +
+normalise on the GPU).
 
-Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--threads 1] [--cache data/bench]
+Every row is the median of ``--repeats`` runs, the rows interleaved round by round, with the load average at its
+runs (the machine may be shared: compare rows of one run only).
+
+Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--threads 1] [--repeats 5] [--cache data/bench]
 """
 
 import argparse
+import os
 import shutil
+import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.numpy import load
 from torch.utils.data import DataLoader
@@ -32,14 +46,37 @@ from bigearth.data.store import shared_environment
 from bigearth.data.synth import synthesize
 
 
-def timed(function, count: int, repeats: int = 3) -> float:
-    """Best samples/s of ``repeats`` runs of ``function`` that each handle ``count`` samples."""
-    best = float("inf")
+def measure_interleaved(
+    rows: dict[str, tuple[Callable[[], None], int]], repeats: int
+) -> dict[str, tuple[float, float]]:
+    """Median samples/s and mean load average of each row; the rows run in turn, ``repeats`` rounds.
+
+    Args:
+        rows: name -> (function, samples it handles).
+        repeats: rounds.
+    """
+    rates: dict[str, list[float]] = {name: [] for name in rows}
+    loads: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return count / best
+        for name, (function, count) in rows.items():
+            start = time.perf_counter()
+            function()
+            rates[name].append(count / (time.perf_counter() - start))
+            loads[name].append(os.getloadavg()[0])
+    return {name: (statistics.median(rates[name]), statistics.fmean(loads[name])) for name in rows}
+
+
+@contextmanager
+def busy_cores() -> Iterator[None]:
+    """Keep every core busy with ``os.cpu_count()`` spinning processes while the block runs."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def floor(store: Path, patch_ids: list[str], s1_names: list[str]) -> None:
@@ -48,6 +85,12 @@ def floor(store: Path, patch_ids: list[str], s1_names: list[str]) -> None:
         for patch_id, s1_name in zip(patch_ids, s1_names, strict=True):
             load(transaction.get(patch_id.encode()))
             load(transaction.get(s1_name.encode()))
+
+
+def write_only(count: int, batch_size: int, channels: int) -> None:
+    """The memory-write bound of the full output: allocate and fill each float32 batch once, read nothing."""
+    for start in range(0, count, batch_size):
+        np.empty((min(batch_size, count - start), channels, 120, 120), dtype=np.float32).fill(1.0)
 
 
 def read_all(dataset: ReBENDataset, batch_size: int) -> None:
@@ -86,6 +129,46 @@ def loader_rate(
     return len(dataset) / (time.perf_counter() - start)
 
 
+def encode_rates(root: Path, store: Path, workers: int, repeats: int) -> dict[str, float]:
+    """Median patches/s of encoding ``root`` with each GeoTIFF reader, alternating; leaves the store encoded."""
+    patches = len(read_metadata(root, include_snow_cloud=True))
+    rates: dict[str, list[float]] = {"rasterio": [], "tifffile": []}
+    for _ in range(repeats):
+        for reader, runs in rates.items():
+            target = store if reader == "tifffile" else store.with_name(f"{store.name}-rasterio")
+            shutil.rmtree(target, ignore_errors=True)
+            start = time.perf_counter()
+            encode(root, target, workers=workers, reader=reader)
+            runs.append(patches / (time.perf_counter() - start))
+    shutil.rmtree(store.with_name(f"{store.name}-rasterio"))
+    return {reader: statistics.median(runs) for reader, runs in rates.items()}
+
+
+def thread_rows(packed_raw: ReBENDataset, batch_size: int, default_threads: int) -> dict[str, tuple[Callable, int]]:
+    """The full output read from the packed layout at 1 and at the default torch threads, new and previous route."""
+    transform = packed_raw.transform
+    count = len(packed_raw)
+
+    def full(threads: int, previous: bool) -> Callable[[], None]:
+        def run() -> None:
+            torch.set_num_threads(threads)
+            for start in range(0, count, batch_size):
+                groups = packed_raw.__getitems__(list(range(start, min(start + batch_size, count))))["groups"]
+                if previous:  # the torch operations BatchTransform ran on the CPU before (and runs on a GPU)
+                    out = torch.from_numpy(np.empty((len(groups["s1"]), 14, 120, 120), dtype=np.float32))
+                    transform._nearest_torch(groups, out)
+                else:
+                    transform(groups)
+
+        return run
+
+    return {
+        f"full output (packed), {threads} torch thread(s), {route}": (full(threads, route != "numpy route"), count)
+        for threads in (1, default_threads)
+        for route in ("numpy route", "previous torch route")
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patches", type=int, default=2000)
@@ -94,7 +177,10 @@ def main() -> None:
     parser.add_argument("--geotiff-samples", type=int, default=300, help="samples read for (c), which is slow")
     parser.add_argument("--cache", type=Path, default=Path("data/bench"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the measuring process")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; rows report the median")
+    parser.add_argument("--encode-repeats", type=int, default=3, help="encodes of the root with each reader")
     args = parser.parse_args()
+    default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
 
     root, store = args.cache / f"release-{args.patches}", args.cache / f"store-{args.patches}"
@@ -103,11 +189,9 @@ def main() -> None:
         start = time.perf_counter()
         synthesize(root, patches=args.patches, seed=0)
         print(f"synthesised {args.patches} patches in {time.perf_counter() - start:.1f} s")
-    shutil.rmtree(store, ignore_errors=True)
+    encode_load = os.getloadavg()[0]
+    encoded = encode_rates(root, store, args.workers, args.encode_repeats)
     frame = read_metadata(root, include_snow_cloud=True)
-    start = time.perf_counter()
-    encode(root, store, workers=args.workers)
-    encode_rate = len(frame) / (time.perf_counter() - start)
     start = time.perf_counter()
     pack(store)
     pack_rate = len(frame) / (time.perf_counter() - start)
@@ -120,19 +204,34 @@ def main() -> None:
     ids = [str(p) for p in dataset.index.patch_id]
     names = [str(n) for n in dataset.index.s1_name]
     dataset.__getitems__(list(range(min(count, 256))))  # open the LMDB, warm the page cache
-    results = {
-        "(a) floor: LMDB get + safetensors decode": timed(lambda: floor(store, ids, names), count),
-        "(b) store reader, 14 x 120 x 120 float32 normalised + labels": timed(
-            lambda: read_all(dataset, args.batch_size), count
-        ),
-        "(b-packed) packed layout, same output": timed(lambda: read_all(packed, args.batch_size), count),
-        "raw band groups from the LMDB (no resize/normalise)": timed(lambda: read_all(raw, args.batch_size), count),
-        "raw band groups from the packed layout": timed(lambda: read_all(packed_raw, args.batch_size), count),
-    }
+    results = measure_interleaved(
+        {
+            "(a) floor: LMDB get + safetensors decode": (lambda: floor(store, ids, names), count),
+            "(b) store reader, 14 x 120 x 120 float32 normalised + labels": (
+                lambda: read_all(dataset, args.batch_size),
+                count,
+            ),
+            "(b-packed) packed layout, same output": (lambda: read_all(packed, args.batch_size), count),
+            "raw band groups from the LMDB (no resize/normalise)": (lambda: read_all(raw, args.batch_size), count),
+            "raw band groups from the packed layout": (lambda: read_all(packed_raw, args.batch_size), count),
+            "(bound) allocate + fill the full output once, no reading": (
+                lambda: write_only(count, args.batch_size, 14),
+                count,
+            ),
+        },
+        args.repeats,
+    )
+    threads = thread_rows(packed_raw, args.batch_size, default_threads)
+    results |= measure_interleaved(threads, args.repeats)
+    with busy_cores():
+        results |= {
+            f"{name}, every core busy": rate for name, rate in measure_interleaved(threads, args.repeats).items()
+        }
+    torch.set_num_threads(args.threads)
     geotiff = ReBENDataset(root, split=None, bands=14).restrict(first=args.geotiff_samples)
     subset = len(geotiff)
-    results["(c) per-sample GeoTIFF reading, same output"] = timed(
-        lambda: [geotiff[i] for i in range(subset)], subset, repeats=1
+    results |= measure_interleaved(
+        {"(c) per-sample GeoTIFF reading, same output": (lambda: [geotiff[i] for i in range(subset)], subset)}, 1
     )
     workers = args.workers
     loader_results = {
@@ -150,22 +249,35 @@ def main() -> None:
         f"(c) GeoTIFF reading, DataLoader {workers} workers": loader_rate(geotiff, args.batch_size, workers),
     }
     if torch.cuda.is_available():
-        for name, source, threads in (
+        for name, source, threaded in (
             ("LMDB", raw, False),
             ("packed", packed_raw, False),
             ("packed", packed_raw, True),
         ):
-            how = f"{workers} reading threads" if threads else f"DataLoader {workers} workers"
+            how = f"{workers} reading threads" if threaded else f"DataLoader {workers} workers"
             label = f"into GPU memory from {name}: raw batches, {how}, GPU resize + normalise"
-            loader_results[label] = loader_rate(source, 512, workers, device="cuda", threads=threads)
-    floor_rate = results["(a) floor: LMDB get + safetensors decode"]
-    print(f"\n{count} patches, {torch.get_num_threads()} torch threads, batch {args.batch_size}")
-    print(f"encode: {encode_rate:,.0f} patches/s with {args.workers} workers; pack: {pack_rate:,.0f} patches/s")
-    for name, rate in (results | loader_results).items():
-        print(f"{name:<75} {rate:>10,.0f} samples/s   {rate / floor_rate:6.3f} x floor")
-    b = results["(b) store reader, 14 x 120 x 120 float32 normalised + labels"]
-    c = results["(c) per-sample GeoTIFF reading, same output"]
+            loader_results[label] = loader_rate(source, 512, workers, device="cuda", threads=threaded)
+    results |= {name: (rate, os.getloadavg()[0]) for name, rate in loader_results.items()}
+    floor_rate = results["(a) floor: LMDB get + safetensors decode"][0]
+    print(
+        f"\n{count} patches, {args.threads} torch thread(s) (default {default_threads}), batch {args.batch_size}, "
+        f"{os.cpu_count()} CPUs, median of {args.repeats} interleaved rounds (loader rows: one timed pass)"
+    )
+    print(
+        f"encode (median of {args.encode_repeats}, load {encode_load:.1f}): "
+        + ", ".join(f"{rate:,.1f} patches/s with {reader}" for reader, rate in encoded.items())
+        + f" ({encoded['tifffile'] / encoded['rasterio']:.2f} x), {args.workers} workers; "
+        + f"pack: {pack_rate:,.0f} patches/s"
+    )
+    for name, (rate, load_average) in results.items():
+        print(f"{name:<92} {rate:>10,.0f} samples/s   {rate / floor_rate:6.3f} x floor   load {load_average:5.1f}")
+    b = results["(b) store reader, 14 x 120 x 120 float32 normalised + labels"][0]
+    c = results["(c) per-sample GeoTIFF reading, same output"][0]
     print(f"store reader / per-sample GeoTIFF: {b / c:,.1f} x")
+    for busy in ("", ", every core busy"):
+        one = results[f"full output (packed), 1 torch thread(s), numpy route{busy}"][0]
+        many = results[f"full output (packed), {default_threads} torch thread(s), numpy route{busy}"][0]
+        print(f"default threads / one thread{busy or ', idle'}: {many / one:.2f} (numpy route)")
 
 
 if __name__ == "__main__":

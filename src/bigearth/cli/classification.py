@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
@@ -52,6 +51,8 @@ def train(
         run = run_training(recipe, out=out)
     except BigEarthError as error:
         fail(error)
+    from lightning.fabric.utilities.rank_zero import rank_zero_only  # lazily: `bigearth info` needs no torch
+
     if rank_zero_only.rank == 0:  # one table, not one per DDP process
         console.print(f"finished: model, metrics and plots in {run.path}")
         _print_report(run.path, "test")
