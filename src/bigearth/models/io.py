@@ -25,6 +25,7 @@ from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.data.bands import BandStats
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.classifier import SceneClassifier
+from bigearth.models.hub import is_hub_folder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.weights import MODEL_WEIGHTS_FILE
 
@@ -90,6 +91,12 @@ def read_model_config(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise CorruptDataError(f"{folder / CONFIG_FILE} is not valid JSON ({error}); re-export the model") from error
     if config.get("format") != MODEL_FORMAT or config.get("format_version") != MODEL_FORMAT_VERSION:
+        if is_hub_folder(folder):
+            raise CorruptDataError(
+                f"{folder} is a published BIFOLD/ConfigILM reBEN classifier, not a bigearth model folder; convert it "
+                f"once with `bigearth import {folder} --out MODEL` (add --band-order v0.1|v0.2 if its name has no "
+                "-v0.1.x / -v0.2.x suffix) and pass MODEL"
+            )
         raise CorruptDataError(
             f"{folder / CONFIG_FILE} is no {MODEL_FORMAT} v{MODEL_FORMAT_VERSION} configuration "
             f"(format {config.get('format')!r}, version {config.get('format_version')!r})"
