@@ -31,3 +31,22 @@ def import_model(
         f"{out}: {model.architecture}, bands {','.join(meta.bands)} ({meta.trained_on['band_order']}), "
         f"{meta.num_classes} classes in {meta.class_order} order, {meta.image_size} px"
     )
+
+
+@app.command()
+def export(
+    model: Annotated[
+        Path, typer.Argument(help="model folder, or finished run folder (its test metrics go in the card)")
+    ],
+    out: Annotated[Path, typer.Option(help="folder to write: weights, config.json, README.md model card, figure")],
+    data: Annotated[Path | None, typer.Option(help="store or release root for the example figure")] = None,
+    split: Annotated[str, typer.Option(help="split of the example patch")] = "test",
+) -> None:
+    """Write a model folder ready for the Hugging Face hub: a model card, and a config.json that timm loads."""
+    from bigearth.models.card import export_model
+
+    try:
+        card = export_model(model, out, data=data, split=split)
+    except BigEarthError as error:
+        fail(error)
+    console.print(f"wrote {card}; upload with huggingface_hub.upload_folder(folder_path={str(out)!r}, repo_id=...)")
