@@ -135,7 +135,8 @@ class ReBENDataset(Dataset):
         root: Path | str | None = None,
     ) -> None:
         if (path is None) == (root is None):
-            raise ConfigError(f"pass the data as path or as root (its alias), not {'both' if path else 'neither'}")
+            given = "both were given" if path is not None else "neither was given"
+            raise ConfigError(f"pass the store or release root as path or as root (its alias): {given}")
         path = path if path is not None else root
         self.source: PatchSource = open_source(Path(path))
         if packed and not (isinstance(self.source, StoreReader) and has_packed(self.source.path)):
