@@ -1,5 +1,6 @@
 """Figures of one patch: true colour, false colour, VV, VH and the reference map with a class legend."""
 
+import textwrap
 from collections.abc import Mapping
 
 import matplotlib
@@ -67,8 +68,9 @@ def plot_bands(
     if present:
         handles = [Patch(color=np.array(CLASS_COLOURS[class_names[i]]) / 255, label=class_names[i]) for i in present]
         figure.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False)
-    if title:
-        figure.suptitle(title, fontsize=9)
+    if title:  # wrapped to the figure's width (about 38 characters per panel at this font size)
+        lines = [textwrap.fill(line, width=38 * len(panels)) for line in title.split("\n")]
+        figure.suptitle("\n".join(lines), fontsize=9)
     figure.tight_layout(rect=(0, 0.05 * len(present), 1, 1))
     return figure
 
