@@ -179,9 +179,7 @@ def show(
         if patch_id is None:  # the test patch with the most classes makes the most telling figure
             patch_id = str(dataset.index.patch_id[dataset.index.labels.sum(axis=1).argmax()])
         dataset.restrict([patch_id])
-        sample = dataset[0]
-        labels = ", ".join(name for name, on in zip(dataset.class_names, sample["label"], strict=True) if on)
-        figure = dataset.plot(sample, title=f"{sample['patch_id']}\n{labels}")
+        figure = dataset.plot(dataset[0])  # titled with the patch id and its labels
     except BigEarthError as error:
         fail(error)
     out.parent.mkdir(parents=True, exist_ok=True)

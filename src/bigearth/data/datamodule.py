@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from bigearth.data.bands import resolve_bands
-from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
+from bigearth.data.dataset import ReBENDataset, SampleTransform, finish_batch, keep_batch
 from bigearth.data.loader import ThreadedBatchLoader
 from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import ConfigError
@@ -34,6 +34,9 @@ class ReBENDataModule(L.LightningDataModule):
         with_mask: also load reference-map masks.
         device_transform: finish batches on the device instead of in the workers.
         augment: random dihedral flips/rotations of training batches.
+        augmentation: a callable on finished training batch dicts (``image`` ``(B, C, 120, 120)``, ``label``,
+            ``mask``), run on the device after the flips, e.g. kornia's ``AugmentationSequential(...,
+            data_keys=None)`` (TorchGeo's datamodule ``aug``).
         metadata: folder of the metadata files, if not ``path``.
         loader: ``"threads"`` (:class:`~bigearth.data.loader.ThreadedBatchLoader`: whole batches read by
             ``num_workers`` threads, no inter-process copies), ``"processes"`` (a DataLoader with ``num_workers``
@@ -56,6 +59,7 @@ class ReBENDataModule(L.LightningDataModule):
         augment: bool = True,
         metadata: Path | str | None = None,
         loader: str = "auto",
+        augmentation: SampleTransform | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -75,6 +79,7 @@ class ReBENDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.augment = augment
+        self.augmentation = augmentation
         if loader not in LOADERS:
             raise ConfigError(f"unknown loader {loader!r}: use one of {LOADERS}")
         self.loader = loader
@@ -128,12 +133,15 @@ class ReBENDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Finish raw batches on the device; augment training batches."""
+        """Finish raw batches on the device; augment training batches (flips, then ``augmentation``)."""
         if "groups" in batch:
             batch = finish_batch(batch, self.transform.to(batch["label"].device))
-        trainer = getattr(self, "_trainer", None)
-        if self.augment and trainer is not None and trainer.training:
+        # a LightningDataModule's trainer is `self.trainer` (`_trainer` is the LightningModule's: it never ran here)
+        training = self.trainer is not None and self.trainer.training
+        if self.augment and training:
             batch["image"], mask = random_flip_rot90(batch["image"], batch.get("mask"))
             if mask is not None:
                 batch["mask"] = mask
+        if self.augmentation is not None and training:
+            batch = self.augmentation(batch)
         return batch

@@ -9,25 +9,36 @@ Batches are read whole (``__getitems__``): one LMDB transaction per batch, each 
 value into the batch buffer. With ``raw=True`` the dataset yields native-size band groups and
 :class:`~bigearth.data.transforms.BatchTransform` finishes the batch on the device (the fast path).
 
+Two routes through a ``DataLoader``: with ``collate_fn=keep_batch`` (or the DataModule) the batch that
+``__getitems__`` read is the batch (the fast route); with PyTorch's default collate the same :class:`Batch` reads
+as a list of samples, which the collate stacks again (the per-sample route: the same values, one more copy). Both
+work with fork and spawn workers.
+
+TorchGeo habits: ``root=`` names the data, ``transforms=`` is a callable on sample dicts (e.g. kornia's
+``AugmentationSequential(..., data_keys=None, keepdim=True)``), ``normalise=False`` gives values in native units
+(reflectance x 10^4, dB) as float32, and :meth:`ReBENDataset.plot` takes ``show_titles``, ``suptitle`` and a
+``prediction`` key.
+
 Dataset: Clasen et al., "reBEN: Refined BigEarthNet Dataset for Remote Sensing Image Analysis", IGARSS 2025.
 """
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
-from bigearth.data.bands import native_size, resolve_bands, sensor
+from bigearth.data.bands import BandStats, native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
 from bigearth.data.packed import PackedReader, has_packed
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
 from bigearth.data.transforms import BatchTransform, band_group, group_bands
-from bigearth.errors import CorruptDataError, MissingDataError
+from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.nomenclature import ClassOrder, clc_to_index
 
 
@@ -35,7 +46,8 @@ class Sample(TypedDict):
     """One patch as the models see it.
 
     Keys:
-        image: ``(C, 120, 120)`` float32, normalised, bands in ``dataset.bands`` order.
+        image: ``(C, 120, 120)`` float32, normalised (native units with ``normalise=False``), bands in
+            ``dataset.bands`` order.
         label: ``(19,)`` float32 multi-hot in ``dataset.class_names`` order.
         patch_id: S2 patch name.
         lat: patch-centre latitude, degrees.
@@ -52,11 +64,42 @@ class Sample(TypedDict):
     mask: NotRequired[Tensor]
 
 
+#: A callable on sample dicts (TorchGeo's ``transforms``), e.g. kornia's ``AugmentationSequential``.
+SampleTransform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Batch(dict):
+    """What ``__getitems__`` returns: a dict of batched values that also reads as the list of its samples.
+
+    As a dict (``batch["image"]`` ``(B, C, 120, 120)``, ``batch.items()``) it is the fast route's batch. PyTorch's
+    default collate reads it as a sequence: ``batch[i]`` is sample ``i`` (views into the batch tensors, ``lat`` and
+    ``lon`` as floats) and iterating it yields the samples, so ``DataLoader(dataset, batch_size=B)`` works without a
+    ``collate_fn``. ``len(batch)`` stays the number of keys; iterate ``batch.keys()`` or ``batch.items()`` for them.
+    """
+
+    def __missing__(self, key: object) -> dict[str, Any]:
+        if isinstance(key, int):
+            return self.sample(key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        return (self.sample(row) for row in range(len(self["patch_id"])))
+
+    def sample(self, row: int) -> dict[str, Any]:
+        """Return sample ``row`` of the batch (tensors are views into the batch's)."""
+        sample: dict[str, Any] = {
+            key: {name: group[row] for name, group in value.items()} if key == "groups" else value[row]
+            for key, value in self.items()
+        }
+        sample["lat"], sample["lon"] = float(sample["lat"]), float(sample["lon"])
+        return sample
+
+
 class ReBENDataset(Dataset):
     """reBEN patches of one split from a store or a release root.
 
     Args:
-        path: store folder or release root (the dataset reports which in ``source_kind``).
+        path: store folder or release root (the dataset reports which in ``source_kind``); ``root`` is an alias.
         split: ``train``, ``validation`` / ``val``, ``test``, or None for every patch.
         bands: preset channel count, ``"s1"``, ``"s2"``, ``"s1s2"`` or a sequence of band names.
         class_order: ``"table"`` or ``"alphabetical"`` order of the labels.
@@ -67,11 +110,16 @@ class ReBENDataset(Dataset):
         metadata: folder of the metadata files, if not ``path`` (e.g. a rico-hdl LMDB without them).
         packed: read batches from the store's packed layout (``bigearth encode --packed``); default: where
             the store has one.
+        transforms: a callable on sample dicts applied to every sample (both routes), as TorchGeo's
+            ``transforms``; with it the batch route stacks the transformed samples.
+        normalise: standardise with reBEN's published statistics (default); False gives float32 values in native
+            units (reflectance x 10^4, backscatter in dB) after resampling, as TorchGeo gives raw values.
+        root: alias of ``path`` (TorchGeo's name).
     """
 
     def __init__(
         self,
-        path: Path | str,
+        path: Path | str | None = None,
         split: str | None = "train",
         bands: str | int | list[str] | tuple[str, ...] = "s1s2",
         *,
@@ -82,7 +130,14 @@ class ReBENDataset(Dataset):
         raw: bool = False,
         metadata: Path | str | None = None,
         packed: bool | None = None,
+        transforms: SampleTransform | None = None,
+        normalise: bool = True,
+        root: Path | str | None = None,
     ) -> None:
+        if (path is None) == (root is None):
+            given = "both were given" if path is not None else "neither was given"
+            raise ConfigError(f"pass the store or release root as path or as root (its alias): {given}")
+        path = path if path is not None else root
         self.source: PatchSource = open_source(Path(path))
         if packed and not (isinstance(self.source, StoreReader) and has_packed(self.source.path)):
             raise MissingDataError(f"{path} has no packed layout; write one with `bigearth encode --packed`")
@@ -90,8 +145,12 @@ class ReBENDataset(Dataset):
         self.packed = PackedReader(self.source.path) if use_packed else None
         self.bands = resolve_bands(bands)
         self.groups = group_bands(self.bands)
-        self.transform = BatchTransform(self.bands, resample)
+        # unnormalised: the same transform with mean 0 and std 1, so resampling is shared and plot() still works
+        identity = {band: BandStats(0.0, 1.0) for band in self.bands}
+        self.transform = BatchTransform(self.bands, resample, stats=None if normalise else identity)
         self.stats = self.transform.stats
+        self.normalise = normalise
+        self.transforms = transforms
         self.with_mask = with_mask
         self.raw = raw
         self.index: PatchIndex = build_index(
@@ -151,10 +210,11 @@ class ReBENDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index.patch_id)
 
-    def __getitems__(self, indices: list[int]) -> dict[str, Any]:
-        """Read a whole batch.
+    def __getitems__(self, indices: list[int]) -> Batch:
+        """Read a whole batch (with ``transforms``: transform each sample and stack them again).
 
         Returns:
+            A :class:`Batch`:
             ``image`` ``(B, C, 120, 120)`` float32 (or ``groups``, ``{group: (B, n, s, s)}`` native arrays, when
             ``raw``), ``label`` ``(B, 19)``, ``lat`` / ``lon`` ``(B,)`` float64, ``patch_id`` list, and ``mask``
             ``(B, 120, 120)`` (uint8 when ``raw``, int64 otherwise) with ``with_mask``.
@@ -170,7 +230,10 @@ class ReBENDataset(Dataset):
         }
         if self.with_mask:
             batch["mask"] = torch.from_numpy(self._read_masks(patch_ids))
-        return batch if self.raw else finish_batch(batch, self.transform)
+        batch = Batch(batch if self.raw else finish_batch(batch, self.transform))
+        if self.transforms is None:
+            return batch
+        return Batch(default_collate([self.transforms(sample) for sample in batch]))
 
     def _read_masks(self, patch_ids: list[str]) -> np.ndarray:
         if self.packed is not None:
@@ -219,18 +282,20 @@ class ReBENDataset(Dataset):
         return {name: torch.from_numpy(buffer) for name, buffer in buffers.items()}
 
     def __getitem__(self, index: int) -> Sample:
-        batch = self.__getitems__([index])
-        sample = {key: value[0] for key, value in batch.items() if key != "groups"}
-        if self.raw:
-            sample["groups"] = {name: group[0] for name, group in batch["groups"].items()}
-        sample["lat"], sample["lon"] = float(sample["lat"]), float(sample["lon"])
-        return sample  # type: ignore[return-value]
+        return self.__getitems__([index]).sample(0)  # type: ignore[return-value]
 
-    def plot(self, sample: Sample, *, title: str | None = None) -> Any:
-        """Return a matplotlib figure of a sample: true colour, false colour, VV, VH and the mask if present."""
+    def plot(self, sample: Sample, show_titles: bool = True, suptitle: str | None = None) -> Any:
+        """Return a matplotlib figure of a sample: true colour, false colour, VV, VH and the mask if present.
+
+        Args:
+            sample: a sample of this dataset; a ``prediction`` key (``(19,)`` multi-hot or probabilities,
+                positive above 0.5) adds the predicted classes.
+            show_titles: title the panels and list the labels (and predictions) under the figure title.
+            suptitle: figure title (default: the patch id).
+        """
         from bigearth.data.plot import plot_sample
 
-        return plot_sample(sample, self.stats, self.class_names, title=title)
+        return plot_sample(sample, self.stats, self.class_names, show_titles=show_titles, suptitle=suptitle)
 
 
 def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, Any]:
@@ -247,5 +312,5 @@ def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, 
 
 
 def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
-    """Collate function for :class:`ReBENDataset`: its ``__getitems__`` already returns a whole batch."""
-    return batch
+    """Collate function of the fast route: ``__getitems__`` already read the whole batch; return it as a plain dict."""
+    return dict(batch.items())

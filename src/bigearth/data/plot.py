@@ -1,5 +1,6 @@
 """Figures of one patch: true colour, false colour, VV, VH and the reference map with a class legend."""
 
+import textwrap
 from collections.abc import Mapping
 
 import matplotlib
@@ -10,6 +11,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from torch import Tensor
 
 from bigearth.data.bands import BandStats
 from bigearth.nomenclature import CLASS_COLOURS, IGNORE_INDEX
@@ -30,6 +32,7 @@ def plot_bands(
     class_names: tuple[str, ...],
     *,
     title: str | None = None,
+    show_titles: bool = True,
 ) -> Figure:
     """Draw the panels that the given bands allow.
 
@@ -37,7 +40,8 @@ def plot_bands(
         bands: ``{band: (120, 120)}`` arrays in native units (reflectance x 10^4 or dB), already at 120 px.
         mask: ``(120, 120)`` class indices (255 = unlabelled) in ``class_names`` order, or None.
         class_names: the class order of ``mask``.
-        title: figure title.
+        title: figure title (may span lines).
+        show_titles: title each panel.
     """
     panels: list[tuple[str, np.ndarray, dict]] = []
     for name, triple in (("true colour (B04 B03 B02)", TRUE_COLOUR), ("false colour (B08 B04 B03)", FALSE_COLOUR)):
@@ -58,15 +62,22 @@ def plot_bands(
     figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8 + 0.25 * len(present)), squeeze=False)
     for axis, (name, image, options) in zip(axes[0], panels, strict=True):
         axis.imshow(image, **options)
-        axis.set_title(name, fontsize=9)
+        if show_titles:
+            axis.set_title(name, fontsize=9)
         axis.set_axis_off()
     if present:
         handles = [Patch(color=np.array(CLASS_COLOURS[class_names[i]]) / 255, label=class_names[i]) for i in present]
         figure.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False)
-    if title:
-        figure.suptitle(title, fontsize=9)
+    if title:  # wrapped to the figure's width (about 38 characters per panel at this font size)
+        lines = [textwrap.fill(line, width=38 * len(panels)) for line in title.split("\n")]
+        figure.suptitle("\n".join(lines), fontsize=9)
     figure.tight_layout(rect=(0, 0.05 * len(present), 1, 1))
     return figure
+
+
+def _named(vector: Tensor, class_names: tuple[str, ...]) -> str:
+    """Return the names of the classes whose entry in a ``(num_classes,)`` multi-hot or probability vector is > 0.5."""
+    return ", ".join(name for name, value in zip(class_names, vector.tolist(), strict=True) if value > 0.5) or "none"
 
 
 def plot_sample(
@@ -74,17 +85,24 @@ def plot_sample(
     stats: Mapping[str, BandStats],
     class_names: tuple[str, ...],
     *,
-    title: str | None = None,
+    show_titles: bool = True,
+    suptitle: str | None = None,
 ) -> Figure:
     """Draw a dataset sample (normalised ``image``, optional ``mask``), undoing the normalisation for display.
 
     Args:
-        sample: the sample; ``image`` is ``(C, 120, 120)`` normalised with ``stats``.
+        sample: the sample; ``image`` is ``(C, 120, 120)`` normalised with ``stats``; an optional ``label`` and
+            ``prediction`` are ``(num_classes,)`` multi-hot or probability vectors (positive above 0.5).
         stats: the band statistics used, in the image's band order (a dataset's ``stats``).
-        class_names: class order of the mask.
-        title: figure title (default: the patch id).
+        class_names: class order of the mask, labels and predictions.
+        show_titles: title the panels and add the labels (and predictions) to the figure title.
+        suptitle: figure title (default: the patch id).
     """
     image = sample["image"].detach().cpu().numpy()
     native = {band: image[i] * stat.std + stat.mean for i, (band, stat) in enumerate(stats.items())}
     mask = sample["mask"].cpu().numpy() if "mask" in sample else None
-    return plot_bands(native, mask, class_names, title=title or str(sample.get("patch_id", "")))
+    lines = [suptitle if suptitle is not None else str(sample.get("patch_id", ""))]
+    if show_titles:
+        shown = {"label": "labels", "prediction": "predicted"}
+        lines += [f"{name}: {_named(sample[key], class_names)}" for key, name in shown.items() if key in sample]
+    return plot_bands(native, mask, class_names, title="\n".join(lines), show_titles=show_titles)

@@ -11,9 +11,10 @@ A folder with ``data.mdb`` but neither manifest nor the ``.encoding`` marker is 
 read as is (its metadata must come from elsewhere). A folder with the marker and no manifest is an interrupted
 encode and is refused until ``bigearth encode`` completes it.
 
-LMDB and DataLoader workers: the environment is opened lazily in the process that reads (never before a fork),
-read-only with ``lock=False``, and shared by every reader of the same path in that process (py-lmdb >= 2 refuses
-to open one environment twice).
+LMDB and DataLoader workers: the environment is opened lazily in the process that reads, read-only with
+``lock=False``, and shared by every reader of the same path in that process (py-lmdb >= 2 refuses to open one
+environment twice). A fork closes the forking process's environments first (``os.register_at_fork``), so fork
+workers work after the parent has read (``ds[0]`` before a ``DataLoader`` with fork workers).
 """
 
 import json
@@ -71,6 +72,20 @@ def close_shared_environment(path: Path) -> None:
     environment = _ENVIRONMENTS.pop((os.getpid(), str(path.resolve())), None)
     if environment is not None:
         environment.close()
+
+
+def _close_environments_before_fork() -> None:
+    """Close every environment this process opened; the next read reopens it (in the parent and in the child).
+
+    py-lmdb keeps a per-process registry of open environments that a forked child inherits, so a child would
+    refuse to open a path the parent had read ("already open in this process"); LMDB also forbids using an
+    environment across a fork. Reads in flight in other threads of the forking process fail (fork from one thread).
+    """
+    for key in [key for key in _ENVIRONMENTS if key[0] == os.getpid()]:
+        _ENVIRONMENTS.pop(key).close()
+
+
+os.register_at_fork(before=_close_environments_before_fork)
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:

@@ -2,8 +2,11 @@
 
 ``model.safetensors`` holds the timm backbone's state dict (no prefix); ``config.json`` holds the timm
 architecture and keyword arguments, the band names and order, the class order and names, the image size, the
-normalisation statistics and the data the model was trained on. Without bigearth::
+normalisation statistics and the data the model was trained on, plus what timm's ``local-dir:`` / ``hf-hub:``
+loader reads (``num_classes``, ``label_names``, ``pretrained_cfg``). Without bigearth::
 
+    net = timm.create_model("local-dir:model", pretrained=True)
+    # or
     config = json.load(open("model/config.json"))
     net = timm.create_model(config["architecture"], **config["model_args"])
     net.load_state_dict(safetensors.torch.load_file("model/model.safetensors"))
@@ -25,6 +28,7 @@ from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.data.bands import BandStats
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.classifier import SceneClassifier
+from bigearth.models.hub import is_hub_folder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.weights import MODEL_WEIGHTS_FILE
 
@@ -55,10 +59,39 @@ def save_model(model: SceneClassifier, folder: Path, *, extra: dict[str, Any] | 
         "bigearth_version": __version__,
         "architecture": model.architecture,
         "model_args": model.model_args,
+        **timm_config(model),
         **model.metadata.to_dict(),
         **(extra or {}),
     }
     atomic_write_json(folder / CONFIG_FILE, config)
+
+
+def timm_config(model: SceneClassifier) -> dict[str, Any]:
+    """Return the ``config.json`` entries that timm's ``local-dir:`` and ``hf-hub:`` loaders read.
+
+    ``pretrained_cfg`` follows timm's ``PretrainedCfg``: ``input_size`` ``(bands, size, size)``, ``mean`` / ``std``
+    per band in native units (reflectance x 10^4, dB: the inputs are NOT 0..1 images, unlike timm's ImageNet
+    models), the first convolution and the classifier (from the backbone's own configuration), the class names.
+    """
+    metadata = model.metadata
+    own = model.backbone.pretrained_cfg
+    return {
+        "num_classes": metadata.num_classes,
+        "label_names": list(metadata.class_names),
+        "pretrained_cfg": {
+            "input_size": [metadata.in_chans, metadata.image_size, metadata.image_size],
+            "fixed_input_size": bool(own.get("fixed_input_size", False)),
+            "interpolation": "bilinear" if metadata.resample == "bilinear" else "nearest",
+            "crop_pct": 1.0,
+            "mean": list(metadata.mean),
+            "std": list(metadata.std),
+            "num_classes": metadata.num_classes,
+            "label_names": list(metadata.class_names),
+            "first_conv": own.get("first_conv"),
+            "classifier": own.get("classifier"),
+            "description": f"reBEN multi-label classifier on bands {','.join(metadata.bands)} (bigearth)",
+        },
+    }
 
 
 def resolve_model_folder(path: Path) -> Path:
@@ -90,6 +123,12 @@ def read_model_config(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise CorruptDataError(f"{folder / CONFIG_FILE} is not valid JSON ({error}); re-export the model") from error
     if config.get("format") != MODEL_FORMAT or config.get("format_version") != MODEL_FORMAT_VERSION:
+        if is_hub_folder(folder):
+            raise CorruptDataError(
+                f"{folder} is a published BIFOLD/ConfigILM reBEN classifier, not a bigearth model folder; convert it "
+                f"once with `bigearth import {folder} --out MODEL` (add --band-order v0.1|v0.2 if its name has no "
+                "-v0.1.x / -v0.2.x suffix) and pass MODEL"
+            )
         raise CorruptDataError(
             f"{folder / CONFIG_FILE} is no {MODEL_FORMAT} v{MODEL_FORMAT_VERSION} configuration "
             f"(format {config.get('format')!r}, version {config.get('format_version')!r})"

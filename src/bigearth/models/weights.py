@@ -1,7 +1,8 @@
 """Initialising a backbone from a local weights file (never a download).
 
-The file may be a timm/torch checkpoint (``.pth``, ``.pt``, ``.bin``), a ``.safetensors`` file, or a bigearth
-model folder (its ``model.safetensors``). RGB weights are adapted to the number of bands with timm's
+The file may be a timm/torch checkpoint (``.pth``, ``.pt``, ``.bin``), a ``.safetensors`` file, a bigearth
+model folder (its ``model.safetensors``) or a published BIFOLD reBEN hub folder (:mod:`bigearth.models.hub`; its
+band order from the folder name's release suffix). RGB weights are adapted to the number of bands with timm's
 ``adapt_input_conv``; a classifier with another number of classes is left freshly initialised. A bigearth model
 folder records its bands: weights of other bands (or of the same bands in another order) are refused.
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import timm
 from timm.models import adapt_input_conv
-from torch import nn
+from torch import Tensor, nn
 
 from bigearth.errors import ConfigError, MissingDataError
 
@@ -30,7 +31,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path, *, bands: tuple[str, 
 
     Args:
         backbone: a timm model (it has ``pretrained_cfg`` naming its first convolution and classifier).
-        path: weights file, or a bigearth model folder.
+        path: weights file, a bigearth model folder or a published reBEN hub folder.
         bands: the bands the backbone reads, in channel order; a model folder recording other bands is refused.
 
     Returns:
@@ -41,15 +42,7 @@ def load_backbone_weights(backbone: nn.Module, path: Path, *, bands: tuple[str, 
         ConfigError: if the weights belong to another architecture (missing, unexpected or misshapen tensors).
     """
     path = Path(path)
-    if path.is_dir():
-        _check_folder_bands(path, bands)
-        path = path / MODEL_WEIGHTS_FILE
-    if not path.is_file():
-        raise MissingDataError(
-            f"weights file {path} does not exist; model.weights must be a local .safetensors/.pth file or a "
-            "bigearth model folder (weights are never downloaded)"
-        )
-    state = timm.models.load_state_dict(str(path))
+    state = _read_state(path, bands)
     own = backbone.state_dict()
     config = getattr(backbone, "pretrained_cfg", {}) or {}
     for conv in _names(config.get("first_conv")):
@@ -76,17 +69,39 @@ def load_backbone_weights(backbone: nn.Module, path: Path, *, bands: tuple[str, 
     return skipped
 
 
-def _check_folder_bands(folder: Path, bands: tuple[str, ...] | None) -> None:
-    """Refuse a bigearth model folder whose ``config.json`` records other bands than ``bands``.
+def _read_state(path: Path, bands: tuple[str, ...] | None) -> dict[str, Tensor]:
+    """Return the backbone state dict of a weights file, a bigearth model folder or a published hub folder.
+
+    Raises:
+        MissingDataError: if the file does not exist.
+        ConfigError: if a folder records other bands than ``bands`` (a hub folder: by its release suffix).
+    """
+    from bigearth.models.hub import is_hub_folder, read_hub_model  # hub builds on this module
+
+    if path.is_dir() and is_hub_folder(path):
+        hub_model = read_hub_model(path)
+        _check_bands(path, list(hub_model.metadata.bands), bands)
+        return hub_model.backbone.state_dict()
+    if path.is_dir():
+        config_file = path / "config.json"
+        if config_file.is_file():
+            _check_bands(path, json.loads(config_file.read_text()).get("bands"), bands)
+        path = path / MODEL_WEIGHTS_FILE
+    if not path.is_file():
+        raise MissingDataError(
+            f"weights file {path} does not exist; model.weights must be a local .safetensors/.pth file, a "
+            "bigearth model folder or a published reBEN hub folder (weights are never downloaded)"
+        )
+    return timm.models.load_state_dict(str(path))
+
+
+def _check_bands(folder: Path, recorded: list[str] | None, bands: tuple[str, ...] | None) -> None:
+    """Refuse weights from ``folder`` trained on other bands (``recorded``) than ``bands``.
 
     Raises:
         ConfigError: naming both band lists.
     """
-    config_file = folder / "config.json"
-    if bands is None or not config_file.is_file():
-        return
-    recorded = json.loads(config_file.read_text()).get("bands")
-    if recorded is not None and tuple(recorded) != tuple(bands):
+    if bands is not None and recorded is not None and tuple(recorded) != tuple(bands):
         raise ConfigError(
             f"the weights in {folder} were trained on bands {recorded} but the model reads {list(bands)}; "
             f"load the data with the weights' bands (data.bands) in their order"
