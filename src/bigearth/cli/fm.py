@@ -99,14 +99,15 @@ def retrieve(
                                    "definitions": chosen.definitions}, indent=2))  # fmt: skip
             return
         table = Table(title=f"retrieval@{k}, protocol {protocol}: {query_split} queries in the {archive_split} "
-                            "archive", caption="; ".join(f"{key}: {text}" for key, text in chosen.definitions.items()),
-                      caption_justify="left")  # fmt: skip
+                            "archive")  # fmt: skip
         metrics = [column for column in rows[0] if column not in ("direction", "k", "queries")]
         for column in ("direction", *metrics, "queries"):
             table.add_column(column, justify="left" if column == "direction" else "right")
         for row in rows:
             table.add_row(row["direction"], *(f"{row[c]:.4f}" for c in metrics), str(row["queries"]))
         console.print(table)
+        for name, text in chosen.definitions.items():
+            console.print(f"{name}: {text}")
         return
     if as_json:
         payload = {name: [hit.__dict__ for hit in found] for name, found in hits.items()}
