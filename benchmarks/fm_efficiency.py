@@ -1,7 +1,8 @@
 """Efficiency of CSMAE vs CSMoE: parameters, GFLOPs per image pair, throughput, next to downstream scores.
 
-For every model (CSMAE and its CSMoE twin) at each size (``mini``: the tiny-cpu recipe's width-64 ViT; ``tiny``,
-``small``, ``base``: the ViT ladder) the table gives
+For every model (CSMAE and its CSMoE twins, ``csmoe`` with the full and ``csmoe-lean`` with the lean wiring of
+sensor-specific blocks, ``moe.wiring``) at each size (``mini``: the tiny-cpu recipe's width-64 ViT; ``tiny``,
+``small``, ``base``: the ViT ladder, separate encoder ``sesd``) the table gives
 
 * encoder parameters, and all parameters (with decoders);
 * GFLOPs of embedding one S1+S2 pair (both sensors, all 64 tokens each: inference) and of one pretraining step's
@@ -21,8 +22,10 @@ On a GPU: ``--sizes mini,tiny,small,base --throughput-sizes tiny,small,base --ba
 
 import argparse
 import json
+import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -32,20 +35,25 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bigearth.evaluation.plots import save_figure
 from bigearth.models.fm import CSMOE_DEFAULT, CrossSensorMAE, csmae_objective, preset
-from bigearth.models.fm.config import CrossSensorConfig
+from bigearth.models.fm.config import CrossSensorConfig, MoEConfig
 from bigearth.tasks.mae.config import load_pretrain_config
 
 RECIPE = Path(__file__).resolve().parents[1] / "configs" / "fm" / "tiny-cpu.yaml"
 #: The Soft MoE of the mini CSMoE: 4 experts (1 S1, 1 S2, 2 shared), 4 slots each: 12 slots per sensor.
+#: Its MoE layer sits in the last (shared) block, so its two wirings coincide.
 MINI_MOE = ["model.moe.num_experts=4", "model.moe.sensor_experts=1", "model.moe.slots_per_expert=4"]
+#: Recipe overrides (mini) and Soft MoE (ladder sizes) of each model kind.
+KINDS: dict[str, tuple[list[str], MoEConfig | None]] = {
+    "csmae": ([], None),
+    "csmoe": (MINI_MOE, CSMOE_DEFAULT),
+    "csmoe-lean": ([*MINI_MOE, "model.moe.wiring=lean"], replace(CSMOE_DEFAULT, wiring="lean")),
+}
 
 
 def configs(size: str) -> dict[str, CrossSensorConfig]:
     if size == "mini":
-        base = load_pretrain_config(RECIPE).model.network()
-        moe = load_pretrain_config(RECIPE, MINI_MOE).model.network()
-        return {"csmae": base, "csmoe": moe}
-    return {"csmae": preset(size), "csmoe": preset(size, moe=CSMOE_DEFAULT)}
+        return {kind: load_pretrain_config(RECIPE, overrides).model.network() for kind, (overrides, _) in KINDS.items()}
+    return {kind: preset(size, moe=moe) for kind, (_, moe) in KINDS.items()}
 
 
 def pair(batch: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -108,7 +116,7 @@ def downstream(size: str, kind: str, store: Path, work: Path) -> float:
             "--pretrain runs the tiny-cpu recipe (size 'mini') only; pretrain larger sizes with "
             "`bigearth pretrain configs/fm/cs*-*.yaml` and probe them with `bigearth probe`"
         )
-    overrides = [*(MINI_MOE if kind == "csmoe" else []), "evaluation.linear_probe=false"]
+    overrides = [*KINDS[kind][0], "evaluation.linear_probe=false"]
     run = run_pretraining(RECIPE, data=store, out=work / f"{size}-{kind}", overrides=overrides)
     return linear_probe(load_encoder(run), store).test.macro["ap"]
 
@@ -116,7 +124,7 @@ def downstream(size: str, kind: str, store: Path, work: Path) -> float:
 def plot(rows: list[dict], path: Path) -> None:
     figure = Figure(figsize=(6, 4.5), layout="constrained")
     axes = figure.subplots()
-    for kind, marker, name in (("csmae", "o", "CSMAE"), ("csmoe", "s", "CSMoE")):
+    for kind, marker, name in (("csmae", "o", "CSMAE"), ("csmoe", "s", "CSMoE"), ("csmoe-lean", "^", "CSMoE lean")):
         points = [row for row in rows if row["model"] == kind and row.get("probe_macro_ap") is not None]
         if points:
             axes.plot(
@@ -173,22 +181,31 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     header = (
-        f"{'size':6} {'model':6} {'enc M':>7} {'all M':>7} {'GF embed':>9} {'GF pretrain':>11} "
+        f"{'size':6} {'model':10} {'enc M':>7} {'all M':>7} {'GF embed':>9} {'GF pretrain':>11} "
         f"{'pairs/s':>8} {'probe AP':>8}"
     )
-    print(f"\ndevice: {device_name}; throughput = pretraining steps (forward, backward, AdamW), batch {args.batch}")
+    print(
+        f"\ndevice: {device_name}; throughput = pretraining steps (forward, backward, AdamW), batch {args.batch}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work shares the machine)"
+    )
     print(header)
     for row in rows:
         rate = f"{row['pairs_per_s']:8.1f}" if "pairs_per_s" in row else f"{'-':>8}"
         ap = f"{row['probe_macro_ap']:8.3f}" if "probe_macro_ap" in row else f"{'-':>8}"
         print(
-            f"{row['size']:6} {row['model']:6} {row['encoder_params_m']:7.2f} {row['params_m']:7.2f} "
+            f"{row['size']:6} {row['model']:10} {row['encoder_params_m']:7.2f} {row['params_m']:7.2f} "
             f"{row['gflops_embed_pair']:9.3f} {row['gflops_pretrain_pair']:11.3f} {rate} {ap}"
         )
     for size in dict.fromkeys(row["size"] for row in rows):
         pair_rows = {row["model"]: row for row in rows if row["size"] == size}
-        ratio = pair_rows["csmae"]["gflops_embed_pair"] / pair_rows["csmoe"]["gflops_embed_pair"]
-        print(f"{size}: CSMAE/CSMoE GFLOPs per pair (inference) = {ratio:.2f}")
+        for kind in ("csmoe", "csmoe-lean"):
+            ratios = [
+                pair_rows["csmae"][key] / pair_rows[kind][key] for key in ("gflops_embed_pair", "encoder_params_m")
+            ]
+            print(
+                f"{size}: CSMAE/{kind} GFLOPs per pair (inference) = {ratios[0]:.2f}, encoder parameters = "
+                f"{ratios[1]:.2f}"
+            )
     plot(rows, args.out)
     print(f"plot: {args.out}")
     if args.json:

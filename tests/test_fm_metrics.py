@@ -7,14 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from typer.testing import CliRunner
 
+import bigearth.cli.fm  # noqa: F401  (registers retrieve)
+from bigearth.cli import app
 from bigearth.errors import ConfigError
 from bigearth.nomenclature import CLASSES_TABLE
+from bigearth.retrieval.evaluate import get_protocol, score_direction
 from bigearth.retrieval.index import FeatureIndex
-from bigearth.retrieval.metrics import retrieval_scores, shares_label
+from bigearth.retrieval.metrics import overlap_scores, retrieval_scores, shares_label
 from bigearth.sampling.descriptors import rarest_label_theme
 from bigearth.sampling.select import allocate, thematic_climatic_sample
 from bigearth.tasks.mae.config import load_pretrain_config
+from bigearth.tasks.mae.features import FeatureSet
 from bigearth.tasks.mae.segmentation import segmentation_loss
 from bigearth.tasks.mae.segmentation_metrics import segmentation_report
 
@@ -36,6 +41,44 @@ def test_retrieval_metrics_on_a_hand_made_example() -> None:
     assert scores.f1 == pytest.approx((0.4 + 2 / 3) / 2)
     assert scores.map == pytest.approx((0.25 + 5 / 9) / 2)
     assert (scores.k, scores.queries) == (3, 2)
+
+
+def test_csmae_protocol_on_a_hand_made_five_patch_case() -> None:
+    # two validation queries, three test archive patches; cosine ranking q0 -> a2, a1 and q1 -> a0, a1
+    queries = FeatureSet(
+        patch_ids=["q0", "q1"],
+        views={"s2": torch.tensor([[0.0, 0.5, 1.0], [1.0, 0.5, 0.0]])},
+        labels=torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),
+    )  # {0, 1}, {2}
+    archive = FeatureSet(
+        patch_ids=["a0", "a1", "a2"],
+        views={"s2": torch.eye(3)},
+        labels=torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [1.0, 1.0, 1.0]]),
+    )  # {0} {1,2} {0,1,2}
+    scores = score_direction(queries, archive, ("s2", "s2"), k=2, protocol="csmae")
+    # q0: a2 shares 2 of its 3 labels (P 2/3, R 2/2), a1 1 of 2 (P 1/2, R 1/2): P 7/12, R 3/4
+    # q1: a0 shares none (P 0, R 0), a1 1 of 2 (P 1/2, R 1/1): P 1/4, R 1/2
+    # means P = 5/12, R = 5/8; F1 = 2 (5/12)(5/8) / (5/12 + 5/8) = 1/2
+    assert scores.precision == pytest.approx(5 / 12, rel=1e-9)
+    assert scores.recall == pytest.approx(5 / 8, rel=1e-9)
+    assert scores.f1 == pytest.approx(0.5, rel=1e-9)
+    assert (scores.k, scores.queries) == (2, 2)
+    # the same lists under binary relevance (protocol map): q0 hits 2 of R = 3, q1 1 of R = 2
+    binary = score_direction(queries, archive, ("s2", "s2"), k=2, protocol="map")
+    assert binary.precision == pytest.approx((1 + 1 / 2) / 2)
+    assert binary.recall == pytest.approx((2 / 3 + 1 / 2) / 2)
+
+
+def test_csmae_protocol__errors() -> None:
+    with pytest.raises(ValueError, match="has no label"):
+        overlap_scores(torch.tensor([[1, 0]]), torch.tensor([[[0, 0]]]))
+    with pytest.raises(ValueError, match=r"\(Q, k, C\)"):
+        overlap_scores(torch.tensor([[1, 0]]), torch.tensor([[1, 0]]))
+    with pytest.raises(ConfigError, match="use one of csmae, map"):
+        get_protocol("unknown")
+    result = CliRunner().invoke(app, ["retrieve", "no-model", "--data", "no-data", "--evaluate", "--protocol", "x"])
+    assert result.exit_code == 1
+    assert "unknown retrieval protocol 'x'; use one of csmae, map" in result.output
 
 
 def test_retrieval_metrics__errors() -> None:

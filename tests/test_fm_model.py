@@ -1,6 +1,7 @@
 """The cross-sensor ViT in its four variants, with and without Soft MoE; missing sensors; model folders."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,31 @@ def test_variants_forward_and_backward(variant: str, moe: MoEConfig | None) -> N
     assert all(p.grad is not None for name, p in model.named_parameters() if "cls_token" in name)
 
 
+def test_lean_wiring_gives_sensor_specific_blocks_only_their_own_expert_group() -> None:
+    full_moe = MoEConfig(num_experts=4, sensor_experts=1, slots_per_expert=2, layers="all")
+    lean_moe = replace(full_moe, wiring="lean")
+    torch.manual_seed(0)
+    full, lean = (CrossSensorMAE(config=tiny("sesd", moe)) for moe in (full_moe, lean_moe))
+    for sensor in ("s1", "s2"):
+        for block in lean.encoder.specific_blocks[sensor]:
+            assert (block.mlp.num_experts, block.mlp.groups) == (1, {})
+    for block in lean.encoder.shared_blocks:  # shared blocks keep the S1, S2 and shared groups
+        assert (block.mlp.num_experts, block.mlp.groups) == (4, {"s1": (0,), "s2": (1,)})
+    # one expert of width 32, hidden 2 x 32 = 64: fc1 64 x 32 + 64, fc2 32 x 64 + 32, its 2 slots' phi 2 x 32
+    per_expert = 64 * 32 + 64 + 32 * 64 + 32 + 2 * 32
+    # 2 sensors x 2 specific blocks lose 4 - 1 = 3 experts each
+    parameters = [sum(p.numel() for p in model.encoder.parameters()) for model in (full, lean)]
+    assert parameters[0] - parameters[1] == 2 * 2 * 3 * per_expert
+    assert lean(pair()).pooled["s1"].shape == (3, 32)
+    common = [sum(p.numel() for p in CrossSensorMAE(config=tiny("cecd", moe)).parameters())
+              for moe in (full_moe, lean_moe)]  # fmt: skip
+    assert common[0] == common[1]  # a common encoder has no sensor-specific blocks
+    payload = lean.config.to_dict()
+    assert payload["moe"]["wiring"] == "lean"
+    del payload["moe"]["wiring"]  # a model folder written before the option: full wiring
+    assert CrossSensorConfig.from_dict(payload).moe.wiring == "full"
+
+
 def test_a_pair_missing_one_sensor_is_embedded_by_the_other() -> None:
     model = CrossSensorMAE(config=tiny(moe=MOE), metadata=ModelMetadata.create("csmoe", 12)).eval()
     features = FoundationEncoder(model)
@@ -105,6 +131,10 @@ def test_bad_inputs__errors() -> None:
         tiny(moe=MoEConfig(num_experts=2, sensor_experts=2))
     with pytest.raises(ConfigError, match="outside"):
         tiny(moe=MoEConfig(num_experts=2, layers=[7]))
+    with pytest.raises(ConfigError, match=r"moe\.wiring 'thin' is unknown; use one of \['full', 'lean'\]"):
+        tiny(moe=replace(MOE, wiring="thin"))
+    with pytest.raises(ConfigError, match=r"set moe\.sensor_experts >= 1"):
+        tiny(moe=MoEConfig(num_experts=4, wiring="lean"))
     with pytest.raises(ConfigError, match="unknown size"):
         preset("huge")
 

@@ -128,7 +128,7 @@ def test_thematic_climatic_subset_pretrains_a_csmoe(learning_store: Path, tmp_pa
 @pytest.mark.slow
 def test_retrieval_in_four_directions_agrees_with_brute_force(csmae_run: Path, learning_store: Path) -> None:
     encoder = load_encoder(csmae_run)
-    results = evaluate_retrieval(encoder, learning_store, k=10)
+    results = evaluate_retrieval(encoder, learning_store, protocol="map", k=10)
     assert list(results) == ["S1->S1", "S2->S2", "S1->S2", "S2->S1"]
     archive = extract_features(encoder, learning_store, split="train")
     queries = extract_features(encoder, learning_store, split="test")
@@ -139,12 +139,29 @@ def test_retrieval_in_four_directions_agrees_with_brute_force(csmae_run: Path, l
         top = (a @ b.T).topk(10, dim=1).indices  # test queries are not in the training archive
         hits = relevant.gather(1, top).float()
         assert results[name].precision == pytest.approx(float(hits.mean()), abs=1e-6)
+    # protocol csmae: validation queries in the test archive, label overlap per retrieved image
+    overlap = evaluate_retrieval(encoder, learning_store, k=10)
+    validation, test = (extract_features(encoder, learning_store, split=split) for split in ("validation", "test"))
+    a = torch.nn.functional.normalize(validation.views["s1"], dim=1)
+    top = (a @ torch.nn.functional.normalize(test.views["s2"], dim=1).T).topk(10, dim=1).indices
+    q, r = validation.labels.numpy().astype(bool), test.labels.numpy().astype(bool)[top.numpy()]  # (Q, C), (Q, 10, C)
+    common = (q[:, None, :] & r).sum(axis=2)
+    precision, recall = (common / r.sum(axis=2)).mean(), (common / q.sum(axis=1)[:, None]).mean()
+    assert overlap["S1->S2"].precision == pytest.approx(precision, rel=1e-6)
+    assert overlap["S1->S2"].recall == pytest.approx(recall, rel=1e-6)
+    assert overlap["S1->S2"].f1 == pytest.approx(2 * precision * recall / (precision + recall), rel=1e-6)
     runner = CliRunner()
     result = runner.invoke(app, ["retrieve", str(csmae_run), "--data", str(learning_store), "--evaluate", "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)["results"]
+    report = json.loads(result.output)
+    assert (report["protocol"], report["queries"], report["archive"]) == ("csmae", "validation", "test")
+    rows = report["results"]
     assert [row["direction"] for row in rows] == list(results)
-    assert rows[0]["map"] == pytest.approx(results["S1->S1"].map)
+    assert set(rows[0]) == {"direction", "k", "precision", "recall", "f1", "queries"}
+    assert rows[2]["f1"] == pytest.approx(overlap["S1->S2"].f1)
+    binary = runner.invoke(app, ["retrieve", str(csmae_run), "--data", str(learning_store), "--evaluate", "--json",
+                                 "--protocol", "map"])  # fmt: skip
+    assert json.loads(binary.output)["results"][0]["map"] == pytest.approx(results["S1->S1"].map)
     patch = archive.patch_ids[0]
     _, hits = query_patch(encoder, learning_store, patch, k=5)
     assert all(hit.patch_id != patch for hit in hits["S2->S2"])  # never itself in a same-view direction

@@ -37,15 +37,36 @@ def invoke(*args: str) -> str:
 def test_evaluate_compare_and_analyze_write_reports_and_figures(models: dict[str, Path], mini_store: Path,
                                                                 tmp_path: Path) -> None:  # fmt: skip
     for name, width in (("resnet", 0.5), ("vit", 0.1)):
-        invoke("slim", "evaluate", models[name], "--data", mini_store, "--widths", f"{width}", "--protocol", "knn",
-               "--calibration-batches", "1", "--out", tmp_path / name)  # fmt: skip
+        output = invoke(
+            "slim",
+            "evaluate",
+            models[name],
+            "--data",
+            mini_store,
+            "--widths",
+            f"{width}",
+            "--protocol",
+            "knn",
+            "--calibration-batches",
+            "1",
+            "--attention-scale",
+            "slimmed",
+            "--out",
+            tmp_path / name,
+        )
         report = json.loads((tmp_path / name / "slim-evaluate.json").read_text())
+        assert report["attention_scale"] == "slimmed"
+        assert "attention scale of cut heads: slimmed" in output
         assert [row["width"] for row in report["rows"]] == [1.0, width]
         assert report["rows"][0]["knn"]["relative_macro_ap"] == 1.0
         flops = [row["flops"] for row in report["rows"]]
         assert flops == sorted(flops, reverse=True)
         assert (tmp_path / name / "slim-evaluate.png").is_file()
     assert report["rows"][1]["embed_width"] == 0.1  # the ViT's embedding is cut below 0.25
+    assert report["rows"][1]["attention_scale"] == "slimmed"
+    assert report["batchnorm_statistics"] == "none in the network"  # the ViT; the ResNet's:
+    resnet = json.loads((tmp_path / "resnet" / "slim-evaluate.json").read_text())
+    assert resnet["batchnorm_statistics"].startswith("re-estimated at every width from 1 training batches")
     figure = tmp_path / "compare.png"
     output = invoke("slim", "compare", tmp_path / "resnet" / "slim-evaluate.json",
                     tmp_path / "vit" / "slim-evaluate.json", "--out", figure)  # fmt: skip
@@ -54,6 +75,7 @@ def test_evaluate_compare_and_analyze_write_reports_and_figures(models: dict[str
     invoke("slim", "analyze", models["vit"], "--data", mini_store, "--widths", "0.5", "--out", tmp_path / "analysis")
     analysis = json.loads((tmp_path / "analysis" / "slim-analyze.json").read_text())
     assert [row["feature_dim"] for row in analysis["rows"]] == [32, 32]
+    assert analysis["attention_scale"] == "original"
     assert (tmp_path / "analysis" / "slim-analyze.png").is_file()
 
 
@@ -72,6 +94,7 @@ def test_export_writes_a_model_folder_that_loads(models: dict[str, Path], mini_s
         (["evaluate", "{resnet}", "--data", "{store}", "--widths", "1,1.5"], "(0, 1]"),
         (["evaluate", "{resnet}", "--data", "{store}", "--mode", "heads"], "transformers only"),
         (["evaluate", "{resnet}", "--data", "{store}", "--protocol", "full"], "unknown or no probe"),
+        (["evaluate", "{resnet}", "--data", "{store}", "--attention-scale", "half"], "use one of ['original',"),
         (["evaluate", "{missing}", "--data", "{store}"], "no model folder"),
         (["export", "{resnet}", "--width", "0", "--out", "{missing}"], "(0, 1]"),
         (["export", "{resnet}", "--width", "0.5", "--out", "{missing}"], "pass --data STORE"),

@@ -2,6 +2,8 @@
 FLOPs fall monotonically and match the closed-form ViT count, ResNets and the cross-sensor ViT slim, slimmed
 model folders save and load through the ordinary loaders, and bad input is refused."""
 
+import copy
+import json
 import math
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from bigearth.models.io import save_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.slim.flops import encoder_flops, measure_flops, vit_flops
 from bigearth.slim.network import save_slimmed_model, slim_encoder, slim_network
+from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.slim.spec import SlimSpec, kept, parse_widths, width_spec
 
 WIDTHS = (1.0, 0.75, 0.5, 0.25, 0.1)
@@ -143,3 +146,44 @@ def test_slimmed_model_folders_save_and_load_through_the_ordinary_loaders(tmp_pa
     pair = torch.randn(2, 12, 120, 120)
     torch.testing.assert_close(load_encoder(tmp_path / "csmae-slim")(pair),
                                slim_encoder(FoundationEncoder(model), spec)(pair))  # fmt: skip
+
+
+@pytest.mark.parametrize("attention_scale", ["original", "slimmed"])
+def test_cut_heads_use_the_chosen_softmax_scale(attention_scale: str) -> None:
+    # reference: the full ViT with the cut query/key/value dimensions and MLP units zeroed, run on timm's explicit
+    # attention path with the expected scale; head_dim 16 -> 8 at width 0.5
+    vit = tiny_vit()
+    images = torch.randn(2, 3, 32, 32)
+    reference = copy.deepcopy(vit)
+    for block in reference.blocks:
+        rows = torch.arange(3 * 64).reshape(3, 4, 16)[:, :, 8:].flatten()  # (part, head, dim): dims 8..15
+        with torch.no_grad():
+            block.attn.qkv.weight[rows] = 0
+            block.attn.qkv.bias[rows] = 0
+            block.mlp.fc1.weight[64:] = 0  # hidden 128 -> 64
+            block.mlp.fc1.bias[64:] = 0
+        block.attn.fused_attn = False
+        block.attn.scale = 16**-0.5 if attention_scale == "original" else 8**-0.5
+    slimmed = slim_network(vit, SlimSpec(0.5, attention_scale=attention_scale))
+    torch.testing.assert_close(slimmed(images), reference(images), atol=1e-5, rtol=1e-5)
+    other = slim_network(vit, SlimSpec(0.5, attention_scale="slimmed" if attention_scale == "original" else "original"))
+    assert not torch.allclose(other(images), reference(images), atol=1e-5, rtol=1e-5)  # the scales differ
+
+
+def test_attention_scale_records_and_legacy_records(tmp_path: Path) -> None:
+    assert SlimSpec(0.5).attention_scale == "original"
+    assert SlimSpec.from_dict({"width": 0.5, "embed_width": 1.0, "mode": "dims"}).attention_scale == "slimmed"
+    with pytest.raises(ConfigError, match=r"attention_scale 'half' is unknown; use one of \['original', 'slimmed'\]"):
+        SlimSpec(0.5, attention_scale="half")
+    with pytest.raises(ConfigError, match=r"slimmable\.attention_scale 'x' is unknown"):
+        SlimmableConfig(attention_scale="x")
+    model = cross_sensor()
+    save_foundation_model(model, tmp_path / "csmae")
+    save_slimmed_model(tmp_path / "csmae", SlimSpec(0.5), tmp_path / "csmae-slim")
+    config = json.loads((tmp_path / "csmae-slim" / "config.json").read_text())
+    assert config["slim"]["attention_scale"] == "original"
+    del config["slim"]["attention_scale"]  # a folder slimmed before the option existed
+    (tmp_path / "csmae-slim" / "config.json").write_text(json.dumps(config))
+    pair = torch.randn(2, 12, 120, 120)
+    legacy = slim_encoder(FoundationEncoder(model), SlimSpec(0.5, attention_scale="slimmed"))
+    torch.testing.assert_close(load_encoder(tmp_path / "csmae-slim")(pair), legacy(pair))

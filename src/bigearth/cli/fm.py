@@ -60,23 +60,32 @@ def retrieve(
     data: Annotated[Path, typer.Option(help="store folder or release root")],
     query: Annotated[str | None, typer.Option(help="patch id to query with")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="query with every patch of --query-split")] = False,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="csmae (validation queries, test archive, label-overlap P/R/F1) or map (test "
+            "queries, training archive, binary relevance, mAP@k)"
+        ),
+    ] = "csmae",
     k: Annotated[int, typer.Option(help="results per query")] = 10,
-    query_split: Annotated[str, typer.Option(help="split of the queries (--evaluate)")] = "test",
-    archive_split: Annotated[str, typer.Option(help="split searched")] = "train",
+    query_split: Annotated[str | None, typer.Option(help="split of the queries (default: the protocol's)")] = None,
+    archive_split: Annotated[str | None, typer.Option(help="split searched (default: the protocol's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
     batch_size: Annotated[int, typer.Option(help="patches per forward pass")] = 64,
 ) -> None:
     """Content-based image retrieval: S1->S1, S2->S2, S1->S2, S2->S1 for a cross-sensor model."""
     from bigearth.models.fm.features import load_encoder
-    from bigearth.retrieval.evaluate import evaluate_retrieval, query_patch, scores_table_rows
+    from bigearth.retrieval.evaluate import evaluate_retrieval, get_protocol, query_patch, scores_table_rows
 
     try:
+        chosen = get_protocol(protocol)
         if (query is None) == (not evaluate):
             raise ConfigError("pass either --query PATCH_ID or --evaluate")
+        query_split, archive_split = query_split or chosen.query_split, archive_split or chosen.archive_split
         encoder = load_encoder(model)
         if evaluate:
-            scores = evaluate_retrieval(encoder, data, k=k, query_split=query_split, archive_split=archive_split,
-                                        batch_size=batch_size)  # fmt: skip
+            scores = evaluate_retrieval(encoder, data, protocol=protocol, k=k, query_split=query_split,
+                                        archive_split=archive_split, batch_size=batch_size)  # fmt: skip
             rows = scores_table_rows(scores)
         else:
             labels, hits = query_patch(encoder, data, query, k=k, archive_split=archive_split,  # type: ignore[arg-type]
@@ -85,17 +94,20 @@ def retrieve(
         fail(error)
     if evaluate:
         if as_json:
-            typer.echo(json.dumps({"model": str(model), "data": str(data), "queries": query_split,
-                                   "archive": archive_split, "results": rows}, indent=2))  # fmt: skip
+            typer.echo(json.dumps({"model": str(model), "data": str(data), "protocol": protocol, "k": k,
+                                   "queries": query_split, "archive": archive_split, "results": rows,
+                                   "definitions": chosen.definitions}, indent=2))  # fmt: skip
             return
-        table = Table(title=f"retrieval@{k}: {query_split} queries in the {archive_split} archive (relevant = "
-                            "shares a label)")  # fmt: skip
-        for column in ("direction", "precision", "recall", "f1", "map", "queries"):
+        table = Table(title=f"retrieval@{k}, protocol {protocol}: {query_split} queries in the {archive_split} "
+                            "archive")  # fmt: skip
+        metrics = [column for column in rows[0] if column not in ("direction", "k", "queries")]
+        for column in ("direction", *metrics, "queries"):
             table.add_column(column, justify="left" if column == "direction" else "right")
         for row in rows:
-            table.add_row(row["direction"], *(f"{row[c]:.4f}" for c in ("precision", "recall", "f1", "map")),
-                          str(row["queries"]))  # fmt: skip
+            table.add_row(row["direction"], *(f"{row[c]:.4f}" for c in metrics), str(row["queries"]))
         console.print(table)
+        for name, text in chosen.definitions.items():
+            console.print(f"{name}: {text}")
         return
     if as_json:
         payload = {name: [hit.__dict__ for hit in found] for name, found in hits.items()}

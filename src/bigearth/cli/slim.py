@@ -23,6 +23,15 @@ EmbedOption = Annotated[float, typer.Option(help="transformer widths below this 
 JsonOption = Annotated[bool, typer.Option("--json", help="print the whole report as JSON")]
 LabelOption = Annotated[str | None, typer.Option(help="name in reports and figures")]
 CalibrationOption = Annotated[int, typer.Option(help="training batches re-estimating batch norm (0: none)")]
+ScaleOption = Annotated[
+    str, typer.Option(help="softmax scale of cut heads: original (the full model's 1/sqrt(d_head)) or slimmed")
+]
+
+
+def _print_header(report: dict[str, Any]) -> None:
+    """Print what every slimming report states beside its table: attention scale, batch-norm statistics."""
+    console.print(f"attention scale of cut heads: {report['attention_scale']}; batch-norm statistics: "
+                  f"{report['batchnorm_statistics']}")  # fmt: skip
 
 
 def _write(report: dict[str, Any], out: Path, name: str, figure: Any) -> tuple[Path, Path]:
@@ -50,6 +59,7 @@ def evaluate(
     protocol: Annotated[str, typer.Option(help="comma-separated probes: knn, linear")] = "knn,linear",
     mode: ModeOption = "dims",
     embed_below: EmbedOption = 0.25,
+    attention_scale: ScaleOption = "original",
     calibration_batches: CalibrationOption = 8,
     split: Annotated[str, typer.Option(help="the evaluated split")] = "test",
     label: LabelOption = None,
@@ -64,8 +74,8 @@ def evaluate(
     try:
         protocols = [name.strip() for name in protocol.split(",") if name.strip()]
         report = evaluate_widths(model, data, widths=parse_widths(widths), protocols=protocols, mode=mode,
-                                 embed_below=embed_below, calibration_batches=calibration_batches, split=split,
-                                 label=label)  # fmt: skip
+                                 embed_below=embed_below, attention_scale=attention_scale,
+                                 calibration_batches=calibration_batches, split=split, label=label)  # fmt: skip
         paths = _write(report, out or _default_out(model, "evaluate"), "slim-evaluate",
                        plot_comparison([report], protocol=protocols[0]))  # fmt: skip
     except BigEarthError as error:
@@ -81,6 +91,7 @@ def evaluate(
         table.add_row(f"{row['width']:g}", f"{row['embed_width']:g}", f"{row['flops'] / 1e9:.4f}",
                       f"{100 * row['relative']['flops']:.2f} %", f"{row['parameters']:,}", *probes)  # fmt: skip
     console.print(table)
+    _print_header(report)
     console.print(f"wrote {paths[0]} and {paths[1]}")
 
 
@@ -91,6 +102,7 @@ def analyze(
     widths: WidthsOption = "1,0.75,0.5,0.25,0.1",
     mode: ModeOption = "dims",
     embed_below: EmbedOption = 0.25,
+    attention_scale: ScaleOption = "original",
     split: Annotated[str, typer.Option(help="the split whose features are analysed")] = "test",
     label: LabelOption = None,
     out: Annotated[Path | None, typer.Option(help="report folder (default runs/slim-<model>/analyze)")] = None,
@@ -103,7 +115,7 @@ def analyze(
 
     try:
         report = analyze_widths(model, data, widths=parse_widths(widths), mode=mode, embed_below=embed_below,
-                                split=split, label=label)  # fmt: skip
+                                attention_scale=attention_scale, split=split, label=label)  # fmt: skip
         paths = _write(report, out or _default_out(model, "analyze"), "slim-analyze", plot_redundancy(report))
     except BigEarthError as error:
         fail(error)
@@ -119,6 +131,7 @@ def analyze(
                       str(row["components_for_99"]), f"{row['participation_ratio']:.2f}",
                       f"{row['effective_rank']:.2f}", f"{row['mean_abs_correlation']:.3f}")  # fmt: skip
     console.print(table)
+    _print_header(report)
     console.print(f"wrote {paths[0]} and {paths[1]}")
 
 
@@ -159,6 +172,7 @@ def export(
     out: Annotated[Path, typer.Option(help="the slimmed model folder to write")],
     embed_width: Annotated[float, typer.Option(help="embedding width in (0, 1] (transformers)")] = 1.0,
     mode: ModeOption = "dims",
+    attention_scale: ScaleOption = "original",
     data: Annotated[Path | None, typer.Option(help="store or release root: batch-norm statistics (ResNets)")] = None,
     calibration_batches: CalibrationOption = 8,
 ) -> None:
@@ -167,11 +181,13 @@ def export(
     from bigearth.slim.spec import SlimSpec
 
     try:
-        images = save_slimmed_model(model, SlimSpec(width=width, embed_width=embed_width, mode=mode), out,
-                                    data=data, calibration_batches=calibration_batches)  # fmt: skip
+        spec = SlimSpec(width=width, embed_width=embed_width, mode=mode, attention_scale=attention_scale)
+        images = save_slimmed_model(model, spec, out, data=data, calibration_batches=calibration_batches)
     except BigEarthError as error:
         fail(error)
-    console.print(f"wrote {out}" + (f" (batch-norm statistics from {images} training images)" if images else ""))
+    statistics = f"from {images} training images" if images else "not re-estimated (none, or kept as sliced)"
+    console.print(f"wrote {out} (attention scale of cut heads: {attention_scale}; batch-norm statistics "
+                  f"{statistics})")  # fmt: skip
 
 
 @slim_app.command()

@@ -1,6 +1,16 @@
-"""Retrieval metrics with multi-label relevance.
+"""Retrieval metrics with multi-label relevance, for the two protocols of :mod:`bigearth.retrieval.evaluate`.
 
-Definitions, for one query with label set ``L_q`` and a ranked list of retrieved archive patches:
+Protocol ``csmae`` (the published figure; DESIGN 2.7): the label-overlap scores of the reference code [0], for
+one query with label set ``L_q`` and its top k ``r_1..r_k`` with label sets ``L_i``:
+
+* **P** ``= mean_i |L_q & L_i| / |L_i|`` and **R** ``= mean_i |L_q & L_i| / |L_q|``, each averaged over the
+  queries;
+* **F1** ``= 2 P R / (P + R)`` of the two means (not a mean of per-query F1s).
+
+[0] jakhac/CSMAE, ``retrieval.py`` (``main``: the loop over ``topk_labels`` and ``avg_f1``),
+https://github.com/jakhac/CSMAE
+
+Protocol ``map`` (bigearth's extra, binary relevance), for one query and its ranked list:
 
 * **relevant**: an archive patch is relevant to a query when it shares at least one label with it
   (``|L_q & L_a| >= 1``); ``R`` is the number of relevant patches in the archive (the query itself excluded).
@@ -19,7 +29,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
-DEFINITIONS = {
+OVERLAP_DEFINITIONS = {
+    "precision": "per retrieved image |labels(q) & labels(r)| / |labels(r)|, averaged over the top k and the queries",
+    "recall": "per retrieved image |labels(q) & labels(r)| / |labels(q)|, averaged over the top k and the queries",
+    "f1": "2 P R / (P + R) of the mean precision P and the mean recall R",
+}
+
+BINARY_DEFINITIONS = {
     "relevant": "an archive patch that shares at least one label with the query",
     "precision": "relevant patches among the first k, over k",
     "recall": "relevant patches among the first k, over all relevant patches in the archive",
@@ -29,8 +45,59 @@ DEFINITIONS = {
 
 
 @dataclass(frozen=True)
+class OverlapScores:
+    """Label-overlap retrieval scores of a set of queries (protocol ``csmae``).
+
+    Attributes:
+        k: the cut-off.
+        precision: mean over queries and their top k of ``|L_q & L_r| / |L_r|``.
+        recall: mean over queries and their top k of ``|L_q & L_r| / |L_q|``.
+        f1: harmonic mean of ``precision`` and ``recall``.
+        queries: queries scored.
+    """
+
+    k: int
+    precision: float
+    recall: float
+    f1: float
+    queries: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Return the scores as a dict."""
+        return asdict(self)
+
+
+def overlap_scores(query_labels: Tensor, retrieved_labels: Tensor) -> OverlapScores:
+    """Score ranked lists by label overlap, as the CSMAE reference code does.
+
+    Args:
+        query_labels: ``(Q, C)`` multi-hot labels of the queries.
+        retrieved_labels: ``(Q, k, C)`` multi-hot labels of each query's top k.
+
+    Raises:
+        ValueError: if the shapes disagree, k or Q is 0, or a query or a retrieved patch has no label (its
+            precision or recall would divide by zero).
+    """
+    if query_labels.ndim != 2 or retrieved_labels.ndim != 3 or retrieved_labels.shape[::2] != query_labels.shape:
+        raise ValueError(f"query_labels {tuple(query_labels.shape)} must be (Q, C) and retrieved_labels "
+                         f"{tuple(retrieved_labels.shape)} (Q, k, C)")  # fmt: skip
+    queries, k = retrieved_labels.shape[:2]
+    if not queries or not k:
+        raise ValueError(f"need at least one query and k >= 1, got {queries} queries and k = {k}")
+    query, retrieved = query_labels.bool(), retrieved_labels.bool()
+    query_sizes, retrieved_sizes = query.sum(dim=1), retrieved.sum(dim=2)  # (Q,), (Q, k)
+    if (query_sizes == 0).any() or (retrieved_sizes == 0).any():
+        raise ValueError("a query or a retrieved patch has no label: its precision or recall is undefined")
+    common = (query[:, None, :] & retrieved).sum(dim=2).double()  # (Q, k): |L_q & L_r|
+    precision = float((common / retrieved_sizes).mean())
+    recall = float((common / query_sizes[:, None]).mean())
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return OverlapScores(k=k, precision=precision, recall=recall, f1=f1, queries=queries)
+
+
+@dataclass(frozen=True)
 class RetrievalScores:
-    """Mean retrieval metrics of a set of queries.
+    """Mean binary-relevance retrieval metrics of a set of queries (protocol ``map``).
 
     Attributes:
         k: the cut-off.

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from bigearth.errors import ConfigError
-from bigearth.slim.evaluate import model_label, slimmed_encoders
+from bigearth.slim.evaluate import report_header, slimmed_encoders
 from bigearth.slim.spec import DEFAULT_WIDTHS
 from bigearth.tasks.mae.features import extract_features
 
@@ -91,8 +91,8 @@ def redundancy(features: Tensor) -> dict[str, Any]:
 
 def analyze_widths(
     model: Path, data: Path, *, widths: Sequence[float] = DEFAULT_WIDTHS, mode: str = "dims",
-    embed_below: float = 0.25, calibration_batches: int = 8, split: str = "test", batch_size: int = 64,
-    label: str | None = None,
+    embed_below: float = 0.25, attention_scale: str = "original", calibration_batches: int = 8, split: str = "test",
+    batch_size: int = 64, label: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Measure the redundancy of an encoder's pooled features of one split at every width.
 
@@ -102,6 +102,7 @@ def analyze_widths(
         widths: widths in (0, 1] (width 1 always included).
         mode: ``dims`` or ``heads`` (transformers).
         embed_below: transformers' widths below this also cut the embedding width.
+        attention_scale: softmax scale of cut heads, ``original`` or ``slimmed``.
         calibration_batches: training batches that re-estimate batch-norm statistics at every width (0: keep the
             recorded ones).
         split: the split whose features are analysed.
@@ -109,18 +110,21 @@ def analyze_widths(
         label: the name in reports and figures.
 
     Returns:
-        ``model``, ``label``, ``data``, ``split`` and ``rows``: per width its spec and :func:`redundancy`.
+        The header of :func:`~bigearth.slim.evaluate.report_header` and ``rows``: per width its spec and
+        :func:`redundancy`.
 
     Raises:
-        ConfigError: for a bad width or mode, or a split with fewer than two patches.
+        ConfigError: for a bad width, mode or attention scale, or a split with fewer than two patches.
     """
     rows = []
     encoders = slimmed_encoders(model, data, widths=widths, mode=mode, embed_below=embed_below,
-                                calibration_batches=calibration_batches, batch_size=batch_size)  # fmt: skip
-    for spec, slimmed, _ in encoders:
+                                attention_scale=attention_scale, calibration_batches=calibration_batches,
+                                batch_size=batch_size)  # fmt: skip
+    for spec, slimmed, calibrated in encoders:
         features = extract_features(slimmed, Path(data), split=split, batch_size=batch_size).features
         if len(features) < 2:
             raise ConfigError(f"the {split} split of {data} has {len(features)} patch(es); the analysis needs two")
-        rows.append({**spec.to_dict(), **redundancy(features)})
-    return {"model": str(model), "label": label or model_label(Path(model)), "data": str(data), "split": split,
-            "rows": rows}  # fmt: skip
+        rows.append({**spec.to_dict(), "calibration_images": calibrated, **redundancy(features)})
+    header = report_header(model, data, split=split, label=label, attention_scale=attention_scale,
+                           calibration_batches=calibration_batches, rows=rows)  # fmt: skip
+    return {**header, "rows": rows}

@@ -5,9 +5,10 @@ SSL backbone, a cross-sensor MAE or its encoder) and cuts it in place; :func:`sl
 and :func:`slim_encoder` on a :class:`~bigearth.models.fm.features.FeatureEncoder`.
 
 A slimmed model folder is an ordinary model folder whose ``config.json`` also holds ``"slim": {"width": ...,
-"embed_width": ..., "mode": ...}`` and whose weights are the cut tensors: the model loaders rebuild the recorded
-architecture, cut it by :func:`restore_slimming`, then load the weights, so every command that takes a model
-folder takes a slimmed one.
+"embed_width": ..., "mode": ..., "attention_scale": ...}`` (a record without ``attention_scale`` reads as
+``slimmed``, what folders written before the option used) and whose weights are the cut tensors: the model
+loaders rebuild the recorded architecture, cut it by :func:`restore_slimming`, then load the weights, so every
+command that takes a model folder takes a slimmed one.
 """
 
 import copy

@@ -21,7 +21,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from bigearth.errors import ConfigError
-from bigearth.slim.spec import SlimSpec, check_width
+from bigearth.slim.spec import SlimSpec, check_attention_scale, check_width
 from bigearth.slim.switch import WidthSwitch
 
 Output = TypeVar("Output")
@@ -38,6 +38,8 @@ class SlimmableConfig:
             (uniform between the smallest and the largest when the list names no others).
         distill: smaller widths learn the largest width's output (in-place distillation) instead of the loss.
         seed: seed of the random widths (combined with the step, so a resumed run draws the same ones).
+        attention_scale: softmax scale of attention at smaller widths: ``original`` (the full model's) or
+            ``slimmed`` (``1/sqrt`` of the kept head dimensions); see :mod:`bigearth.slim.spec`.
     """
 
     enabled: bool = False
@@ -45,8 +47,10 @@ class SlimmableConfig:
     sandwich: int = 3
     distill: bool = False
     seed: int = 0
+    attention_scale: str = "original"
 
     def __post_init__(self) -> None:
+        check_attention_scale(self.attention_scale, "slimmable.attention_scale")
         if not self.widths:
             raise ConfigError("slimmable.widths must name at least the width 1")
         for width in self.widths:
@@ -130,7 +134,7 @@ class Sandwich:
         extra = None
         for width in widths[1:]:
             _restore(before)
-            with self.switch.at(SlimSpec(width=width)):
+            with self.switch.at(SlimSpec(width=width, attention_scale=self.config.attention_scale)):
                 output = run()
             term = distillation_loss(target(output), target(full)) if self.config.distill else loss(output)
             extra = term if extra is None else extra + term

@@ -5,9 +5,11 @@ or the first ``floor(s * heads)`` heads (mode ``heads``), and the first ``floor(
 (or of every Soft MoE expert). With ``embed_width < 1`` the residual stream keeps its first channels too: patch
 projections, CLS tokens, positions, norms, layer scales, the head and a CSMAE decoder's input projection.
 
-The attention keeps timm's ``Attention`` module with new sizes (``head_dim``, ``attn_dim``, ``scale =
-head_dim**-0.5``), i.e. exactly the module timm builds for those sizes: the softmax temperature follows the new
-head width, as in a network trained at that width.
+The attention keeps timm's ``Attention`` module with new sizes (``num_heads``, ``head_dim``, ``attn_dim``). Its
+softmax scale follows the spec's ``attention_scale``: ``slimmed`` sets ``scale = head_dim'**-0.5``, exactly the
+module timm builds for those sizes (timm's fused path, ``F.scaled_dot_product_attention`` without ``scale``,
+applies that same value); ``original`` keeps the full model's scale and, where the head width changed, switches
+the module to timm's explicit path (``fused_attn = False``), the one that multiplies by ``attn.scale``.
 """
 
 import torch
@@ -64,7 +66,12 @@ def slim_attention(cut: Cutter, attn: Attention, spec: SlimSpec, embed: Tensor |
     _norm(cut, attn.norm, inner, "the attention's output norm")
     cut.linear(attn.proj, rows=embed, cols=inner)
     attn.num_heads, attn.head_dim, attn.attn_dim = keep_heads, keep_dims, keep_heads * keep_dims
-    attn.scale = keep_dims**-0.5
+    if keep_dims == head_dim:
+        return
+    if spec.attention_scale == "slimmed":
+        attn.scale = keep_dims**-0.5
+    else:  # timm's fused path would apply keep_dims**-0.5 whatever attn.scale says
+        attn.fused_attn = False
 
 
 def slim_mlp(cut: Cutter, mlp: nn.Module, spec: SlimSpec, embed: Tensor | None) -> None:

@@ -38,6 +38,10 @@ SENSORS: tuple[str, ...] = ("s1", "s2")
 SENSOR_BANDS: dict[str, tuple[str, ...]] = {"s1": S1_BANDS, "s2": BAND_PRESETS[10]}
 
 
+#: Expert wirings of sensor-specific blocks (:class:`MoEConfig`).
+WIRINGS = ("full", "lean")
+
+
 @dataclass(frozen=True)
 class MoEConfig:
     """Where and how Soft Mixture-of-Experts layers replace MLPs (all zero: a dense CSMAE).
@@ -45,17 +49,26 @@ class MoEConfig:
     Attributes:
         num_experts: experts per MoE layer (0: no MoE layers, the model is a CSMAE).
         sensor_experts: in blocks shared by both sensors, the experts reserved for S1 and, as many again, for
-            S2; the remaining ``num_experts - 2 * sensor_experts`` experts are shared. In sensor-specific blocks
-            every expert belongs to that block's sensor.
+            S2; the remaining ``num_experts - 2 * sensor_experts`` experts are shared.
         slots_per_expert: slots each expert processes (Soft MoE's p; 1 in the original).
         layers: which encoder blocks get MoE layers: ``"last_half"`` (the original), ``"all"``, ``"every_other"``
             (odd blocks) or a list of block indices.
+        wiring: the experts of a separate encoder's sensor-specific blocks (shared blocks always hold all
+            ``num_experts``, in S1, S2 and shared groups): ``"full"`` (all ``num_experts`` serve the block's
+            sensor; what model folders without the key hold) or ``"lean"`` (an S1 block holds only the
+            ``sensor_experts`` of the S1 group, an S2 block only those of the S2 group). A common encoder has no
+            sensor-specific blocks, so the wiring changes nothing there.
     """
 
     num_experts: int = 0
     sensor_experts: int = 0
     slots_per_expert: int = 1
     layers: Union[str, list[int]] = "last_half"  # noqa: UP007  (typing.get_type_hints keeps the Union readable)
+    wiring: str = "full"
+
+    def specific_experts(self) -> int:
+        """Return the experts of a MoE layer in a sensor-specific block: all of them, or the sensor's group."""
+        return self.sensor_experts if self.wiring == "lean" else self.num_experts
 
     def layer_indices(self, depth: int) -> tuple[int, ...]:
         """Return the indices of the encoder blocks with MoE layers, for an encoder ``depth`` blocks deep.
@@ -197,6 +210,11 @@ class CrossSensorConfig:
             problems.append("moe.num_experts and moe.sensor_experts must be >= 0 and moe.slots_per_expert >= 1")
         elif moe.num_experts and moe.num_experts - 2 * moe.sensor_experts < 0:
             problems.append(f"moe.num_experts {moe.num_experts} < 2 x moe.sensor_experts {moe.sensor_experts}")
+        if moe.wiring not in WIRINGS:
+            problems.append(f"moe.wiring {moe.wiring!r} is unknown; use one of {list(WIRINGS)}")
+        elif moe.wiring == "lean" and moe.num_experts and not moe.sensor_experts:
+            problems.append("moe.wiring lean gives sensor-specific blocks the sensor's own experts: set "
+                            "moe.sensor_experts >= 1 (or moe.wiring full)")  # fmt: skip
         if problems:
             raise ConfigError("invalid cross-sensor model configuration: " + "; ".join(problems))
         self.moe.layer_indices(self.depth)

@@ -4,8 +4,9 @@ Each sensor (S1: 2 bands, S2: 10 bands) has its own patch embedding and CLS toke
 positions. A sequence passes the sensor's own blocks (a separate encoder's first ``depth - shared_depth``
 blocks; none for a common encoder), then the blocks both sensors share, then a shared final norm. Sensors are
 encoded one at a time, so an image pair that lacks one sensor still embeds the other. Blocks listed by
-``moe.layers`` hold Soft MoE layers: in shared blocks the experts split into S1, S2 and shared groups, in a
-sensor's own blocks all experts serve that sensor (:mod:`bigearth.models.fm.soft_moe`).
+``moe.layers`` hold Soft MoE layers: in shared blocks the experts split into S1, S2 and shared groups; a
+sensor's own blocks hold all experts, serving that sensor (``moe.wiring: full``), or only that sensor's group
+(``lean``) (:mod:`bigearth.models.fm.soft_moe`).
 """
 
 from collections.abc import Mapping
@@ -64,23 +65,25 @@ class CrossSensorEncoder(nn.Module):
         k = config.moe.sensor_experts
         groups = {"s1": tuple(range(k)), "s2": tuple(range(k, 2 * k))} if k else None
 
-        def block(index: int, expert_groups: dict[str, tuple[int, ...]] | None) -> Block:
+        def block(index: int, experts: int, expert_groups: dict[str, tuple[int, ...]] | None) -> Block:
             moe = index in moe_layers
             return Block(
                 dim=dim,
                 num_heads=config.num_heads,
                 mlp_ratio=config.mlp_ratio,
                 drop_path=drop[index],
-                num_experts=config.moe.num_experts if moe else 0,
+                num_experts=experts if moe else 0,
                 slots_per_expert=config.moe.slots_per_expert,
                 expert_groups=expert_groups if moe else None,
             )
 
         specific = config.specific_depth
         self.specific_blocks = nn.ModuleDict({
-            sensor: nn.ModuleList(block(i, None) for i in range(specific)) for sensor in config.sensors
+            sensor: nn.ModuleList(block(i, config.moe.specific_experts(), None) for i in range(specific))
+            for sensor in config.sensors
         })  # fmt: skip
-        self.shared_blocks = nn.ModuleList(block(i, groups) for i in range(specific, config.depth))
+        self.shared_blocks = nn.ModuleList(block(i, config.moe.num_experts, groups)
+                                           for i in range(specific, config.depth))  # fmt: skip
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.apply(init_weights)
         for token in self.cls_token.values():
