@@ -19,7 +19,7 @@ Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.en
 ``location_clusters.enabled=true``, ``model.method_args.memory_bank_size=4096``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -72,6 +72,7 @@ class GeoRankConfig:
         strength: soft-rank regularisation strength (1e-3).
         max_distance_km: pairs farther apart are ignored (3000).
         margin: rank errors up to this many rank steps are ignored (1).
+        ties: target ranks of equal distances: ``ordinal`` (the reference code) or ``mean`` (bigearth's option).
     """
 
     enabled: bool = False
@@ -80,6 +81,11 @@ class GeoRankConfig:
     strength: float = 1e-3
     max_distance_km: float = 3000.0
     margin: float = 1.0
+    ties: str = "ordinal"
+
+    def loss_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~bigearth.ssl.georank_loss.GeoRankLoss` (all but enabled and alpha)."""
+        return {key: value for key, value in asdict(self).items() if key not in ("enabled", "alpha")}
 
 
 @dataclass
@@ -188,8 +194,7 @@ def _check(config: SSLConfig) -> None:
         raise ConfigError(f"georank.alpha mixes (1 - alpha) L_ssl + alpha L_georank and must lie in [0, 1], got "
                           f"{georank.alpha}")  # fmt: skip
     try:
-        GeoRankLoss(tau=georank.tau, strength=georank.strength, max_distance_km=georank.max_distance_km,
-                    margin=georank.margin)  # fmt: skip
+        GeoRankLoss(**georank.loss_arguments())
     except ValueError as error:
         raise ConfigError(f"georank: {error}") from error
     if config.location_clusters.clusters < 1:

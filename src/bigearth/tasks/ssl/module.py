@@ -100,9 +100,7 @@ class SSLPretrainingTask(L.LightningModule):
         self.augment = build_augmentations(self.augment_specs if self.augment_specs is not None else
                                            SSLConfig().augment)  # fmt: skip
         georank = self.georank_config
-        self.georank = (GeoRankLoss(tau=georank.tau, strength=georank.strength,
-                                    max_distance_km=georank.max_distance_km, margin=georank.margin)
-                        if georank.enabled else None)  # fmt: skip
+        self.georank = GeoRankLoss(**georank.loss_arguments()) if georank.enabled else None
         self.location_head = None
         if self.location_config.enabled:
             if not centres:
