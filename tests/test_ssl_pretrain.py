@@ -74,6 +74,36 @@ def test_each_method_trains_its_online_network_and_follows_with_its_momentum_cop
         torch.testing.assert_close(method.momentum_backbone[0].weight, before + 0.5)
 
 
+def test_georank_ranks_the_outputs_the_reference_code_ranks() -> None:
+    # tomburgert/georank ssl_base.py: MoCo, SimCLR, SimSiam view 0's projection; BYOL the predictor's output;
+    # DINO the teacher's and the student's outputs of view 0 (0.5 each)
+    torch.manual_seed(0)
+    view0, view1 = torch.randn(6, 4, 16, 16), torch.randn(6, 4, 16, 16)
+    for name in sorted(METHODS):
+        method = build_method(name, backbone=small_backbone(), feature_dim=8, arguments=TINY_ARGS[name])
+        output = method(view0, view1)
+        projection = method.projector(method.backbone(view0))
+        expected = (projection,)
+        if name == "byol":
+            expected = (method.predictor(projection),)
+        if name == "dino":
+            expected = (method.encode_momentum(view0), projection)
+        assert len(output.ranked) == len(expected), name
+        for ranked, reference in zip(output.ranked, expected, strict=True):
+            torch.testing.assert_close(ranked, reference, msg=name)
+        assert output.projections.shape == (6, method.projection_dim)
+
+
+def test_dino_takes_local_views_of_another_size() -> None:
+    torch.manual_seed(0)
+    method = build_method("dino", backbone=small_backbone(), feature_dim=8, arguments=TINY_ARGS["dino"])
+    views = [torch.randn(6, 4, 16, 16), torch.randn(6, 4, 16, 16)]
+    local = [torch.randn(6, 4, 8, 8) for _ in range(4)]
+    two, six = method(*views).loss, method(*views, *local).loss
+    assert bool(torch.isfinite(six))
+    assert six.item() != pytest.approx(two.item())
+
+
 def test_methods_refuse_unknown_names_and_arguments() -> None:
     with pytest.raises(ConfigError, match="unknown SSL method 'swav'"):
         build_method("swav", backbone=small_backbone(), feature_dim=8)
@@ -125,36 +155,50 @@ def test_every_shipped_recipe_parses_with_published_georank_values() -> None:
         ("augment=[sharpen]", "unknown augmentation"),
         ("model.momentum=[0.9]", "model.momentum"),
         ("georank.radius=3", "unknown key"),
+        ("georank.ties=dense", "georank: GeoRank's ties"),
+        ("location_clusters.enabled=true", "enable one of them"),
+        ("location_clusters.alpha=1.5", "location_clusters.alpha"),
+        ("multicrop.local_views=4", "DINO's multi-crop"),
+        ("model.momentum_epochs=-1", "model.momentum_epochs"),
     ],
 )
 def test_recipes_refuse_bad_values(override, message) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_ssl_config(CONFIGS / "mocov2.yaml", [override])
+        load_ssl_config(CONFIGS / "mocov2-georank.yaml", [override])
+
+
+def task_and_batch_of(mini_store: Path, overrides: list[str]) -> tuple[SSLPretrainingTask, dict]:
+    """A MoCo-v2 task of the GeoRank recipe with overrides and a finished training batch of the mini-reBEN."""
+    from bigearth.data.dataset import finish_batch
+    from bigearth.tasks.ssl.pretrain import build_task
+
+    config = load_ssl_config(CONFIGS / "mocov2-georank.yaml", [*tiny("mocov2"), f"data.path={mini_store}",
+                                                             *overrides])  # fmt: skip
+    datamodule = build_pretraining_datamodule(config.data)
+    task = build_task(config, datamodule)
+    batch = datamodule.dataset("train").__getitems__(list(range(8)))
+    return task, finish_batch(batch, datamodule.transform)
 
 
 @pytest.fixture(scope="module")
 def task_and_batch(mini_store: Path) -> tuple[SSLPretrainingTask, dict]:
-    """A MoCo-v2 + GeoRank + location-cluster task and a finished training batch of the mini-reBEN."""
-    config = load_ssl_config(CONFIGS / "mocov2-georank.yaml", [*tiny("mocov2"), f"data.path={mini_store}",
-                                                             "location_clusters.enabled=true",
-                                                             "location_clusters.clusters=3"])  # fmt: skip
-    datamodule = build_pretraining_datamodule(config.data)
-    from bigearth.tasks.ssl.pretrain import build_task
-
-    task = build_task(config, datamodule)
-    batch = datamodule.dataset("train").__getitems__(list(range(8)))
-    from bigearth.data.dataset import finish_batch
-
-    return task, finish_batch(batch, datamodule.transform)
+    """A MoCo-v2 + GeoRank task and a finished training batch of the mini-reBEN."""
+    return task_and_batch_of(mini_store, [])
 
 
-def test_the_objective_mixes_the_terms_as_published(task_and_batch) -> None:
+def test_the_objective_mixes_the_terms_as_published(task_and_batch, mini_store: Path) -> None:
     task, batch = task_and_batch
     torch.manual_seed(0)
     terms = task.objective(batch)
-    assert set(terms) == {"loss", "ssl", "georank", "location"}
-    expected = 0.5 * terms["ssl"] + 0.5 * terms["georank"] + terms["location"]
-    torch.testing.assert_close(terms["loss"], expected)
+    assert set(terms) == {"loss", "ssl", "georank"}
+    torch.testing.assert_close(terms["loss"], 0.5 * terms["ssl"] + 0.5 * terms["georank"])
+    # GASSL as the reference code: Linear(128 = MoCo's projection width, k) on the projection, alpha-mixed
+    gassl, batch = task_and_batch_of(mini_store, ["georank.enabled=false", "location_clusters.enabled=true",
+                                                  "location_clusters.clusters=3"])  # fmt: skip
+    assert gassl.location_head.classifier.in_features == TINY_ARGS["mocov2"]["output_dim"]
+    terms = gassl.objective(batch)
+    assert set(terms) == {"loss", "ssl", "location"}
+    torch.testing.assert_close(terms["loss"], 0.5 * terms["ssl"] + 0.5 * terms["location"])
 
 
 def test_nan_pixels_and_missing_coordinates_stop_training_with_clear_errors(task_and_batch) -> None:
