@@ -1,6 +1,7 @@
 """SSL methods, the pretraining task and its bad-input behaviour, the recipes end to end on the mini-reBEN, the kNN
 probe against a brute-force reference, and the commands."""
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -130,18 +131,66 @@ def test_knn_scores_match_a_brute_force_vote() -> None:
         knn_scores(bank, labels, queries, k=0)
 
 
-def test_every_shipped_recipe_parses_with_published_georank_values() -> None:
+#: What tomburgert/georank's ssl_base.py, config.py and conf/ssl_config.yaml set, read by hand:
+#: (method_args, lr, optimiser name, weight decay, optimiser momentum, EMA momentum, momentum epochs)
+REFERENCE = {
+    "mocov2": ({"hidden_dim": 2048, "output_dim": 128, "temperature": 0.04, "memory_bank_size": 4092}, 0.4, "lars",
+               1e-6, 0.9, [0.996, 1.0], 50),
+    "simclr": ({"hidden_dim": 2048, "output_dim": 2048, "temperature": 0.5}, 0.06, "momentum", 0.0, 0.0, None, 0),
+    "byol": ({"hidden_dim": 1024, "output_dim": 256}, 0.06, "momentum", 0.0, 0.0, [0.996, 1.0], 10),
+    "simsiam": ({"hidden_dim": 512, "output_dim": 128, "prediction_dim": 64}, 0.06, "momentum", 0.0, 0.0, None, 0),
+    "dino": ({"hidden_dim": 512, "bottleneck_dim": 64, "output_dim": 2048, "teacher_temperature": 0.04,
+              "student_temperature": 0.1, "center_momentum": 0.9, "freeze_last_layer": 1, "batch_norm": False},
+             1e-3, "adam", 0.0, None, [0.996, 1.0], 10),
+}  # fmt: skip
+
+
+def test_every_shipped_recipe_takes_the_reference_code_values() -> None:
     assert len(SHIPPED) == 10
     for path in SHIPPED:
         config = load_ssl_config(path)
-        assert config.model.method in METHODS
-        assert config.model.backbone == "resnet18"
-        assert config.data.batch_size == 512
-        assert config.data.bands == 10
+        arguments, lr, optimizer, decay, momentum, ema, ema_epochs = REFERENCE[config.model.method]
+        assert config.model.method_args == arguments, path.stem
+        assert (config.model.lr, config.optimizer.name, config.optimizer.weight_decay) == (lr, optimizer, decay)
+        assert momentum is None or config.optimizer.momentum == momentum
+        assert config.optimizer.exclude_bias_and_norm == (optimizer != "lars")  # LARS decays every parameter
+        assert ema is None or (config.model.momentum, config.model.momentum_epochs) == (ema, ema_epochs)
+        assert (config.scheduler.warmup_steps, config.scheduler.final_lr_fraction) == (0, 1.0)  # no schedule
+        assert (config.model.backbone, config.data.batch_size, config.data.bands) == ("resnet18", 512, 10)
+        assert config.trainer["max_epochs"] == 50
+        crop = {"dino": [0.8, 1.0]}.get(config.model.method, [0.2, 1.0])
+        assert config.augment == [{"name": "resized_crop", "size": 120, "scale": crop}, {"name": "flip", "p": 0.75},
+                                  {"name": "rot90", "p": 0.75}]  # fmt: skip
+        local = (4, 60, [0.08, 0.25]) if config.model.method == "dino" else (0, 60, [0.08, 0.25])
+        assert (config.multicrop.local_views, config.multicrop.local_size, config.multicrop.local_scale) == local
         assert (config.georank.alpha, config.georank.tau, config.georank.strength) == (0.5, 0.04, 1e-3)
-        assert (config.georank.max_distance_km, config.georank.margin) == (3000.0, 1.0)
+        assert (config.georank.max_distance_km, config.georank.margin, config.georank.ties) == (3000.0, 1.0, "ordinal")
         assert config.georank.enabled == path.stem.endswith("-georank")
-        assert config.location_clusters.clusters == 10
+        assert (config.location_clusters.clusters, config.location_clusters.alpha) == (10, 0.5)
+
+
+def test_the_lars_recipe_optimiser_steps_as_lightlys_lars() -> None:
+    # the reference code: lightly.utils.lars.LARS(self.parameters(), lr=0.4, momentum=0.9, weight_decay=1e-6)
+    from lightly.utils.lars import LARS
+
+    from bigearth.tasks.schedule import optimizer_with_schedule
+
+    torch.manual_seed(0)
+    ours = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 3))
+    theirs = copy.deepcopy(ours)
+    built = optimizer_with_schedule(ours, name="lars", lr=0.4, weight_decay=1e-6, momentum=0.9, filter_bias_and_bn=False,
+                                    warmup_steps=0, total_steps=5, final_fraction=1.0)  # fmt: skip
+    reference = LARS(theirs.parameters(), lr=0.4, momentum=0.9, weight_decay=1e-6)
+    for _ in range(5):
+        x = torch.randn(8, 5)
+        for network, optimizer in ((ours, built["optimizer"]), (theirs, reference)):
+            optimizer.zero_grad()
+            network(x).square().mean().backward()
+            optimizer.step()
+        built["lr_scheduler"]["scheduler"].step()
+    for mine, other in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(mine, other)
+    assert built["optimizer"].param_groups[0]["lr"] == 0.4  # constant: no schedule
 
 
 @pytest.mark.parametrize(
