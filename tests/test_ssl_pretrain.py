@@ -178,8 +178,9 @@ def test_the_lars_recipe_optimiser_steps_as_lightlys_lars() -> None:
     torch.manual_seed(0)
     ours = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 3))
     theirs = copy.deepcopy(ours)
-    built = optimizer_with_schedule(ours, name="lars", lr=0.4, weight_decay=1e-6, momentum=0.9, filter_bias_and_bn=False,
-                                    warmup_steps=0, total_steps=5, final_fraction=1.0)  # fmt: skip
+    built = optimizer_with_schedule(ours, name="lars", lr=0.4, weight_decay=1e-6, momentum=0.9,
+                                    filter_bias_and_bn=False, warmup_steps=0, total_steps=5,
+                                    final_fraction=1.0)  # fmt: skip
     reference = LARS(theirs.parameters(), lr=0.4, momentum=0.9, weight_decay=1e-6)
     for _ in range(5):
         x = torch.randn(8, 5)
