@@ -19,11 +19,11 @@ from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.fm.features import load_encoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.ssl.methods import METHODS, build_method
-from bigearth.tasks.ssl.config import load_ssl_config
+from bigearth.tasks.ssl.config import SSLModelConfig, load_ssl_config
 from bigearth.tasks.ssl.data import build_pretraining_datamodule
 from bigearth.tasks.ssl.evaluate import evaluate_encoder
 from bigearth.tasks.ssl.knn import knn_scores
-from bigearth.tasks.ssl.module import SSLPretrainingTask
+from bigearth.tasks.ssl.module import SSLPretrainingTask, ema_momentum
 from bigearth.tasks.ssl.pretrain import pretrain
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "ssl"
@@ -103,6 +103,16 @@ def test_dino_takes_local_views_of_another_size() -> None:
     two, six = method(*views).loss, method(*views, *local).loss
     assert bool(torch.isfinite(six))
     assert six.item() != pytest.approx(two.item())
+
+
+def test_the_per_epoch_momentum_schedule_is_the_reference_codes() -> None:
+    # ssl_base.py: cosine_schedule(current_epoch, 10, 0.996, 1) = 1 - 0.004 (cos(pi e / 9) + 1) / 2 up to epoch 9
+    config = SSLModelConfig(momentum=[0.996, 1.0], momentum_epochs=10)
+    for epoch in (0, 3, 9, 30):
+        expected = 1 - 0.004 * (math.cos(math.pi * min(epoch, 9) / 9) + 1) / 2
+        assert ema_momentum(config, epoch=epoch, step=999, total_steps=10) == pytest.approx(expected, abs=1e-12)
+    per_step = SSLModelConfig(momentum=[0.99, 1.0])  # over the run's 101 steps: halfway at step 50
+    assert ema_momentum(per_step, epoch=0, step=50, total_steps=101) == pytest.approx(0.995)
 
 
 def test_methods_refuse_unknown_names_and_arguments() -> None:

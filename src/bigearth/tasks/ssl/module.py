@@ -129,16 +129,9 @@ class SSLPretrainingTask(L.LightningModule):
         self._total_steps = max(1, int(self.trainer.estimated_stepping_batches))
 
     def momentum(self) -> float:
-        """The momentum network's EMA rate now: cosine from ``momentum[0]`` to ``momentum[1]``.
-
-        Per step over the run, or per epoch over ``model.momentum_epochs`` epochs (then ``momentum[1]``).
-        """
-        start, end = self.model_config.momentum
-        epochs = self.model_config.momentum_epochs
-        if epochs:
-            return cosine_schedule(min(self.current_epoch, epochs), epochs, start, end)
-        total = getattr(self, "_total_steps", 1)
-        return cosine_schedule(min(self.global_step, total), total, start, end)
+        """The momentum network's EMA rate now (:func:`ema_momentum`)."""
+        return ema_momentum(self.model_config, epoch=self.current_epoch, step=self.global_step,
+                            total_steps=getattr(self, "_total_steps", 1))  # fmt: skip
 
     def objective(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Return the loss of a batch (``loss``) and its terms (``ssl``, ``georank``, ``location``).
@@ -240,6 +233,25 @@ class SSLPretrainingTask(L.LightningModule):
             slimmable=asdict(config.slimmable),
             multicrop=asdict(config.multicrop),
         )
+
+
+def ema_momentum(config: SSLModelConfig, *, epoch: int, step: int, total_steps: int) -> float:
+    """Return the momentum network's EMA rate: cosine from ``config.momentum[0]`` to ``config.momentum[1]``.
+
+    Per step over the run (``config.momentum_epochs`` 0), or per epoch over ``config.momentum_epochs`` epochs and
+    then ``momentum[1]``: lightly's ``cosine_schedule(epoch, N, start, end)`` as the GeoRank reference code calls it
+    (``ssl_base.py``), which reaches ``end`` at epoch ``N - 1``.
+
+    Args:
+        config: the model section (``momentum``, ``momentum_epochs``).
+        epoch: the current epoch, from 0.
+        step: the current optimisation step, from 0.
+        total_steps: optimisation steps of the run.
+    """
+    start, end = config.momentum
+    if config.momentum_epochs:
+        return cosine_schedule(min(epoch, config.momentum_epochs), config.momentum_epochs, start, end)
+    return cosine_schedule(min(step, total_steps), total_steps, start, end)
 
 
 def _diagnose(batch: dict[str, Any], error: Exception | None) -> None:
