@@ -217,6 +217,7 @@ def test_the_lars_recipe_optimiser_steps_as_lightlys_lars() -> None:
         ("georank.radius=3", "unknown key"),
         ("georank.ties=dense", "georank: GeoRank's ties"),
         ("location_clusters.enabled=true", "enable one of them"),
+        ("data.batch_size=1", "data.batch_size must be at least 2"),
         ("location_clusters.alpha=1.5", "location_clusters.alpha"),
         ("multicrop.local_views=4", "DINO's multi-crop"),
         ("model.momentum_epochs=-1", "model.momentum_epochs"),

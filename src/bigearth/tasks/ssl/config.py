@@ -258,6 +258,9 @@ def _check(config: SSLConfig) -> None:
         if not 0 <= alpha <= 1:
             raise ConfigError(f"{name}.alpha mixes (1 - alpha) L_ssl + alpha L_{name} and must lie in [0, 1], got "
                               f"{alpha}")  # fmt: skip
+    if georank.enabled and config.data.batch_size < 2:
+        raise ConfigError(f"GeoRank ranks the other patches of a batch: data.batch_size must be at least 2, got "
+                          f"{config.data.batch_size}")  # fmt: skip
     if georank.enabled and config.location_clusters.enabled:
         raise ConfigError("georank and location_clusters are alternative geographic terms, each alpha-mixed with the "
                           "SSL loss as in the reference code; enable one of them")  # fmt: skip
