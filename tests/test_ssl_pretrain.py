@@ -45,6 +45,7 @@ def tiny(method: str) -> list[str]:
         "trainer.log_every_n_steps=1", "model.backbone=resnet10t_slim", "data.batch_size=8", "data.num_workers=0",
         "augment=[{name: resized_crop, size: 32}, {name: flip}, {name: rot90}]", "scheduler.warmup_steps=1",
         "evaluation.knn=false", "evaluation.linear_probe=false", f"model.method_args={json.dumps(TINY_ARGS[method])}",
+        "multicrop.local_size=16",
     ]  # fmt: skip
 
 
