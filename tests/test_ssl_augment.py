@@ -44,23 +44,26 @@ def test_probability_zero_is_the_identity() -> None:
             assert torch.equal(kind(p=0.0)(images), images), name
 
 
-def test_rot90_and_flips_are_exact_and_drawn_per_sample() -> None:
-    images = batch(n=64)
-    rotated = Rot90(p=1.0)(images)
-    turns = []
-    for original, out in zip(images, rotated, strict=True):
-        matches = [k for k in range(4) if torch.equal(torch.rot90(original, k, dims=(-2, -1)), out)]
-        assert len(matches) == 1
-        turns.append(matches[0])
-    assert 0 not in turns
-    assert set(turns) == {1, 2, 3}
-    flipped = Flip(p=0.5)(images)
-    variants = []
-    for original, out in zip(images, flipped, strict=True):
-        options = {(h, v): original.flip(-1) if h else original for h in (0, 1) for v in (0, 1)}
-        options = {key: value.flip(-2) if key[1] else value for key, value in options.items()}
-        variants += [key for key, value in options.items() if torch.equal(value, out)]
-    assert set(variants) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+def test_rot90_and_flips_are_exact_and_follow_the_albumentations_distributions() -> None:
+    # albumentations: A.RandomRotate90(p=0.75) draws k in 0..3 for 75 % of the samples: P(k=0) = 0.25 + 0.75 / 4;
+    # A.Flip(p=0.75) flips 75 % of the samples left-right, top-bottom or both, a third each.
+    n = 8000
+    image = torch.arange(16.0).view(1, 1, 4, 4)
+    images = image.expand(n, 1, 4, 4).contiguous()
+    generator = torch.Generator().manual_seed(0)
+    rotations = [torch.rot90(image, k, dims=(-2, -1)) for k in range(4)]
+    rotated = Rot90(p=0.75)(images, generator=generator)
+    turns = torch.stack([(rotated == rotation).flatten(1).all(dim=1) for rotation in rotations], dim=1)
+    assert bool((turns.sum(dim=1) == 1).all())  # every output is exactly one of the four rotations
+    frequencies = turns.double().mean(dim=0).tolist()
+    assert frequencies == pytest.approx([0.4375, 0.1875, 0.1875, 0.1875], abs=0.025)
+    flips = [image, image.flip(-1), image.flip(-2), image.flip(-1).flip(-2)]
+    flipped = Flip(p=0.75)(images, generator=generator)
+    kinds = torch.stack([(flipped == flip).flatten(1).all(dim=1) for flip in flips], dim=1)
+    assert bool((kinds.sum(dim=1) == 1).all())
+    assert kinds.double().mean(dim=0).tolist() == pytest.approx([0.25, 0.25, 0.25, 0.25], abs=0.025)
+    only_vertical = Flip(horizontal=False, p=1.0)(images[:8])
+    assert torch.equal(only_vertical, images[:8].flip(-2))
 
 
 def test_rot90_keeps_integer_values_exactly() -> None:
@@ -143,5 +146,7 @@ def test_pipelines_build_from_configs() -> None:
 def test_augmentations_refuse_batches_of_another_shape() -> None:
     with pytest.raises(ValueError, match=r"\(batch_size, bands, height, width\)"):
         Flip()(torch.zeros(3, 16, 16))
+    with pytest.raises(ValueError, match="enable horizontal, vertical or both"):
+        Flip(horizontal=False, vertical=False)
     with pytest.raises(ValueError, match="square"):
         Rot90(p=1.0)(torch.zeros(2, 3, 16, 12))

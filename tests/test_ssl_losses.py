@@ -4,6 +4,7 @@ computations, plus their error paths."""
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -157,19 +158,81 @@ def test_georank_honours_the_margin() -> None:
     assert rank_loss(two_steps, distance, margin=1.5).item() > 0
 
 
-def test_georank_scale_does_not_depend_on_the_batch_size() -> None:
-    generator = torch.Generator().manual_seed(3)
+def test_georank_matches_a_hand_computed_batch_of_four() -> None:
+    # 4 patches, 3 pairs per row. Similarities 1000 x strength apart: the soft ranks are the hard ranks.
+    # S = ||(1, 2, 3)|| = sqrt(14); every rank row is a permutation of (1, 2, 3) of norm sqrt(14), so
+    # e = (R_s - R_d)^2 / 14, and errors <= (1 / S)^2 = 1 / 14 (one rank step) are set to 0.
+    similarity = torch.tensor([[1.0, 2.0, 3.0], [1.0, 3.0, 2.0], [3.0, 2.0, 1.0], [3.0, 2.0, 1.0]])
+    distance = torch.tensor([
+        [10.0, 10.0, 500.0],  # tie: ordinal ranks (1, 2, 3) in batch order; R_s = (3, 2, 1): errors 4, 0, 4
+        [700.0, 700.0, 700.0],  # all equal: R_d = (1, 2, 3); R_s = (3, 1, 2): errors 4, 1 -> 0, 1 -> 0
+        [100.0, 5000.0, 200.0],  # 5000 km not counted; R_d = (1, 3, 2), R_s = (1, 2, 3): errors 0, -, 1 -> 0
+        [300.0, 200.0, 100.0],  # R_d = (3, 2, 1), R_s = (1, 2, 3): errors 4, 0, 4
+    ])  # fmt: skip
+    # 11 counted pairs, 5 errors of 4 / 14 kept: mean 20 / (14 * 11), times sqrt(14)
+    expected = 20 / (11 * math.sqrt(14))
+    assert rank_loss(similarity, distance).item() == pytest.approx(expected, rel=1e-4)
+    # mean ranks of the tie in row 0: R_d = (1.5, 1.5, 3), norm sqrt(13.5); row 1: R_d = (2, 2, 2), norm sqrt(12)
+    rows = [
+        (torch.tensor([3.0, 2.0, 1.0]) / math.sqrt(14) - torch.tensor([1.5, 1.5, 3.0]) / math.sqrt(13.5)).square(),
+        (torch.tensor([3.0, 1.0, 2.0]) / math.sqrt(14) - torch.tensor([2.0, 2.0, 2.0]) / math.sqrt(12)).square(),
+        torch.tensor([0.0, 1.0 / 14]),  # the counted pairs of rows 2 and 3, as above
+        torch.tensor([4.0, 0.0, 4.0]) / 14,
+    ]
+    kept = torch.cat(rows)
+    expected_mean = float(torch.where(kept > 1 / 14 + 1e-12, kept, 0.0).sum()) / 11 * math.sqrt(14)
+    assert rank_loss(similarity, distance, ties="mean").item() == pytest.approx(expected_mean, rel=1e-4)
 
-    def losses(m: int) -> tuple[float, float]:
-        distance = (torch.arange(1.0, m + 1) * 10).expand(64, -1)
-        reversed_ = rank_loss(distance.double(), distance, margin=0).item()  # most similar = farthest
-        shuffled = torch.stack([torch.randperm(m, generator=generator) for _ in range(64)]).double()
-        return reversed_, rank_loss(shuffled, distance, margin=0).item()
 
-    small, large = losses(15), losses(255)
-    assert small[0] == pytest.approx(large[0], rel=0.1)
-    assert 0.8 < large[0] <= 1.0
-    assert small[1] == pytest.approx(large[1], rel=0.15)
+def numpy_soft_rank_descending(values: np.ndarray, strength: float) -> np.ndarray:
+    """Soft ranks (most similar = 1) by projection onto the permutahedron via sequential PAV, row by row."""
+    ranks = np.empty_like(values)
+    rho = np.arange(values.shape[1], 0, -1, dtype=np.float64)
+    for row, theta in enumerate(values):
+        # ascending soft rank of -theta = projection of -theta / strength onto the permutahedron of (m, ..., 1)
+        scaled = -theta / strength
+        order = np.argsort(-scaled, kind="stable")
+        ordered = scaled[order]
+        ranks[row, order] = ordered - np.asarray(pav_reference(list(ordered - rho)))
+    return ranks
+
+
+def numpy_georank(z: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> float:
+    """DESIGN 2.6's GeoRank in NumPy: tau 0.04, strength 1e-3, 3000 km, margin 1, ordinal target ranks."""
+    n = len(z)
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    off = ~np.eye(n, dtype=bool)
+    similarity = (z @ z.T / 0.04)[off].reshape(n, n - 1)
+    phi, lam = np.radians(lat), np.radians(lon)
+    a = (np.sin((phi[:, None] - phi[None, :]) / 2) ** 2
+         + np.cos(phi[:, None]) * np.cos(phi[None, :]) * np.sin((lam[:, None] - lam[None, :]) / 2) ** 2)  # fmt: skip
+    distance = (2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1))))[off].reshape(n, n - 1)
+    r_s = numpy_soft_rank_descending(similarity, 1e-3)
+    r_d = np.argsort(np.argsort(distance, axis=1, kind="stable"), axis=1, kind="stable") + 1.0
+    errors = (r_s / np.linalg.norm(r_s, axis=1, keepdims=True) - r_d / np.linalg.norm(r_d, axis=1, keepdims=True)) ** 2
+    scale = np.linalg.norm(np.arange(1, n, dtype=np.float64))
+    errors = errors[distance <= 3000.0]
+    errors[errors <= (1.0 / scale) ** 2] = 0
+    return float(errors.mean() * scale)
+
+
+def test_georank_matches_a_numpy_computation_of_the_formula_at_batch_512() -> None:
+    rng = np.random.default_rng(0)
+    # 512 patches over Europe (pairs within and beyond 3000 km), projections partly aligned with the position
+    lat, lon = rng.uniform(35, 70, 512), rng.uniform(-10, 30, 512)
+    z = np.concatenate([np.stack([lat, lon], axis=1) / 50, rng.normal(size=(512, 6))], axis=1)
+    expected = numpy_georank(z, lat, lon)
+    loss = GeoRankLoss()(torch.tensor(z, dtype=torch.float64), torch.tensor(lat), torch.tensor(lon))
+    assert loss.item() == pytest.approx(expected, rel=1e-4)
+    assert expected > 0.1  # a value the S scale makes large, not one near 0
+
+
+def test_georank_with_no_pair_within_the_distance_limit_is_zero_not_nan() -> None:
+    projections = torch.randn(4, 3, requires_grad=True)
+    loss = GeoRankLoss(max_distance_km=1.0)(projections, torch.tensor([0.0, 10.0, 20.0, 30.0]), torch.zeros(4))
+    loss.backward()
+    assert loss.item() == 0
+    assert bool((projections.grad == 0).all())
 
 
 def test_georank_with_every_patch_at_one_place_is_zero_with_zero_gradients() -> None:
@@ -193,7 +256,7 @@ def test_georank_refuses_bad_input() -> None:
         loss(projections, lat[:5], lon[:5])
     with pytest.raises(ValueError, match="NaN or infinite projections"):
         loss(projections * math.nan, lat, lon)
-    for arguments in ({"tau": 0.0}, {"strength": -1.0}, {"max_distance_km": 0.0}, {"margin": -1.0}):
+    for arguments in ({"tau": 0.0}, {"strength": -1.0}, {"max_distance_km": 0.0}, {"margin": -1.0}, {"ties": "dense"}):
         with pytest.raises(ValueError, match="GeoRank's"):
             GeoRankLoss(**arguments)
 

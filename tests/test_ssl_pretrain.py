@@ -1,6 +1,7 @@
 """SSL methods, the pretraining task and its bad-input behaviour, the recipes end to end on the mini-reBEN, the kNN
 probe against a brute-force reference, and the commands."""
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -18,11 +19,11 @@ from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.fm.features import load_encoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.ssl.methods import METHODS, build_method
-from bigearth.tasks.ssl.config import load_ssl_config
+from bigearth.tasks.ssl.config import SSLModelConfig, load_ssl_config
 from bigearth.tasks.ssl.data import build_pretraining_datamodule
 from bigearth.tasks.ssl.evaluate import evaluate_encoder
 from bigearth.tasks.ssl.knn import knn_scores
-from bigearth.tasks.ssl.module import SSLPretrainingTask
+from bigearth.tasks.ssl.module import SSLPretrainingTask, ema_momentum
 from bigearth.tasks.ssl.pretrain import pretrain
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "ssl"
@@ -44,6 +45,7 @@ def tiny(method: str) -> list[str]:
         "trainer.log_every_n_steps=1", "model.backbone=resnet10t_slim", "data.batch_size=8", "data.num_workers=0",
         "augment=[{name: resized_crop, size: 32}, {name: flip}, {name: rot90}]", "scheduler.warmup_steps=1",
         "evaluation.knn=false", "evaluation.linear_probe=false", f"model.method_args={json.dumps(TINY_ARGS[method])}",
+        "multicrop.local_size=16",
     ]  # fmt: skip
 
 
@@ -74,6 +76,46 @@ def test_each_method_trains_its_online_network_and_follows_with_its_momentum_cop
         torch.testing.assert_close(method.momentum_backbone[0].weight, before + 0.5)
 
 
+def test_georank_ranks_the_outputs_the_reference_code_ranks() -> None:
+    # tomburgert/georank ssl_base.py: MoCo, SimCLR, SimSiam view 0's projection; BYOL the predictor's output;
+    # DINO the teacher's and the student's outputs of view 0 (0.5 each)
+    torch.manual_seed(0)
+    view0, view1 = torch.randn(6, 4, 16, 16), torch.randn(6, 4, 16, 16)
+    for name in sorted(METHODS):
+        method = build_method(name, backbone=small_backbone(), feature_dim=8, arguments=TINY_ARGS[name])
+        output = method(view0, view1)
+        projection = method.projector(method.backbone(view0))
+        expected = (projection,)
+        if name == "byol":
+            expected = (method.predictor(projection),)
+        if name == "dino":
+            expected = (method.encode_momentum(view0), projection)
+        assert len(output.ranked) == len(expected), name
+        for ranked, reference in zip(output.ranked, expected, strict=True):
+            torch.testing.assert_close(ranked, reference, msg=name)
+        assert output.projections.shape == (6, method.projection_dim)
+
+
+def test_dino_takes_local_views_of_another_size() -> None:
+    torch.manual_seed(0)
+    method = build_method("dino", backbone=small_backbone(), feature_dim=8, arguments=TINY_ARGS["dino"])
+    views = [torch.randn(6, 4, 16, 16), torch.randn(6, 4, 16, 16)]
+    local = [torch.randn(6, 4, 8, 8) for _ in range(4)]
+    two, six = method(*views).loss, method(*views, *local).loss
+    assert bool(torch.isfinite(six))
+    assert six.item() != pytest.approx(two.item())
+
+
+def test_the_per_epoch_momentum_schedule_is_the_reference_codes() -> None:
+    # ssl_base.py: cosine_schedule(current_epoch, 10, 0.996, 1) = 1 - 0.004 (cos(pi e / 9) + 1) / 2 up to epoch 9
+    config = SSLModelConfig(momentum=[0.996, 1.0], momentum_epochs=10)
+    for epoch in (0, 3, 9, 30):
+        expected = 1 - 0.004 * (math.cos(math.pi * min(epoch, 9) / 9) + 1) / 2
+        assert ema_momentum(config, epoch=epoch, step=999, total_steps=10) == pytest.approx(expected, abs=1e-12)
+    per_step = SSLModelConfig(momentum=[0.99, 1.0])  # over the run's 101 steps: halfway at step 50
+    assert ema_momentum(per_step, epoch=0, step=50, total_steps=101) == pytest.approx(0.995)
+
+
 def test_methods_refuse_unknown_names_and_arguments() -> None:
     with pytest.raises(ConfigError, match="unknown SSL method 'swav'"):
         build_method("swav", backbone=small_backbone(), feature_dim=8)
@@ -100,18 +142,67 @@ def test_knn_scores_match_a_brute_force_vote() -> None:
         knn_scores(bank, labels, queries, k=0)
 
 
-def test_every_shipped_recipe_parses_with_published_georank_values() -> None:
+#: What tomburgert/georank's ssl_base.py, config.py and conf/ssl_config.yaml set, read by hand:
+#: (method_args, lr, optimiser name, weight decay, optimiser momentum, EMA momentum, momentum epochs)
+REFERENCE = {
+    "mocov2": ({"hidden_dim": 2048, "output_dim": 128, "temperature": 0.04, "memory_bank_size": 4092}, 0.4, "lars",
+               1e-6, 0.9, [0.996, 1.0], 50),
+    "simclr": ({"hidden_dim": 2048, "output_dim": 2048, "temperature": 0.5}, 0.06, "momentum", 0.0, 0.0, None, 0),
+    "byol": ({"hidden_dim": 1024, "output_dim": 256}, 0.06, "momentum", 0.0, 0.0, [0.996, 1.0], 10),
+    "simsiam": ({"hidden_dim": 512, "output_dim": 128, "prediction_dim": 64}, 0.06, "momentum", 0.0, 0.0, None, 0),
+    "dino": ({"hidden_dim": 512, "bottleneck_dim": 64, "output_dim": 2048, "teacher_temperature": 0.04,
+              "student_temperature": 0.1, "center_momentum": 0.9, "freeze_last_layer": 1, "batch_norm": False},
+             1e-3, "adam", 0.0, None, [0.996, 1.0], 10),
+}  # fmt: skip
+
+
+def test_every_shipped_recipe_takes_the_reference_code_values() -> None:
     assert len(SHIPPED) == 10
     for path in SHIPPED:
         config = load_ssl_config(path)
-        assert config.model.method in METHODS
-        assert config.model.backbone == "resnet18"
-        assert config.data.batch_size == 512
-        assert config.data.bands == 10
+        arguments, lr, optimizer, decay, momentum, ema, ema_epochs = REFERENCE[config.model.method]
+        assert config.model.method_args == arguments, path.stem
+        assert (config.model.lr, config.optimizer.name, config.optimizer.weight_decay) == (lr, optimizer, decay)
+        assert momentum is None or config.optimizer.momentum == momentum
+        assert config.optimizer.exclude_bias_and_norm == (optimizer != "lars")  # LARS decays every parameter
+        assert ema is None or (config.model.momentum, config.model.momentum_epochs) == (ema, ema_epochs)
+        assert (config.scheduler.warmup_steps, config.scheduler.final_lr_fraction) == (0, 1.0)  # no schedule
+        assert (config.model.backbone, config.data.batch_size, config.data.bands) == ("resnet18", 512, 10)
+        assert config.trainer["max_epochs"] == 50
+        crop = {"dino": [0.8, 1.0]}.get(config.model.method, [0.2, 1.0])
+        assert config.augment == [{"name": "resized_crop", "size": 120, "scale": crop}, {"name": "flip", "p": 0.75},
+                                  {"name": "rot90", "p": 0.75}]  # fmt: skip
+        local = (4, 60, [0.08, 0.25]) if config.model.method == "dino" else (0, 60, [0.08, 0.25])
+        assert (config.multicrop.local_views, config.multicrop.local_size, config.multicrop.local_scale) == local
         assert (config.georank.alpha, config.georank.tau, config.georank.strength) == (0.5, 0.04, 1e-3)
-        assert (config.georank.max_distance_km, config.georank.margin) == (3000.0, 1.0)
+        assert (config.georank.max_distance_km, config.georank.margin, config.georank.ties) == (3000.0, 1.0, "ordinal")
         assert config.georank.enabled == path.stem.endswith("-georank")
-        assert config.location_clusters.clusters == 10
+        assert (config.location_clusters.clusters, config.location_clusters.alpha) == (10, 0.5)
+
+
+def test_the_lars_recipe_optimiser_steps_as_lightlys_lars() -> None:
+    # the reference code: lightly.utils.lars.LARS(self.parameters(), lr=0.4, momentum=0.9, weight_decay=1e-6)
+    from lightly.utils.lars import LARS
+
+    from bigearth.tasks.schedule import optimizer_with_schedule
+
+    torch.manual_seed(0)
+    ours = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 3))
+    theirs = copy.deepcopy(ours)
+    built = optimizer_with_schedule(ours, name="lars", lr=0.4, weight_decay=1e-6, momentum=0.9,
+                                    filter_bias_and_bn=False, warmup_steps=0, total_steps=5,
+                                    final_fraction=1.0)  # fmt: skip
+    reference = LARS(theirs.parameters(), lr=0.4, momentum=0.9, weight_decay=1e-6)
+    for _ in range(5):
+        x = torch.randn(8, 5)
+        for network, optimizer in ((ours, built["optimizer"]), (theirs, reference)):
+            optimizer.zero_grad()
+            network(x).square().mean().backward()
+            optimizer.step()
+        built["lr_scheduler"]["scheduler"].step()
+    for mine, other in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(mine, other)
+    assert built["optimizer"].param_groups[0]["lr"] == 0.4  # constant: no schedule
 
 
 @pytest.mark.parametrize(
@@ -125,36 +216,51 @@ def test_every_shipped_recipe_parses_with_published_georank_values() -> None:
         ("augment=[sharpen]", "unknown augmentation"),
         ("model.momentum=[0.9]", "model.momentum"),
         ("georank.radius=3", "unknown key"),
+        ("georank.ties=dense", "georank: GeoRank's ties"),
+        ("location_clusters.enabled=true", "enable one of them"),
+        ("data.batch_size=1", "data.batch_size must be at least 2"),
+        ("location_clusters.alpha=1.5", "location_clusters.alpha"),
+        ("multicrop.local_views=4", "DINO's multi-crop"),
+        ("model.momentum_epochs=-1", "model.momentum_epochs"),
     ],
 )
 def test_recipes_refuse_bad_values(override, message) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_ssl_config(CONFIGS / "mocov2.yaml", [override])
+        load_ssl_config(CONFIGS / "mocov2-georank.yaml", [override])
+
+
+def task_and_batch_of(mini_store: Path, overrides: list[str]) -> tuple[SSLPretrainingTask, dict]:
+    """A MoCo-v2 task of the GeoRank recipe with overrides and a finished training batch of the mini-reBEN."""
+    from bigearth.data.dataset import finish_batch
+    from bigearth.tasks.ssl.pretrain import build_task
+
+    config = load_ssl_config(CONFIGS / "mocov2-georank.yaml", [*tiny("mocov2"), f"data.path={mini_store}",
+                                                             *overrides])  # fmt: skip
+    datamodule = build_pretraining_datamodule(config.data)
+    task = build_task(config, datamodule)
+    batch = datamodule.dataset("train").__getitems__(list(range(8)))
+    return task, finish_batch(batch, datamodule.transform)
 
 
 @pytest.fixture(scope="module")
 def task_and_batch(mini_store: Path) -> tuple[SSLPretrainingTask, dict]:
-    """A MoCo-v2 + GeoRank + location-cluster task and a finished training batch of the mini-reBEN."""
-    config = load_ssl_config(CONFIGS / "mocov2-georank.yaml", [*tiny("mocov2"), f"data.path={mini_store}",
-                                                             "location_clusters.enabled=true",
-                                                             "location_clusters.clusters=3"])  # fmt: skip
-    datamodule = build_pretraining_datamodule(config.data)
-    from bigearth.tasks.ssl.pretrain import build_task
-
-    task = build_task(config, datamodule)
-    batch = datamodule.dataset("train").__getitems__(list(range(8)))
-    from bigearth.data.dataset import finish_batch
-
-    return task, finish_batch(batch, datamodule.transform)
+    """A MoCo-v2 + GeoRank task and a finished training batch of the mini-reBEN."""
+    return task_and_batch_of(mini_store, [])
 
 
-def test_the_objective_mixes_the_terms_as_published(task_and_batch) -> None:
+def test_the_objective_mixes_the_terms_as_published(task_and_batch, mini_store: Path) -> None:
     task, batch = task_and_batch
     torch.manual_seed(0)
     terms = task.objective(batch)
-    assert set(terms) == {"loss", "ssl", "georank", "location"}
-    expected = 0.5 * terms["ssl"] + 0.5 * terms["georank"] + terms["location"]
-    torch.testing.assert_close(terms["loss"], expected)
+    assert set(terms) == {"loss", "ssl", "georank"}
+    torch.testing.assert_close(terms["loss"], 0.5 * terms["ssl"] + 0.5 * terms["georank"])
+    # GASSL as the reference code: Linear(128 = MoCo's projection width, k) on the projection, alpha-mixed
+    gassl, batch = task_and_batch_of(mini_store, ["georank.enabled=false", "location_clusters.enabled=true",
+                                                  "location_clusters.clusters=3"])  # fmt: skip
+    assert gassl.location_head.classifier.in_features == TINY_ARGS["mocov2"]["output_dim"]
+    terms = gassl.objective(batch)
+    assert set(terms) == {"loss", "ssl", "location"}
+    torch.testing.assert_close(terms["loss"], 0.5 * terms["ssl"] + 0.5 * terms["location"])
 
 
 def test_nan_pixels_and_missing_coordinates_stop_training_with_clear_errors(task_and_batch) -> None:

@@ -4,6 +4,10 @@
   https://arxiv.org/abs/2011.09980 (k-means clusters of the training set's coordinates, cross-entropy on the
   query encoder's output)
 - [1] Reference code: https://github.com/sustainlab-group/geography-aware-ssl
+- [2] The GeoRank reference code's baseline: https://github.com/tomburgert/georank (``ssl_base.py``,
+  ``ayush_geo_aware``: ``nn.Linear(128, k)`` on MoCo's 128-d projection, k = 10, cross-entropy mixed with the SSL
+  loss as ``(1 - alpha) L_ssl + alpha L_ce``). bigearth does the same for MoCo-v2 and, as its own extension, uses
+  ``Linear(projection width, k)`` on the projection of the other methods (the reference hard-codes 128).
 
 Clusters are fitted on unit vectors of the coordinates (so that longitudes wrap around and a degree of longitude
 is not a degree of latitude); a patch belongs to the centre nearest to it. Why by hand: k-means is a dozen lines of
@@ -58,7 +62,7 @@ class LocationClusterHead(nn.Module):
     """A linear classifier of the location cluster, with its cross-entropy loss [0].
 
     Args:
-        in_dim: width of the features it classifies.
+        in_dim: width of the outputs it classifies (the method's projection width [2]).
         centres: ``(clusters, 3)`` unit-vector cluster centres (:func:`fit_location_clusters`).
 
     Raises:

@@ -59,35 +59,46 @@ class ResizedCrop(BatchAugmentation):
 
 
 class Flip(BatchAugmentation):
-    """Mirror samples left-right and, independently, top-bottom, each with probability ``p``.
+    """Mirror the chosen samples: albumentations' ``Flip`` (``A.Flip(p)``, as the GeoRank reference code uses it).
+
+    A chosen sample (probability ``p``) is flipped left-right, top-bottom or both, each with probability 1/3 (with
+    only one direction enabled: that one). So ``A.Flip(p=0.75)`` leaves a quarter of the samples as they are.
 
     Args:
-        horizontal: flip left-right.
-        vertical: flip top-bottom.
-        p: probability of each enabled flip.
+        horizontal: allow left-right flips.
+        vertical: allow top-bottom flips.
+        p: probability that a sample is flipped.
+
+    Raises:
+        ValueError: if neither direction is enabled.
     """
 
     moves_pixels_only = True
 
     def __init__(self, *, horizontal: bool = True, vertical: bool = True, p: float = 0.5) -> None:
         super().__init__(p=p)
+        if not (horizontal or vertical):
+            raise ValueError("Flip: enable horizontal, vertical or both")
         self.horizontal, self.vertical = horizontal, vertical
 
     def apply(self, images: Tensor, chosen: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Flip the chosen samples left-right, then another random choice top-bottom."""
-        if self.horizontal:
-            images = torch.where(per_sample(chosen), images.flip(-1), images)
-        if self.vertical:
-            again = torch.rand(len(images), device=images.device, generator=generator) < self.p
-            images = torch.where(per_sample(again), images.flip(-2), images)
-        return images
+        """Flip each chosen sample in one direction drawn uniformly from the enabled ones (both counts as one)."""
+        # 0: left-right, 1: top-bottom, 2: both
+        options = torch.tensor([0, 1, 2] if self.horizontal and self.vertical else [0 if self.horizontal else 1],
+                               device=images.device)  # fmt: skip
+        kind = options[torch.randint(len(options), (len(images),), device=images.device, generator=generator)]
+        images = torch.where(per_sample(chosen & (kind != 1)), images.flip(-1), images)
+        return torch.where(per_sample(chosen & (kind != 0)), images.flip(-2), images)
 
 
 class Rot90(BatchAugmentation):
-    """Rotate the chosen samples by 90, 180 or 270 degrees (drawn uniformly); one gather for the whole batch.
+    """Rotate the chosen samples by ``k`` quarter turns, ``k`` uniform in 0..3: albumentations' ``RandomRotate90``.
+
+    As ``A.RandomRotate90(p)`` in the GeoRank reference code: a chosen sample (probability ``p``) may draw ``k = 0``,
+    so ``p = 0.75`` leaves 0.25 + 0.75 / 4 = 43.75 % of the samples unrotated. One gather for the whole batch.
 
     Args:
-        p: probability that a sample is rotated.
+        p: probability that a sample draws a rotation.
 
     Raises:
         ValueError: (when called) for non-square images.
@@ -96,11 +107,11 @@ class Rot90(BatchAugmentation):
     moves_pixels_only = True
 
     def apply(self, images: Tensor, chosen: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Rotate counter-clockwise by ``k`` quarter turns, ``k`` in {1, 2, 3} for chosen samples, else 0."""
+        """Rotate counter-clockwise by ``k`` quarter turns, ``k`` in {0, 1, 2, 3} for chosen samples, else 0."""
         batch, bands, height, width = images.shape
         if height != width:
             raise ValueError(f"Rot90 needs square images, got {height} x {width}")
-        turns = torch.randint(1, 4, (batch,), device=images.device, generator=generator) * chosen
+        turns = torch.randint(0, 4, (batch,), device=images.device, generator=generator) * chosen
         i = torch.arange(height, device=images.device)[:, None].expand(height, width)
         j = torch.arange(width, device=images.device)[None, :].expand(height, width)
         last = height - 1

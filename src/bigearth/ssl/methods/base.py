@@ -4,8 +4,10 @@ A backbone, a projector, an optional predictor and an optional momentum (EMA) co
 built from lightly's heads and momentum utilities.
 
 Each method is a plain ``nn.Module`` (no Lightning) whose ``forward(view0, view1)`` returns an
-:class:`SSLOutput`: the method's loss plus the view-0 features and projections that the geographic regularisers
-(GeoRank, location clusters) use. The methods differ only in their heads and in how they compare the views.
+:class:`SSLOutput`: the method's loss, view 0's features and projections, and the outputs GeoRank ranks where the
+reference code (https://github.com/tomburgert/georank, ``ssl_base.py``) applies it: view 0's projection for MoCo,
+SimCLR and SimSiam, the predictor's output for BYOL, the teacher's and the student's outputs for DINO. The methods
+differ only in their heads and in how they compare the views.
 """
 
 import copy
@@ -22,12 +24,16 @@ class SSLOutput:
     Attributes:
         loss: the method's scalar loss.
         features: ``(batch_size, feature_dim)`` backbone features of view 0 (online network).
-        projections: ``(batch_size, dim)`` online projections of view 0 (what GeoRank ranks).
+        projections: ``(batch_size, projection_dim)`` online projections of view 0 (what the location-cluster head
+            classifies).
+        ranked: the ``(batch_size, dim)`` outputs of view 0 that GeoRank ranks; its loss is their mean (DINO: 0.5 x
+            teacher + 0.5 x student, as the reference code).
     """
 
     loss: Tensor
     features: Tensor
     projections: Tensor
+    ranked: tuple[Tensor, ...]
 
 
 class SSLMethod(nn.Module):
@@ -36,6 +42,7 @@ class SSLMethod(nn.Module):
     Args:
         backbone: maps images ``(B, C, H, W)`` to pooled features ``(B, feature_dim)``.
         projector: maps features to projections.
+        projection_dim: width of the projections.
         predictor: maps projections to predictions (BYOL, SimSiam), or None.
         momentum: keep an exponential-moving-average copy of backbone and projector (MoCo, BYOL, DINO).
         momentum_projector: the projector's momentum copy, when it cannot be deep-copied (weight-normalised
@@ -43,10 +50,11 @@ class SSLMethod(nn.Module):
     """
 
     def __init__(
-        self, *, backbone: nn.Module, projector: nn.Module, predictor: nn.Module | None = None, momentum: bool = False,
-        momentum_projector: nn.Module | None = None,
+        self, *, backbone: nn.Module, projector: nn.Module, projection_dim: int, predictor: nn.Module | None = None,
+        momentum: bool = False, momentum_projector: nn.Module | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.projection_dim = projection_dim
         self.backbone = backbone
         self.projector = projector
         self.predictor = predictor

@@ -19,7 +19,8 @@ class BYOL(SSLMethod):
     Args:
         backbone: images ``(B, C, H, W)`` -> features ``(B, feature_dim)``.
         feature_dim: width of the backbone's features.
-        hidden_dim: width of the projector's and predictor's hidden layers (4096).
+        hidden_dim: width of the projector's and predictor's hidden layers (4096 in [0]; 1024 in the GeoRank
+            reference code).
         output_dim: width of projections and predictions (256).
     """
 
@@ -27,16 +28,20 @@ class BYOL(SSLMethod):
         super().__init__(
             backbone=backbone,
             projector=BYOLProjectionHead(feature_dim, hidden_dim, output_dim),
+            projection_dim=output_dim,
             predictor=BYOLPredictionHead(output_dim, hidden_dim, output_dim),
             momentum=True,
         )
         self.criterion = NegativeCosineSimilarity()
 
     def forward(self, view0: Tensor, view1: Tensor) -> SSLOutput:
-        """Return ``(d(p0, z1') + d(p1, z0')) / 2`` with ``p`` online predictions and ``z'`` momentum projections."""
+        """Return ``(d(p0, z1') + d(p1, z0')) / 2`` with ``p`` online predictions and ``z'`` momentum projections.
+
+        GeoRank ranks the predictions ``p0`` (the reference code's ``BYOL.forward`` output).
+        """
         features0, projections0 = self.encode(view0)
         _, projections1 = self.encode(view1)
         predictions0, predictions1 = self.predictor(projections0), self.predictor(projections1)  # type: ignore[misc]
         loss = (self.criterion(predictions0, self.encode_momentum(view1))
                 + self.criterion(predictions1, self.encode_momentum(view0))) / 2  # fmt: skip
-        return SSLOutput(loss, features0, projections0)
+        return SSLOutput(loss, features0, projections0, ranked=(predictions0,))

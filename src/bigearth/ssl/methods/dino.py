@@ -3,8 +3,11 @@
 - [0] Caron et al., "Emerging Properties in Self-Supervised Vision Transformers", ICCV 2021,
   https://arxiv.org/abs/2104.14294
 - [1] Reference code: https://github.com/facebookresearch/dino; lightly's ``DINOProjectionHead`` and ``DINOLoss``
+- [2] GeoRank reference code: https://github.com/tomburgert/georank (``ssl_base.py`` ``DINO``: head 512/64/2048,
+  2 global + 4 local crops, GeoRank on the teacher's and the student's outputs of global view 0)
 
-Two global views, no local crops (the multi-crop of [0] is left out: the augmentation pipeline makes two views).
+Multi-crop [0]: two global views, which the teacher sees, and any number of local views (smaller crops), which only
+the student sees; every student view is compared with every teacher view of another crop (lightly's ``DINOLoss``).
 """
 
 import warnings
@@ -44,8 +47,8 @@ class DINO(SSLMethod):
                                           freeze_last_layer=freeze)  # fmt: skip
 
         # the weight-normalised prototypes cannot be deep-copied: the teacher head is built alike
-        super().__init__(backbone=backbone, projector=head(freeze_last_layer), momentum=True,
-                         momentum_projector=head(-1))  # fmt: skip
+        super().__init__(backbone=backbone, projector=head(freeze_last_layer), projection_dim=output_dim,
+                         momentum=True, momentum_projector=head(-1))  # fmt: skip
         self.criterion = DINOLoss(output_dim=output_dim, warmup_teacher_temp=teacher_temperature,
                                   teacher_temp=teacher_temperature, student_temp=student_temperature,
                                   center_momentum=center_momentum)  # fmt: skip
@@ -54,10 +57,18 @@ class DINO(SSLMethod):
         """Drop the prototypes' gradients during the first ``freeze_last_layer`` epochs."""
         self.projector.cancel_last_layer_gradients(current_epoch=epoch)  # type: ignore[operator]
 
-    def forward(self, view0: Tensor, view1: Tensor) -> SSLOutput:
-        """Return DINO's loss of the student's outputs of both views against the teacher's (centre updated)."""
+    def forward(self, view0: Tensor, view1: Tensor, *local_views: Tensor) -> SSLOutput:
+        """Return DINO's loss of the student's outputs of all views against the teacher's (centre updated).
+
+        Args:
+            view0: ``(B, C, H, W)`` first global view.
+            view1: ``(B, C, H, W)`` second global view.
+            local_views: ``(B, C, h, w)`` local views (multi-crop), student only.
+
+        GeoRank ranks the teacher's and the student's outputs of ``view0`` (0.5 x each, as [2]).
+        """
         features0, student0 = self.encode(view0)
-        _, student1 = self.encode(view1)
+        students = [student0, self.encode(view1)[1], *(self.encode(view)[1] for view in local_views)]
         teacher = [self.encode_momentum(view0), self.encode_momentum(view1)]
-        return SSLOutput(self.criterion(teacher, [student0, student1], teacher_temp=self.criterion.teacher_temp),
-                         features0, student0)  # fmt: skip
+        loss = self.criterion(teacher, students, teacher_temp=self.criterion.teacher_temp)
+        return SSLOutput(loss, features0, student0, ranked=(teacher[0], student0))

@@ -33,11 +33,11 @@ class MoCoV2(SSLMethod):
         temperature: float = 0.2, memory_bank_size: int = 65536, gather_distributed: bool = False,
     ) -> None:  # fmt: skip
         super().__init__(backbone=backbone, projector=MoCoProjectionHead(feature_dim, hidden_dim, output_dim),
-                         momentum=True)  # fmt: skip
+                         projection_dim=output_dim, momentum=True)  # fmt: skip
         self.criterion = NTXentLoss(temperature=temperature, memory_bank_size=(memory_bank_size, output_dim),
                                     gather_distributed=gather_distributed)  # fmt: skip
 
     def forward(self, view0: Tensor, view1: Tensor) -> SSLOutput:
         """Return InfoNCE of the queries of view 0 against the keys of view 1 and the queue."""
         features0, queries = self.encode(view0)
-        return SSLOutput(self.criterion(queries, self.encode_momentum(view1)), features0, queries)
+        return SSLOutput(self.criterion(queries, self.encode_momentum(view1)), features0, queries, ranked=(queries,))

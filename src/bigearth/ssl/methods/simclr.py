@@ -29,11 +29,12 @@ class SimCLR(SSLMethod):
         self, *, backbone: nn.Module, feature_dim: int, hidden_dim: int = 2048, output_dim: int = 128,
         temperature: float = 0.5, gather_distributed: bool = False,
     ) -> None:  # fmt: skip
-        super().__init__(backbone=backbone, projector=SimCLRProjectionHead(feature_dim, hidden_dim, output_dim))
+        super().__init__(backbone=backbone, projector=SimCLRProjectionHead(feature_dim, hidden_dim, output_dim),
+                         projection_dim=output_dim)  # fmt: skip
         self.criterion = NTXentLoss(temperature=temperature, gather_distributed=gather_distributed)
 
     def forward(self, view0: Tensor, view1: Tensor) -> SSLOutput:
         """Return NT-Xent of the two views' projections."""
         features0, projections0 = self.encode(view0)
         _, projections1 = self.encode(view1)
-        return SSLOutput(self.criterion(projections0, projections1), features0, projections0)
+        return SSLOutput(self.criterion(projections0, projections1), features0, projections0, ranked=(projections0,))

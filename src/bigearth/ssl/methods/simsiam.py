@@ -30,6 +30,7 @@ class SimSiam(SSLMethod):
         super().__init__(
             backbone=backbone,
             projector=SimSiamProjectionHead(feature_dim, hidden_dim, output_dim),
+            projection_dim=output_dim,
             predictor=SimSiamPredictionHead(output_dim, prediction_dim, output_dim),
         )
         self.criterion = NegativeCosineSimilarity()
@@ -41,4 +42,4 @@ class SimSiam(SSLMethod):
         predictions0, predictions1 = self.predictor(projections0), self.predictor(projections1)  # type: ignore[misc]
         loss = (self.criterion(predictions0, projections1.detach())
                 + self.criterion(predictions1, projections0.detach())) / 2  # fmt: skip
-        return SSLOutput(loss, features0, projections0)
+        return SSLOutput(loss, features0, projections0, ranked=(projections0,))

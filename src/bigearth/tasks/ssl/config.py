@@ -8,9 +8,10 @@
     model: {...}            # SSLModelConfig: method, backbone, learning rate, momentum schedule
     data: {...}             # SSLDataConfig: the ReBENDataModule's arguments (S2, 10 bands by default)
     augment: [...]          # the view pipeline (bigearth.ssl.augment): names or {name: ..., arguments}
+    multicrop: {...}        # MultiCropConfig: DINO's local views (none by default)
     georank: {...}          # GeoRankConfig: the rank-based geographic regulariser (off by default)
     location_clusters: {...}  # LocationClusterConfig: the geography-aware SSL baseline (off by default)
-    optimizer: {...}        # timm optimiser name and weight decay
+    optimizer: {...}        # SSLOptimizerConfig: timm optimiser name, weight decay, momentum
     scheduler: {...}        # linear warm-up, then cosine decay
     evaluation: {...}       # kNN and linear probes run after pretraining
     slimmable: {...}        # SlimmableConfig: sandwich-rule training over widths (off by default)
@@ -19,7 +20,7 @@ Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.en
 ``location_clusters.enabled=true``, ``model.method_args.memory_bank_size=4096``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
@@ -48,8 +49,11 @@ class SSLModelConfig:
         backbone_args: extra timm keyword arguments.
         image_size: input size of fixed-size networks (ViT); the crop size of the views must match it.
         lr: peak learning rate.
-        momentum: ``[start, end]`` of the cosine schedule of the momentum network's EMA rate, per step
-            (MoCo-v2 0.999 throughout, BYOL 0.99 -> 1, DINO 0.996 -> 1; unused by SimCLR and SimSiam).
+        momentum: ``[start, end]`` of the cosine schedule of the momentum network's EMA rate (unused by SimCLR and
+            SimSiam; 0.996 -> 1 in the GeoRank reference code).
+        momentum_epochs: ``0``: the schedule runs per step over the whole run; ``N > 0``: per epoch over ``N`` epochs,
+            then ``end``, as lightly's ``cosine_schedule(epoch, N, start, end)`` in the GeoRank reference code
+            (MoCo: N = the run's epochs; BYOL and DINO: N = 10).
     """
 
     method: str = "mocov2"
@@ -59,6 +63,54 @@ class SSLModelConfig:
     image_size: int = 120
     lr: float = 1e-3
     momentum: list[float] = field(default_factory=lambda: [0.996, 1.0])
+    momentum_epochs: int = 0
+
+
+@dataclass
+class SSLOptimizerConfig(OptimizerConfig):
+    """The optimiser (:class:`bigearth.tasks.config.OptimizerConfig`) with the settings the SSL recipes need.
+
+    Attributes:
+        momentum: momentum of the SGD-family optimisers and LARS (timm's default 0.9). timm's ``sgd`` is Nesterov
+            SGD; plain ``torch.optim.SGD`` is timm's ``momentum`` (with ``momentum: 0.0``: no momentum).
+        exclude_bias_and_norm: no weight decay on biases and norms (timm's default); false decays every parameter,
+            as the reference code's LARS (``lightly.utils.lars.LARS(self.parameters(), ...)``), which timm's ``lars``
+            then computes.
+    """
+
+    momentum: float = 0.9
+    exclude_bias_and_norm: bool = True
+
+
+@dataclass
+class MultiCropConfig:
+    """DINO's multi-crop (Caron et al. 2021): local views besides the two global views of the ``augment`` pipeline.
+
+    The local views run the ``augment`` pipeline with its ``resized_crop`` at ``local_size`` and ``local_scale``
+    (the reference code's ``DINOTransform``: the same augmentations, another crop).
+
+    Attributes:
+        local_views: number of local views (0: none; 4 in the GeoRank reference code).
+        local_size: side of the local views in pixels (60).
+        local_scale: range of their area as a fraction of the image's (0.08 to 0.25).
+    """
+
+    local_views: int = 0
+    local_size: int = 60
+    local_scale: list[float] = field(default_factory=lambda: [0.08, 0.25])
+
+    def local_pipeline(self, augment: list[Any]) -> list[Any]:
+        """Return the ``augment`` pipeline with its ``resized_crop`` at the local size and scale.
+
+        Raises:
+            ConfigError: if the pipeline has no ``resized_crop`` step.
+        """
+        crops = [i for i, step in enumerate(augment) if isinstance(step, dict) and step.get("name") == "resized_crop"]
+        if not crops:
+            raise ConfigError("multicrop.local_views needs a resized_crop step in `augment` (the global crop)")
+        local = [dict(step) if isinstance(step, dict) else step for step in augment]
+        local[crops[0]].update(size=self.local_size, scale=list(self.local_scale))
+        return local
 
 
 @dataclass
@@ -72,6 +124,7 @@ class GeoRankConfig:
         strength: soft-rank regularisation strength (1e-3).
         max_distance_km: pairs farther apart are ignored (3000).
         margin: rank errors up to this many rank steps are ignored (1).
+        ties: target ranks of equal distances: ``ordinal`` (the reference code) or ``mean`` (bigearth's option).
     """
 
     enabled: bool = False
@@ -80,6 +133,11 @@ class GeoRankConfig:
     strength: float = 1e-3
     max_distance_km: float = 3000.0
     margin: float = 1.0
+    ties: str = "ordinal"
+
+    def loss_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`~bigearth.ssl.georank_loss.GeoRankLoss` (all but enabled and alpha)."""
+        return {key: value for key, value in asdict(self).items() if key not in ("enabled", "alpha")}
 
 
 @dataclass
@@ -87,15 +145,17 @@ class LocationClusterConfig:
     """The geography-aware SSL baseline (Ayush et al. 2021): classify each patch's location cluster.
 
     Attributes:
-        enabled: add ``weight`` x the cross-entropy of the cluster logits to the loss.
+        enabled: loss = (1 - alpha) L_ssl + alpha x the cross-entropy of the cluster logits of view 0's projection
+            (the GeoRank reference code's ``ayush_geo_aware``: ``Linear(128, k)`` on MoCo's 128-d projection; for
+            the other methods ``Linear(projection width, k)``, bigearth's extension).
         clusters: k of the k-means on the training split's coordinates (10).
-        weight: weight of the term (1: the plain sum of the paper).
+        alpha: mixing weight (0.5, as GeoRank's in the reference code).
         seed: seed of the k-means initialisation.
     """
 
     enabled: bool = False
     clusters: int = 10
-    weight: float = 1.0
+    alpha: float = 0.5
     seed: int = 0
 
 
@@ -143,27 +203,29 @@ class SSLConfig(Recipe):
     model: SSLModelConfig = field(default_factory=SSLModelConfig)
     data: SSLDataConfig = field(default_factory=SSLDataConfig)
     augment: list[Any] = field(default_factory=lambda: [dict(step) for step in DEFAULT_PIPELINE])
+    multicrop: MultiCropConfig = field(default_factory=MultiCropConfig)
     georank: GeoRankConfig = field(default_factory=GeoRankConfig)
     location_clusters: LocationClusterConfig = field(default_factory=LocationClusterConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    optimizer: SSLOptimizerConfig = field(default_factory=SSLOptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     evaluation: SSLEvaluationConfig = field(default_factory=SSLEvaluationConfig)
     slimmable: SlimmableConfig = field(default_factory=SlimmableConfig)
 
     @property
     def regulariser(self) -> str:
-        """``plain``, ``georank``, ``location_clusters`` or both joined by ``+``."""
-        names = [name for name, on in (("georank", self.georank.enabled),
-                                       ("location_clusters", self.location_clusters.enabled)) if on]  # fmt: skip
-        return "+".join(names) or "plain"
+        """``plain``, ``georank`` or ``location_clusters`` (at most one is on)."""
+        if self.georank.enabled:
+            return "georank"
+        return "location_clusters" if self.location_clusters.enabled else "plain"
 
 
 _SECTIONS: dict[str, type] = {
     "model": SSLModelConfig,
     "data": SSLDataConfig,
+    "multicrop": MultiCropConfig,
     "georank": GeoRankConfig,
     "location_clusters": LocationClusterConfig,
-    "optimizer": OptimizerConfig,
+    "optimizer": SSLOptimizerConfig,
     "scheduler": SchedulerConfig,
     "evaluation": SSLEvaluationConfig,
     "slimmable": SlimmableConfig,
@@ -181,15 +243,29 @@ def _check(config: SSLConfig) -> None:
                           f"{method_arguments(model.method)}")  # fmt: skip
     if len(model.momentum) != 2 or not all(0 <= value <= 1 for value in model.momentum):
         raise ConfigError(f"model.momentum must be [start, end] within [0, 1], got {model.momentum}")
+    if model.momentum_epochs < 0:
+        raise ConfigError(f"model.momentum_epochs must be 0 (per step over the run) or a number of epochs, got "
+                          f"{model.momentum_epochs}")  # fmt: skip
+    if config.multicrop.local_views:
+        if model.method != "dino":
+            raise ConfigError(f"multicrop.local_views is DINO's multi-crop; {model.method!r} takes two views: set it "
+                              "to 0")  # fmt: skip
+        build_augmentations(config.multicrop.local_pipeline(config.augment))
     if config.data.augment:
         raise ConfigError("data.augment must be false for pretraining: the views come from the `augment` section")
     georank = config.georank
-    if not 0 <= georank.alpha <= 1:
-        raise ConfigError(f"georank.alpha mixes (1 - alpha) L_ssl + alpha L_georank and must lie in [0, 1], got "
-                          f"{georank.alpha}")  # fmt: skip
+    for name, alpha in (("georank", georank.alpha), ("location_clusters", config.location_clusters.alpha)):
+        if not 0 <= alpha <= 1:
+            raise ConfigError(f"{name}.alpha mixes (1 - alpha) L_ssl + alpha L_{name} and must lie in [0, 1], got "
+                              f"{alpha}")  # fmt: skip
+    if georank.enabled and config.data.batch_size < 2:
+        raise ConfigError(f"GeoRank ranks the other patches of a batch: data.batch_size must be at least 2, got "
+                          f"{config.data.batch_size}")  # fmt: skip
+    if georank.enabled and config.location_clusters.enabled:
+        raise ConfigError("georank and location_clusters are alternative geographic terms, each alpha-mixed with the "
+                          "SSL loss as in the reference code; enable one of them")  # fmt: skip
     try:
-        GeoRankLoss(tau=georank.tau, strength=georank.strength, max_distance_km=georank.max_distance_km,
-                    margin=georank.margin)  # fmt: skip
+        GeoRankLoss(**georank.loss_arguments())
     except ValueError as error:
         raise ConfigError(f"georank: {error}") from error
     if config.location_clusters.clusters < 1:

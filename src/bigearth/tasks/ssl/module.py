@@ -1,10 +1,12 @@
 """Self-supervised pretraining as a ``LightningModule``: two augmented views, one method, optional geography.
 
 One step for every method (:meth:`SSLPretrainingTask.objective`): two views of the batch from the ``augment``
-pipeline (on the batch's device), the method's loss on them, then the geographic regularisers on view 0:
-``(1 - alpha) L_ssl + alpha L_georank`` with GeoRank, ``+ weight * L_location`` with location clusters. With a
-``slimmable`` section the method also runs at smaller widths of the backbone (:mod:`bigearth.slim.sandwich`),
-adding ``L_slim``, their summed losses.
+pipeline (on the batch's device; DINO's multi-crop adds local views), the method's loss on them, then one
+geographic term on view 0, alpha-mixed as in the GeoRank reference code (https://github.com/tomburgert/georank,
+``ssl_base.py``): ``(1 - alpha) L_ssl + alpha L_georank`` (GeoRank on the outputs the method names:
+:attr:`~bigearth.ssl.methods.base.SSLOutput.ranked`) or ``(1 - alpha) L_ssl + alpha L_location`` (location
+clusters, GASSL, on view 0's projection). With a ``slimmable`` section the method also runs at smaller widths of
+the backbone (:mod:`bigearth.slim.sandwich`), adding ``L_slim``, their summed losses.
 
 Logged keys: ``train/loss`` (per step and epoch), ``train/ssl``, ``train/georank``, ``train/location``, ``train/slim``
 (per epoch)
@@ -33,9 +35,16 @@ from bigearth.ssl.backbone import PooledBackbone
 from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.location_clusters import LocationClusterHead
 from bigearth.ssl.methods import build_method
-from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
+from bigearth.tasks.config import SchedulerConfig
 from bigearth.tasks.schedule import optimizer_with_schedule
-from bigearth.tasks.ssl.config import GeoRankConfig, LocationClusterConfig, SSLConfig, SSLModelConfig
+from bigearth.tasks.ssl.config import (
+    GeoRankConfig,
+    LocationClusterConfig,
+    MultiCropConfig,
+    SSLConfig,
+    SSLModelConfig,
+    SSLOptimizerConfig,
+)
 
 
 class SSLPretrainingTask(L.LightningModule):
@@ -51,9 +60,10 @@ class SSLPretrainingTask(L.LightningModule):
         georank: :class:`~bigearth.tasks.ssl.config.GeoRankConfig` fields.
         location_clusters: :class:`~bigearth.tasks.ssl.config.LocationClusterConfig` fields.
         centres: ``(clusters, 3)`` unit-vector location-cluster centres (with location clusters on).
-        optimizer: :class:`~bigearth.tasks.config.OptimizerConfig` fields.
+        optimizer: :class:`~bigearth.tasks.ssl.config.SSLOptimizerConfig` fields.
         scheduler: :class:`~bigearth.tasks.config.SchedulerConfig` fields.
         slimmable: :class:`~bigearth.slim.sandwich.SlimmableConfig` fields.
+        multicrop: :class:`~bigearth.tasks.ssl.config.MultiCropConfig` fields.
 
     Batches are dicts with ``image`` ``(B, C, H, W)`` normalised, and ``lat``/``lon`` ``(B,)`` degrees and
     ``patch_id`` as :class:`bigearth.data.datamodule.ReBENDataModule` yields them.
@@ -70,6 +80,7 @@ class SSLPretrainingTask(L.LightningModule):
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         slimmable: dict[str, Any] | None = None,
+        multicrop: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -77,7 +88,8 @@ class SSLPretrainingTask(L.LightningModule):
         self.model_config = SSLModelConfig(**(model or {}))
         self.georank_config = GeoRankConfig(**(georank or {}))
         self.location_config = LocationClusterConfig(**(location_clusters or {}))
-        self.optimizer_config = OptimizerConfig(**(optimizer or {}))
+        self.optimizer_config = SSLOptimizerConfig(**(optimizer or {}))
+        self.multicrop_config = MultiCropConfig(**(multicrop or {}))
         self.scheduler_config = SchedulerConfig(**(scheduler or {}))
         self.slimmable_config = SlimmableConfig(**(slimmable or {}))
         self.augment_specs = list(augment) if augment is not None else None
@@ -97,12 +109,12 @@ class SSLPretrainingTask(L.LightningModule):
             self.sandwich = Sandwich(self.slimmable_config, backbone)
         self.method = build_method(config.method, backbone=backbone, feature_dim=feature_dim,
                                    arguments=config.method_args)  # fmt: skip
-        self.augment = build_augmentations(self.augment_specs if self.augment_specs is not None else
-                                           SSLConfig().augment)  # fmt: skip
+        specs = self.augment_specs if self.augment_specs is not None else SSLConfig().augment
+        self.augment = build_augmentations(specs)
+        self.local_augment = (build_augmentations(self.multicrop_config.local_pipeline(specs))
+                              if self.multicrop_config.local_views else None)  # fmt: skip
         georank = self.georank_config
-        self.georank = (GeoRankLoss(tau=georank.tau, strength=georank.strength,
-                                    max_distance_km=georank.max_distance_km, margin=georank.margin)
-                        if georank.enabled else None)  # fmt: skip
+        self.georank = GeoRankLoss(**georank.loss_arguments()) if georank.enabled else None
         self.location_head = None
         if self.location_config.enabled:
             if not centres:
@@ -110,17 +122,16 @@ class SSLPretrainingTask(L.LightningModule):
                     "location clusters are on but no cluster centres were given (fit them on the training split "
                     "with bigearth.ssl.location_clusters.fit_location_clusters)"
                 )
-            self.location_head = LocationClusterHead(in_dim=feature_dim, centres=torch.tensor(centres))
+            self.location_head = LocationClusterHead(in_dim=self.method.projection_dim, centres=torch.tensor(centres))
 
     def on_train_start(self) -> None:
         """Remember the run's number of optimisation steps (the momentum schedule's length)."""
         self._total_steps = max(1, int(self.trainer.estimated_stepping_batches))
 
     def momentum(self) -> float:
-        """The momentum network's EMA rate at the current step (cosine from ``momentum[0]`` to ``momentum[1]``)."""
-        start, end = self.model_config.momentum
-        total = getattr(self, "_total_steps", 1)
-        return cosine_schedule(min(self.global_step, total), total, start, end)
+        """The momentum network's EMA rate now (:func:`ema_momentum`)."""
+        return ema_momentum(self.model_config, epoch=self.current_epoch, step=self.global_step,
+                            total_steps=getattr(self, "_total_steps", 1))  # fmt: skip
 
     def objective(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """Return the loss of a batch (``loss``) and its terms (``ssl``, ``georank``, ``location``).
@@ -151,22 +162,24 @@ class SSLPretrainingTask(L.LightningModule):
 
     def _terms(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         images = batch["image"]
-        view0, view1 = self.augment(images), self.augment(images)
+        views = [self.augment(images), self.augment(images)]
+        if self.local_augment is not None:
+            views += [self.local_augment(images) for _ in range(self.multicrop_config.local_views)]
         if self.sandwich is None:
-            output, slim = self.method(view0, view1), None
+            output, slim = self.method(*views), None
         else:  # every buffer of the method (queue, statistics) is as the full width alone leaves it
-            output, slim = self.sandwich(lambda: self.method(view0, view1), step=self.global_step,
+            output, slim = self.sandwich(lambda: self.method(*views), step=self.global_step,
                                          loss=lambda out: out.loss.float(), target=lambda out: out.projections,
                                          state=[self.method])  # fmt: skip
         terms = {"ssl": output.loss.float()}
         loss = terms["ssl"]
-        if self.georank is not None:
-            terms["georank"] = self.georank(output.projections, batch["lat"], batch["lon"])
-            alpha = self.georank_config.alpha
-            loss = (1 - alpha) * loss + alpha * terms["georank"]
+        if self.georank is not None:  # the mean over the ranked outputs (DINO: teacher and student)
+            ranked = [self.georank(out, batch["lat"], batch["lon"]) for out in output.ranked]
+            terms["georank"] = torch.stack(ranked).mean()
+            loss = (1 - self.georank_config.alpha) * loss + self.georank_config.alpha * terms["georank"]
         if self.location_head is not None:
-            terms["location"] = self.location_head(output.features, batch["lat"], batch["lon"])
-            loss = loss + self.location_config.weight * terms["location"]
+            terms["location"] = self.location_head(output.projections, batch["lat"], batch["lon"])
+            loss = (1 - self.location_config.alpha) * loss + self.location_config.alpha * terms["location"]
         if slim is not None:
             terms["slim"] = slim
             loss = loss + slim
@@ -190,12 +203,14 @@ class SSLPretrainingTask(L.LightningModule):
         self.method.after_backward(self.current_epoch)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        """The configured timm optimiser (no weight decay on biases and norms) and warm-up + cosine per step."""
+        """The configured timm optimiser and warm-up + cosine per step (constant with ``final_lr_fraction: 1``)."""
         return optimizer_with_schedule(
             self,
             name=self.optimizer_config.name,
             lr=self.model_config.lr,
             weight_decay=self.optimizer_config.weight_decay,
+            momentum=self.optimizer_config.momentum,
+            filter_bias_and_bn=self.optimizer_config.exclude_bias_and_norm,
             warmup_steps=self.scheduler_config.warmup_steps,
             total_steps=int(self.trainer.estimated_stepping_batches),
             final_fraction=self.scheduler_config.final_lr_fraction,
@@ -216,7 +231,27 @@ class SSLPretrainingTask(L.LightningModule):
             optimizer=asdict(config.optimizer),
             scheduler=asdict(config.scheduler),
             slimmable=asdict(config.slimmable),
+            multicrop=asdict(config.multicrop),
         )
+
+
+def ema_momentum(config: SSLModelConfig, *, epoch: int, step: int, total_steps: int) -> float:
+    """Return the momentum network's EMA rate: cosine from ``config.momentum[0]`` to ``config.momentum[1]``.
+
+    Per step over the run (``config.momentum_epochs`` 0), or per epoch over ``config.momentum_epochs`` epochs and
+    then ``momentum[1]``: lightly's ``cosine_schedule(epoch, N, start, end)`` as the GeoRank reference code calls it
+    (``ssl_base.py``), which reaches ``end`` at epoch ``N - 1``.
+
+    Args:
+        config: the model section (``momentum``, ``momentum_epochs``).
+        epoch: the current epoch, from 0.
+        step: the current optimisation step, from 0.
+        total_steps: optimisation steps of the run.
+    """
+    start, end = config.momentum
+    if config.momentum_epochs:
+        return cosine_schedule(min(epoch, config.momentum_epochs), config.momentum_epochs, start, end)
+    return cosine_schedule(min(step, total_steps), total_steps, start, end)
 
 
 def _diagnose(batch: dict[str, Any], error: Exception | None) -> None:

@@ -19,8 +19,7 @@ from bigearth.tasks.run import RunFolder
 from bigearth.tasks.ssl.config import parse_ssl_config
 from bigearth.tasks.ssl.evaluate import PROTOCOLS, finetune, macro_micro, probe_encoder
 
-REGULARISER_NAMES = {"plain": "plain", "georank": "GeoRank", "location_clusters": "location clusters (GASSL)",
-                     "georank+location_clusters": "GeoRank + location clusters"}  # fmt: skip
+REGULARISER_NAMES = {"plain": "plain", "georank": "GeoRank", "location_clusters": "location clusters (GASSL)"}
 
 
 @dataclass
