@@ -180,6 +180,21 @@ def test_every_shipped_recipe_takes_the_reference_code_values() -> None:
         assert (config.location_clusters.clusters, config.location_clusters.alpha) == (10, 0.5)
 
 
+def test_location_cluster_weight_of_older_run_folders_reads_as_alpha() -> None:
+    # before the alpha mixing the term was L_ssl + weight x CE; weight 1 is 2 x (0.5 L_ssl + 0.5 CE), weight 3 is
+    # 4 x (0.25 L_ssl + 0.75 CE)
+    from bigearth.tasks.ssl.config import parse_ssl_config
+
+    for weight, alpha in ((1.0, 0.5), (3.0, 0.75), (0.0, 0.0)):
+        raw = {"task": "ssl", "location_clusters": {"enabled": True, "weight": weight}}
+        with pytest.warns(DeprecationWarning, match="location_clusters.weight"):
+            assert parse_ssl_config(raw).location_clusters.alpha == alpha
+    with pytest.raises(ConfigError, match="both `weight`"):
+        parse_ssl_config({"task": "ssl", "location_clusters": {"weight": 1.0, "alpha": 0.5}})
+    with pytest.raises(ConfigError, match="must be a number"):
+        parse_ssl_config({"task": "ssl", "location_clusters": {"weight": "high"}})
+
+
 def test_the_lars_recipe_optimiser_steps_as_lightlys_lars() -> None:
     # the reference code: lightly.utils.lars.LARS(self.parameters(), lr=0.4, momentum=0.9, weight_decay=1e-6)
     from lightly.utils.lars import LARS

@@ -20,6 +20,7 @@ Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.en
 ``location_clusters.enabled=true``, ``model.method_args.memory_bank_size=4096``.
 """
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -278,6 +279,31 @@ def _check(config: SSLConfig) -> None:
                           "the resized_crop size to model.image_size")  # fmt: skip
 
 
+def _migrate_location_weight(raw: dict[str, Any]) -> dict[str, Any]:
+    """Read ``location_clusters.weight`` of recipes and run folders written before the alpha mixing.
+
+    The old term was ``L_ssl + weight x CE``, which is ``(1 + weight)`` times the alpha-mixed loss with
+    ``alpha = weight / (1 + weight)``: the same direction of the gradient at another scale.
+    """
+    section = raw.get("location_clusters")
+    if not isinstance(section, dict) or "weight" not in section:
+        return raw
+    if "alpha" in section:
+        raise ConfigError("location_clusters has both `weight` (before alpha mixing) and `alpha`: keep `alpha`")
+    section = dict(section)
+    weight = section.pop("weight")
+    if not isinstance(weight, int | float) or weight < 0:
+        raise ConfigError(f"location_clusters.weight must be a number >= 0, got {weight!r}")
+    section["alpha"] = weight / (1 + weight)
+    warnings.warn(
+        f"location_clusters.weight is deprecated: read as alpha = {section['alpha']:.4g} (the loss is now "
+        "(1 - alpha) L_ssl + alpha CE, the same gradient direction at 1 / (1 + weight) of the old scale)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return {**raw, "location_clusters": section}
+
+
 def parse_ssl_config(raw: dict[str, Any], *, name: str = "ssl") -> SSLConfig:
     """Build an :class:`SSLConfig` from plain data (a parsed YAML file).
 
@@ -285,6 +311,7 @@ def parse_ssl_config(raw: dict[str, Any], *, name: str = "ssl") -> SSLConfig:
         ConfigError: for unknown sections or keys, wrong types, another task, or inconsistent values.
     """
     header = recipe_header(raw, sections=("augment", *_SECTIONS), kind="SSL pretraining recipe", name=name, task=TASK)
+    raw = _migrate_location_weight(raw)
     augment = raw.get("augment", [dict(step) for step in DEFAULT_PIPELINE])
     if not isinstance(augment, list):
         raise ConfigError(f"augment must be a list of augmentation names or mappings, got {augment!r}")
