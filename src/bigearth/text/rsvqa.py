@@ -12,8 +12,9 @@ two types:
 The mix of types and answers is one of :data:`MIXES`:
 
 * ``original`` (default): the original's, from its answer counts (DESIGN 2.9): :data:`ORIGINAL_LAND_COVER_SHARE`
-  of the questions about land cover (5 of 25), and :data:`ORIGINAL_YES_SHARE` of the yes/no answers "yes"
-  (held within each form and chunk).
+  of the questions about land cover (5 of 25), :data:`ORIGINAL_YES_SHARE` of the yes/no answers "yes" (held
+  within each form and chunk) and :data:`ORIGINAL_NONE_SHARE` of the land-cover answers "None" (where a patch
+  allows).
 * ``balanced``: half of the questions about land cover, yes and no equally often within each form and chunk, so
   that the question alone does not give the answer (what bigearth generated before it followed the original).
 """
@@ -53,6 +54,8 @@ ORIGINAL_COUNTS: dict[str, int] = {"yes": 4_591_079, "no": 7_320_314, "land cove
 ORIGINAL_YES_SHARE = ORIGINAL_COUNTS["yes"] / (ORIGINAL_COUNTS["yes"] + ORIGINAL_COUNTS["no"])
 #: Share of land-cover questions in the original (0.193).
 ORIGINAL_LAND_COVER_SHARE = (ORIGINAL_COUNTS["land cover"] + ORIGINAL_COUNTS["None"]) / sum(ORIGINAL_COUNTS.values())
+#: Share of "None" among the original's land-cover answers (0.147).
+ORIGINAL_NONE_SHARE = ORIGINAL_COUNTS["None"] / (ORIGINAL_COUNTS["land cover"] + ORIGINAL_COUNTS["None"])
 ORIGINAL, BALANCED = "original", "balanced"
 #: Question mixes (see the module docstring).
 MIXES: tuple[str, ...] = (ORIGINAL, BALANCED)
@@ -122,6 +125,20 @@ def _land_cover(patch: LabelledPatch, rng: np.random.Generator) -> list[tuple[st
     return out
 
 
+def _original_land_cover(
+    land_cover: list[tuple[str, str, str]], wanted: int, rng: np.random.Generator, balancer: Balancer
+) -> list[int]:
+    """Return ``wanted`` land-cover questions (indices), "None" answers at the original's share of them."""
+    pools = {none: shuffled([i for i, q in enumerate(land_cover) if (q[2] == NONE_ANSWER) == none], rng)
+             for none in (False, True)}  # fmt: skip
+    shares = {True: ORIGINAL_NONE_SHARE, False: 1 - ORIGINAL_NONE_SHARE}
+    picked = []
+    for _ in range(min(wanted, len(land_cover))):
+        none = balancer.answer_share(LAND_COVER, {a: pools[a] or None for a in pools}, shares)
+        picked.append(pools[none].pop())
+    return picked
+
+
 def patch_questions(
     patch: LabelledPatch,
     rng: np.random.Generator,
@@ -131,8 +148,10 @@ def patch_questions(
 ) -> list[tuple[str, str, str, str]]:
     """Return ``count`` questions of one patch as (question, answer, type, form), land-cover ones first."""
     land_cover = _land_cover(patch, rng)
-    wanted = round(count * ORIGINAL_LAND_COVER_SHARE) if mix == ORIGINAL else count // 2
-    order = rng.permutation(len(land_cover))[:wanted]
+    if mix == ORIGINAL:
+        order = _original_land_cover(land_cover, round(count * ORIGINAL_LAND_COVER_SHARE), rng, balancer)
+    else:
+        order = rng.permutation(len(land_cover))[: count // 2]
     rows = [(land_cover[i][1], land_cover[i][2], LAND_COVER, land_cover[i][0]) for i in sorted(order)]
     forms = list(YES_NO_FORMS)
     asked: set[str] = set()
