@@ -51,19 +51,19 @@ def replicate(texts: Path, out: Path, predictions: Path, replicas: int) -> int:
 
 
 def measure(label: str, command: list[str]) -> tuple[float, float]:
-    """Run a command under /usr/bin/time -v; return (seconds, peak GB) and print its last lines."""
+    """Run a command under /usr/bin/time -v; return (seconds, peak GB) and print its last lines and CPU time."""
     start = time.perf_counter()
     result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - start
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)
     peak_gb = int(peak[1]) / 1024**2 if peak else float("nan")
+    cpu = sum(float(v) for v in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", result.stderr))
     if result.returncode != 0:
         print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"{label} failed ({result.returncode})")
     print("\n".join(result.stdout.splitlines()[-12:]))
-    print(
-        f"{label}: {seconds:,.0f} s, peak {peak_gb:.2f} GB = {peak_gb / BUDGET_GB:.2f} x the {BUDGET_GB:.0f} GB budget"
-    )
+    print(f"{label}: {seconds:,.0f} s wall, {cpu:,.0f} s CPU (user + system; the machine is shared), peak "
+          f"{peak_gb:.2f} GB = {peak_gb / BUDGET_GB:.2f} x the {BUDGET_GB:.0f} GB budget")  # fmt: skip
     return seconds, peak_gb
 
 
