@@ -9,7 +9,8 @@ are the reference outputs (a perfect model), so every row is scored. Each comman
 ``/usr/bin/time -v``; the maximum resident set size is its peak memory. The big files are deleted afterwards
 unless ``--keep``.
 
-Usage: python benchmarks/text_scale.py [--data /work/demo-data/store] [--replicas 774] [--scratch DIR] [--keep]
+Usage: python benchmarks/text_scale.py [--data /work/demo-data/store] [--replicas 924] [--scratch DIR] [--keep]
+    [--commands stats evaluate] (with --keep, a second run reuses the big files)
 """
 
 import argparse
@@ -70,9 +71,10 @@ def measure(label: str, command: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/demo-data/store"))
-    parser.add_argument("--replicas", type=int, default=774)
+    parser.add_argument("--replicas", type=int, default=924)
     parser.add_argument("--scratch", type=Path, default=Path("/work/scratch-text/scale"))
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--commands", nargs="+", choices=["stats", "evaluate"], default=["stats", "evaluate"])
     args = parser.parse_args()
     args.scratch.mkdir(parents=True, exist_ok=True)
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}; "
@@ -82,15 +84,21 @@ def main() -> None:
         generate(args.data, texts, settings=GenerateSettings(captions=1))
     big, predictions = args.scratch / "release-size.parquet", args.scratch / "predictions.parquet"
     start = time.perf_counter()
-    rows = replicate(texts, big, predictions, args.replicas)
-    print(f"wrote {rows:,} rows ({rows / RELEASE_ROWS:.2f} x the release), "
+    if big.is_file() and predictions.is_file():
+        rows = pq.ParquetFile(big).metadata.num_rows
+    else:
+        rows = replicate(texts, big, predictions, args.replicas)
+    print(f"{rows:,} rows ({rows / RELEASE_ROWS:.2f} x the release), "
           f"{big.stat().st_size / 1e9:.2f} GB, in {time.perf_counter() - start:,.0f} s")  # fmt: skip
     captions = pc.sum(pc.equal(pq.read_table(big, columns=["type"])["type"], "captioning")).as_py()
     print(f"{captions:,} caption rows")
     cli = [str(Path(sys.executable).with_name("bigearth")), "text"]
     try:
-        measure("text stats", [*cli, "stats", str(big)])
-        measure("text evaluate", [*cli, "evaluate", str(big), str(predictions), "--out", str(args.scratch / "report")])
+        if "stats" in args.commands:
+            measure("text stats", [*cli, "stats", str(big)])
+        if "evaluate" in args.commands:
+            report = str(args.scratch / "report")
+            measure("text evaluate", [*cli, "evaluate", str(big), str(predictions), "--out", report])
         print(f"load after: {os.getloadavg()}")
     finally:
         if not args.keep:

@@ -10,7 +10,7 @@ and the rest is scored.
 Large files: :func:`evaluate_file` reads the texts in batches (:func:`~bigearth.text.reader.iter_texts`) and
 keeps only sums per type and category for binary, multiple-choice and box rows; captions are scored at the end
 on the caption rows (their metrics are corpus-level), which are kept in memory. The predictions are held as one
-Arrow table (``ID``, ``prediction``) and looked up by ID per batch.
+Arrow table (``ID``, ``prediction``); per batch, the batch's IDs are hashed and the prediction IDs looked up in them.
 """
 
 import io
@@ -103,8 +103,12 @@ def read_predictions(path: Path) -> pa.Table:
             strings = {name: pa.string() for name in PREDICTION_COLUMNS}
             table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=strings,
                                                                                 strings_can_be_null=False))  # fmt: skip
-        else:
-            table = pq.read_table(path)
+        else:  # batch by batch: reading the whole file at once needs about twice the memory of the table
+            file = pq.ParquetFile(path)
+            columns = [c for c in PREDICTION_COLUMNS if c in file.schema_arrow.names]
+            batches = file.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+            schema = pa.schema([file.schema_arrow.field(c) for c in columns])
+            table = pa.Table.from_batches(list(batches), schema)
     except (pa.ArrowInvalid, OSError) as error:
         raise MetadataError(f"{path} cannot be read as a predictions file ({error})") from error
     missing = [c for c in PREDICTION_COLUMNS if c not in table.column_names]
@@ -118,14 +122,8 @@ def read_predictions(path: Path) -> pa.Table:
 
 
 def _prediction_table(table: pa.Table) -> pa.Table:
-    """Return predictions as one-chunk string columns, checking that every ID occurs once."""
-    table = pa.table({name: pc.cast(table[name], pa.string()).combine_chunks() for name in PREDICTION_COLUMNS})
-    table = table.set_column(1, "prediction", pc.fill_null(table["prediction"], ""))
-    if pc.count_distinct(table["ID"]).as_py() != table.num_rows:
-        counts = pc.value_counts(table["ID"])
-        twice = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"]
-        raise MetadataError(f"the predictions hold ID {twice.as_py()!r} more than once; keep one answer per ID")
-    return table
+    """Return predictions as string columns (chunks kept: no copy of a 9.5 M-row table)."""
+    return pa.table({name: pc.cast(table[name], pa.string()) for name in PREDICTION_COLUMNS})
 
 
 class _Scores:
@@ -142,16 +140,24 @@ class _Scores:
 
     def add(self, batch: pd.DataFrame) -> None:
         """Score one batch of checked texts."""
-        found = pc.index_in(pa.array(batch["ID"], pa.string()), value_set=self.predictions["ID"])
-        position = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
-        self.seen[position[position >= 0]] = True
+        # hash the batch's IDs (not the 9.5 M predictions') and find each prediction's row in the batch
+        row = pc.index_in(self.predictions["ID"], value_set=pa.array(batch["ID"], pa.string()))
+        matched = np.flatnonzero(row.is_valid().to_numpy(zero_copy_only=False))
+        batch_rows = row.filter(row.is_valid()).to_numpy()
+        if len(np.unique(batch_rows)) < len(batch_rows):
+            twice = batch["ID"].iloc[np.flatnonzero(np.bincount(batch_rows) > 1)[0]]
+            raise MetadataError(f"the predictions hold ID {twice!r} more than once; keep one answer per ID")
+        position = np.full(len(batch), -1, dtype=np.int64)
+        position[batch_rows] = matched
+        self.seen[matched] = True
         is_caption = (batch["type"] == CAPTION).to_numpy()
         self.references.append(batch.loc[is_caption, ["patch_id", "output"]])
         scored = np.ones(len(batch), dtype=bool) if self.split is None else (batch["split"] == self.split).to_numpy()
         missing = scored & (position < 0)
         self.missing += batch.loc[missing, "ID"].tolist()
         rows = batch[scored & ~missing].copy()
-        rows["prediction"] = self.predictions["prediction"].take(position[scored & ~missing]).to_pylist()
+        answers = pc.fill_null(self.predictions["prediction"].take(position[scored & ~missing]), "")
+        rows["prediction"] = answers.to_pylist()
         self.captions.append(rows.loc[rows["type"] == CAPTION, ["patch_id", "prediction"]])
         for kind in (BINARY, MULTIPLE_CHOICE, DETECTION):
             of_kind = rows[rows["type"] == kind]
