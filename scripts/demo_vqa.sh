@@ -11,7 +11,9 @@ if [[ ! -f "$out/run/model/config.json" ]]; then
   echo "no classifier in $out/run: run scripts/demo.sh first" >&2
   exit 1
 fi
-$bigearth text rsvqa --data "$out/store" --out "$out/qa.parquet"
+# --mix balanced: the README's VQA table was made with this mix (half land cover, yes/no balanced), before the
+# original RSVQAxBEN mix became the default
+$bigearth text rsvqa --data "$out/store" --out "$out/qa.parquet" --mix balanced
 $bigearth train configs/vqa/demo-cpu.yaml --data "$out/store" --out "$out/vqa" \
   data.questions="$out/qa.parquet" model.image_weights="$out/run/model"
 $bigearth train configs/vqa/demo-cpu-question-only.yaml --data "$out/store" --out "$out/vqa-question-only" \

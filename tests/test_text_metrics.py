@@ -1,15 +1,17 @@
-"""Answer parsing and metrics: IoU scores by hand, CIDEr-D against the reference implementation, BLEU, ROUGE-L and
-METEOR against known values and independent formulas."""
+"""Answer parsing and metrics: IoU scores by hand; BLEU, ROUGE-L, METEOR and CIDEr-D against values computed by
+hand with coco-caption's formulas (and CIDEr-D against the reference implementation's output)."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
 
 from bigearth.errors import CorruptDataError
 from bigearth.text.answers import options_of, parse_binary, parse_boxes, parse_choice
-from bigearth.text.cider import cider_d
-from bigearth.text.metrics import box_score, caption_scores, iou_matrix, tokens
+from bigearth.text.metrics import COCO, FALLBACK, box_score, caption_scores, iou_matrix, tokens
+
+needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="the PTB tokenizer and METEOR 1.5 need Java")
 
 
 @pytest.mark.parametrize(
@@ -36,24 +38,37 @@ def test_parse_boxes() -> None:
     assert parse_boxes("[0, 0.1, 0.5, 1]", "r") == [[0.0, 0.1, 0.5, 1.0]]  # one box without the outer list
     assert parse_boxes("[]", "r") == []
     for bad, message in [("[[0, 0, 1]]", "not 4 finite numbers"), ("[[0.5, 0, 0.2, 1]]", "not ordered"),
-                         ("[[0, 0, 1.5, 1]]", "within 0..1"), ("boxes!", "no JSON"), ('{"a": 1}', "no list"),
+                         ("[[0, 0, 1.5, 1]]", "within 0..1"), ("boxes!", "neither JSON"), ('{"a": 1}', "no list"),
                          ('[["a", 0, 1, 1]]', "not 4 finite")]:  # fmt: skip
         with pytest.raises(CorruptDataError, match=rf"prediction row-7: .*{message}"):
             parse_boxes(bad, "row-7")
+
+
+def test_parse_released_box_forms() -> None:
+    assert parse_boxes("[0.1 0.2, 0.5 0.6]", "r") == [[0.1, 0.2, 0.5, 0.6]]
+    tagged = "<ref>arable land</ref><box>[0.1 0.2, 0.5 0.6]</box> and <box>[0 0, 1 1]</box>"
+    assert parse_boxes(tagged, "r") == [[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0]]
+    assert parse_boxes("<point>(0.3, 0.4)</point>", "r") == [[0.3, 0.4, 0.3, 0.4]]  # a point: a zero-size box
+    for bad in ("", "forest [0 0, 1 1]", "(0.1, 0.2, 0.3)", "[0.6 0, 0.2 1]"):
+        with pytest.raises(CorruptDataError, match="reference output row-2"):
+            parse_boxes(bad, "row-2", what="reference output")
 
 
 def test_box_scores_by_hand() -> None:
     a, b = [0.0, 0.0, 0.5, 0.5], [0.25, 0.0, 0.75, 0.5]
     np.testing.assert_allclose(iou_matrix(np.array([a]), np.array([b])), [[0.125 / 0.375]])
     perfect = box_score([a, b], [b, a])
-    assert (perfect.iou, perfect.right, perfect.matches) == (1.0, True, 2)
-    shifted = box_score([b], [a])  # IoU 1/3: matched but below 0.5
+    assert (perfect.iou, perfect.right(0.9), perfect.matches(0.9)) == (1.0, True, 2)
+    shifted = box_score([b], [a])  # IoU 1/3: right at 0.25, wrong at 0.5
     assert shifted.iou == pytest.approx(1 / 3)
-    assert not shifted.right
+    assert [shifted.right(t) for t in (0.25, 0.5, 0.75, 0.9)] == [True, False, False, False]
+    close = box_score([[0.0, 0.0, 0.5, 0.45]], [a])  # IoU 0.9: right at every threshold up to 0.9
+    assert close.iou == pytest.approx(0.9)
+    assert close.right(0.9)
     extra = box_score([a, [0.6, 0.6, 1.0, 1.0]], [a])  # one extra box halves the score
     assert extra.iou == pytest.approx(0.5)
-    assert not extra.right
-    assert box_score([], []).right
+    assert not extra.right(0.25)
+    assert box_score([], []).right()
     assert box_score([], [a]).iou == 0.0
 
 
@@ -77,31 +92,46 @@ REFERENCE_CIDER = [1.8857583440818002, 0.639385725354688, 2.733016066467218, 1.9
 
 
 def test_cider_d_matches_the_reference_implementation() -> None:
-    scores = cider_d([c.split() for c in CANDIDATES], [[r.split() for r in refs] for refs in REFERENCES])
-    np.testing.assert_allclose(scores, REFERENCE_CIDER, rtol=1e-12)
-    assert np.mean(scores) == pytest.approx(1.8020619630586265)
+    scores, _ = caption_scores(CANDIDATES, REFERENCES, java=False)  # the simple tokens are the words here
+    assert scores["cider"] == pytest.approx(np.mean(REFERENCE_CIDER), rel=1e-12)
+    assert np.mean(REFERENCE_CIDER) == pytest.approx(1.8020619630586265)
 
 
-def lcs(a: list[str], b: list[str]) -> int:
-    table = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
-    for i, x in enumerate(a):
-        for j, y in enumerate(b):
-            table[i + 1][j + 1] = table[i][j] + 1 if x == y else max(table[i][j + 1], table[i + 1][j])
-    return table[-1][-1]
+# A length tie: the candidate has 4 words, the references 5 and 3. coco-caption's BLEU takes the closer length and,
+# on a tie, the shorter one (3), so there is no brevity penalty (taking the first reference, 5, would multiply by
+# exp(1 - 5/4)). Clipped n-gram precisions: 3/4, 2/3, 1/2, 0/1; coco-caption adds 1e-15 to the matches and 1e-9
+# to the n-gram count. ROUGE-L: LCS 3 with both references, best precision 3/4, best recall 3/3, beta 1.2.
+TIE_CANDIDATE = "Forest near the river."  # both tokenizers: lower case, no full stop
+TIE_REFERENCES = ["forest near the lake shore", "forest near the"]
+PRECISIONS = [(3 + 1e-15) / (4 + 1e-9), (2 + 1e-15) / (3 + 1e-9), (1 + 1e-15) / (2 + 1e-9), 1e-15 / (1 + 1e-9)]
+TIE_BLEU = [math.prod(PRECISIONS[:n]) ** (1 / n) for n in range(1, 5)]
+TIE_ROUGE_L = (1 + 1.2**2) * 0.75 * 1.0 / (1.0 + 1.2**2 * 0.75)
 
 
-def test_caption_scores() -> None:
-    # torchmetrics' documented BLEU-4 example; ROUGE-L and METEOR from their formulas
-    hyp, refs = "the cat is on the mat", ["there is a cat on the mat", "a cat is on the mat"]
-    scores = caption_scores([hyp], [refs])
-    assert scores["bleu_4"] == pytest.approx(0.7598, abs=1e-4)
-    f = [2 * lcs(hyp.split(), r.split()) / (len(hyp.split()) + len(r.split())) for r in refs]
-    assert scores["rouge_l"] == pytest.approx(max(f))
-    same = caption_scores(["arable land and pastures"], [["arable land and pastures"]])
-    assert same["bleu_4"] == pytest.approx(1.0)
-    assert same["meteor"] == pytest.approx(1 - 0.5 * (1 / 4) ** 3)  # one chunk of 4 matched words
+@pytest.mark.parametrize("java", [pytest.param(True, marks=needs_java), False])
+def test_bleu_and_rouge_l_as_coco_caption(java: bool) -> None:
+    scores, backend = caption_scores([TIE_CANDIDATE], [TIE_REFERENCES], java=java)
+    assert backend == (COCO if java else FALLBACK)
+    np.testing.assert_allclose([scores[f"bleu_{n}"] for n in range(1, 5)], TIE_BLEU, rtol=1e-9)
+    assert TIE_BLEU[0] == pytest.approx(0.75)
+    assert scores["rouge_l"] == pytest.approx(TIE_ROUGE_L, rel=1e-12)
+    assert scores["cider"] == 0.0  # one image: every reference n-gram has idf log(1/1) = 0
+    assert all(math.isnan(v) for v in caption_scores([], [], java=java)[0].values())
+
+
+@pytest.mark.slow
+@needs_java
+def test_meteor_1_5() -> None:
+    # METEOR 1.5 (English: alpha 0.85, beta 0.2, gamma 0.6): all 3 words match (precision = recall = 1) in 2 chunks
+    # ("pastures", "arable land"), so the score is 1 - 0.6 (2/3)^0.2
+    scores, _ = caption_scores(["Pastures, arable land."], [["arable land pastures"]], java=True)
+    assert scores["meteor"] == pytest.approx(1 - 0.6 * (2 / 3) ** 0.2, abs=1e-9)
+
+
+def test_meteor_without_java() -> None:
+    same, _ = caption_scores(["arable land and pastures"], [["arable land and pastures"]], java=False)
+    assert same["meteor"] == pytest.approx(1 - 0.5 * (1 / 4) ** 3)  # NLTK: one chunk of 4 matched words
     # Porter stems match without WordNet (no download): "forests" matches "forest"
-    stem = caption_scores(["forests near lakes"], [["forest near lake"]])["meteor"]
+    stem = caption_scores(["forests near lakes"], [["forest near lake"]], java=False)[0]["meteor"]
     assert stem == pytest.approx(1 - 0.5 * (1 / 3) ** 3)
-    assert all(math.isnan(v) for v in caption_scores([], []).values())
     assert tokens("Arable land: 62%, (west)!") == ["arable", "land", "62%", "west"]

@@ -1,4 +1,5 @@
-"""RSVQAxBEN-style questions: answers checked against the metadata labels, 25 per image, balanced yes/no."""
+"""RSVQAxBEN-style questions: answers checked against the metadata labels, 25 per image, the original mix by
+default (shares from RSVQAxBEN's published answer counts) or a balanced one."""
 
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pandas as pd
 import pytest
 
 from bigearth.data.metadata import read_metadata
+from bigearth.errors import ConfigError
 from bigearth.nomenclature import CLASS_CODES
 from bigearth.text.rsvqa import CHUNK_PATCHES, generate_rsvqa
 from bigearth.text.schema import RSVQA_COLUMNS
@@ -23,16 +25,25 @@ def questions(mini_root: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.D
     return frame
 
 
+@pytest.fixture(scope="module")
+def balanced(mini_root: Path, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("rsvqa") / "balanced.parquet"
+    generate_rsvqa(mini_root, out, seed=1, mix="balanced")
+    return pd.read_parquet(out)
+
+
 def mentioned(question: str) -> list[str]:
     return [name for name in CLASS_CODES if name.lower() in question.lower()]
 
 
-def test_answers_follow_the_labels(mini_root: Path, questions: pd.DataFrame) -> None:
+@pytest.mark.parametrize("mix", ["original", "balanced"])
+def test_answers_follow_the_labels(mini_root: Path, questions: pd.DataFrame, balanced: pd.DataFrame, mix: str) -> None:
+    frame = questions if mix == "original" else balanced
     labels = read_metadata(mini_root).set_index("patch_id")["labels"].map(set)
-    assert tuple(questions.columns) == RSVQA_COLUMNS
-    assert questions["ID"].is_unique
-    assert (questions.groupby("patch_id").size() == 25).all()
-    for row in questions.itertuples(index=False):
+    assert tuple(frame.columns) == RSVQA_COLUMNS
+    assert frame["ID"].is_unique
+    assert (frame.groupby("patch_id").size() == 25).all()
+    for row in frame.itertuples(index=False):
         present = labels[row.patch_id]
         if row.type == "yes/no":
             names = mentioned(row.question)
@@ -55,7 +66,26 @@ def test_answers_follow_the_labels(mini_root: Path, questions: pd.DataFrame) -> 
             assert row.answer == ("; ".join(expected) if expected else "None"), row.question
 
 
-def test_yes_and_no_balanced_per_form_and_class(questions: pd.DataFrame) -> None:
+def test_the_original_mix_by_default(questions: pd.DataFrame) -> None:
+    # RSVQAxBEN (DESIGN 2.9): yes 4,591,079, no 7,320,314, land cover 2,428,492 + None 418,265 of 14,758,150
+    assert (questions["type"] == "yes/no").mean() == pytest.approx(1 - 2_846_757 / 14_758_150, abs=0.02)
+    assert (questions["type"] == "yes/no").mean() == pytest.approx(20 / 25)  # 5 land-cover questions per image
+    yes_no = questions[questions["type"] == "yes/no"]
+    assert (yes_no["answer"] == "yes").mean() == pytest.approx(4_591_079 / 11_911_393, abs=0.02)
+    for _, group in yes_no.groupby("form"):  # held within each form
+        assert (group["answer"] == "yes").mean() == pytest.approx(0.385, abs=0.05)
+    land_cover = questions[questions["type"] == "land cover"]
+    assert (land_cover["answer"] == "None").mean() == pytest.approx(418_265 / 2_846_757, abs=0.03)
+
+
+def test_unknown_mix(mini_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="original"):
+        generate_rsvqa(mini_root, tmp_path / "qa.parquet", mix="natural")
+    assert not (tmp_path / "qa.parquet").exists()
+
+
+def test_balanced_mix_yes_and_no_per_form_and_class(balanced: pd.DataFrame) -> None:
+    questions = balanced
     chunks = -(-questions["patch_id"].nunique() // CHUNK_PATCHES)
     yes_no = questions[questions["type"] == "yes/no"]
     assert set(yes_no["form"]) == {"presence 1", "presence 2 and", "presence 3 and", "presence 2 or", "presence 3 or"}

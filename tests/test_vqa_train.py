@@ -89,6 +89,11 @@ def test_rsvqa_and_bigearthnet_txt_files_are_read_alike(questions: Path, texts: 
     assert set(txt.frame["type"]) == {"yes/no", "multiple choice"}
     assert set(txt.frame.loc[txt.frame["type"] == "multiple choice", "answer"]) <= set("abcd")
     assert set(read_questions(texts, text_types=["binary"]).frame["type"]) == {"yes/no"}
+    with pytest.warns(FutureWarning, match="multiple_choice"):  # a recipe's earlier name still reads
+        old = read_questions(texts, text_types=["binary", "multiple_choice"])
+    pd.testing.assert_frame_equal(old.frame, txt.frame)
+    with pytest.raises(ConfigError, match=r"must name some of \['binary', 'mcq'\]"):
+        read_questions(texts, text_types=["captioning"])
     assert list(rsvqa.frame.columns) == list(txt.frame.columns)
 
 

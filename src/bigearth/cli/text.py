@@ -1,4 +1,4 @@
-"""Text commands: ``text generate``, ``text rsvqa``, ``text evaluate``, ``text stats``."""
+"""Text commands: ``text generate``, ``text rsvqa``, ``text rsvqa-import``, ``text evaluate``, ``text stats``."""
 
 import json
 from pathlib import Path
@@ -23,6 +23,13 @@ Scheduler = Annotated[
 SnowCloud = Annotated[
     bool, typer.Option("--include-snow-cloud", help="also the patches flagged for seasonal snow or cloud/shadow")
 ]
+
+
+def _print_unknown(categories: dict[str, int]) -> None:
+    """Print the rows per category outside the released ones (scored and counted under their own name)."""
+    if categories:
+        listed = ", ".join(f"{name!r}: {count}" for name, count in categories.items())
+        console.print(f"[yellow]categories outside the released ones[/] (scored under their own name): {listed}")
 
 
 def _table(frame, title: str) -> Table:  # noqa: ANN001 - a pandas DataFrame
@@ -79,6 +86,13 @@ def rsvqa(
     out: Annotated[Path, typer.Option(help="questions parquet file to write")],
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     questions: Annotated[int, typer.Option(help="questions per image")] = 25,
+    mix: Annotated[
+        str,
+        typer.Option(
+            help="question mix: original (RSVQAxBEN's: about 81 % yes/no, 39 % of them yes) or balanced "
+            "(half land cover, yes/no balanced)"
+        ),
+    ] = "original",
     workers: Workers = 0,
     scheduler: Scheduler = None,
     include_snow_cloud: SnowCloud = False,
@@ -88,11 +102,35 @@ def rsvqa(
 
     try:
         with progress_bar("generating questions") as update:
-            count = generate_rsvqa(data, out, seed=seed, count=questions, workers=workers, scheduler=scheduler,
-                                   include_snow_cloud=include_snow_cloud, progress=update)  # fmt: skip
+            count = generate_rsvqa(data, out, seed=seed, count=questions, mix=mix, workers=workers,
+                                   scheduler=scheduler, include_snow_cloud=include_snow_cloud,
+                                   progress=update)  # fmt: skip
     except BigEarthError as error:
         fail(error)
-    console.print(f"wrote {count} questions to {out}")
+    console.print(f"wrote {count} questions ({mix} mix) to {out}")
+
+
+@text_app.command("rsvqa-import")
+def rsvqa_import(
+    files: Annotated[list[Path], typer.Argument(help="the original RSVQAxBEN_QA_{train,val,test}.json files")],
+    data: Annotated[Path, typer.Option(help="store folder or release root whose metadata maps the v1 names")],
+    out: Annotated[Path, typer.Option(help="questions parquet file to write (for data.questions)")],
+) -> None:
+    """Import the original RSVQAxBEN questions, mapping each v1 image to its reBEN patch, keeping their split."""
+    from bigearth.text.rsvqa_import import import_rsvqaxben
+
+    try:
+        summary = import_rsvqaxben(files, data, out)
+    except BigEarthError as error:
+        fail(error)
+    found = f"{summary.matched_images} images ({summary.matched_questions} questions) found a reBEN patch"
+    console.print(f"read {summary.questions} questions about {summary.images} images; {found}")
+    if summary.unmatched_example is not None:
+        console.print(f"[yellow]{summary.questions - summary.matched_questions} question(s) about "
+                      f"{summary.images - summary.matched_images} image(s) not in the metadata left out[/], "
+                      f"e.g. {summary.unmatched_example}")  # fmt: skip
+    splits = ", ".join(f"{name} {count}" for name, count in summary.per_split.items())
+    console.print(f"wrote {summary.matched_questions} questions ({splits}) to {out}")
 
 
 @text_app.command()
@@ -104,29 +142,33 @@ def evaluate(
     baseline: Annotated[
         str | None, typer.Option(help="score a baseline instead of a predictions file: majority or random")
     ] = None,
-    split: Annotated[str | None, typer.Option(help="score one split only (train, validation, test)")] = None,
+    split: Annotated[str | None, typer.Option(help="score one split only (train, validation, test, bench)")] = None,
     out: Annotated[Path | None, typer.Option(help="folder for metrics.json, scores.csv and scores.png")] = None,
     skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="leave out rows with missing, unknown or malformed predictions")
+        bool,
+        typer.Option("--skip-invalid", help="leave out (and count) missing, unknown or malformed predictions"),
     ] = False,
     seed: Annotated[int, typer.Option(help="seed of the random baseline")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
-    """Score a model's answers (or a baseline's) per type and category."""
+    """Score a model's answers (or a baseline's) per type and category.
+
+    The texts file may be the released BigEarthNet.txt parquet as it is (read in batches) or a file of
+    `bigearth text generate`.
+    """
     from bigearth.errors import ConfigError
     from bigearth.text.baselines import baseline_predictions
-    from bigearth.text.evaluate import evaluate_predictions, read_table, write_report
-    from bigearth.text.schema import PREDICTION_COLUMNS, TEXT_COLUMNS
+    from bigearth.text.evaluate import evaluate_file, read_predictions, write_report
+    from bigearth.text.reader import read_texts
 
     try:
         if (predictions is None) == (baseline is None):
             raise ConfigError("give either a PREDICTIONS file or --baseline majority|random")
-        text_table = read_table(texts, TEXT_COLUMNS, "texts")
         if baseline is not None:
-            answers = baseline_predictions(text_table, baseline, seed=seed)
+            answers = baseline_predictions(read_texts(texts), baseline, seed=seed)
         else:
-            answers = read_table(predictions, PREDICTION_COLUMNS, "predictions")
-        evaluation = evaluate_predictions(text_table, answers, split=split, skip_invalid=skip_invalid)
+            answers = read_predictions(predictions)
+        evaluation = evaluate_file(texts, answers, split=split, skip_invalid=skip_invalid)
         if out is not None:
             write_report(evaluation, out)
     except BigEarthError as error:
@@ -136,6 +178,9 @@ def evaluate(
         return
     for kind, rows in evaluation.scores.groupby("type", sort=False):
         console.print(_table(rows.dropna(axis=1, how="all").drop(columns="type"), f"{kind}"))
+    if evaluation.caption_backend is not None:
+        console.print(f"captions scored by {evaluation.caption_backend}")
+    _print_unknown(evaluation.unknown_categories)
     if evaluation.skipped:
         first_id, reason = evaluation.skipped[0]
         console.print(f"[yellow]{len(evaluation.skipped)} row(s) left out[/], e.g. {first_id}: {reason}")
@@ -148,20 +193,13 @@ def stats(
     texts: Annotated[Path, typer.Argument(help="texts parquet file (BigEarthNet.txt or RSVQAxBEN-style)")],
     plot: Annotated[Path | None, typer.Option(help="PNG file for the plots")] = None,
 ) -> None:
-    """Print (and plot) counts per type and category, answer balance and text lengths."""
-    import pandas as pd
-
-    from bigearth.text.stats import text_statistics, write_statistics_plot
+    """Print (and plot) counts per type and category, answer balance and text lengths (files read in batches)."""
+    from bigearth.text.stats import file_statistics, write_statistics_plot
 
     try:
-        if not texts.is_file():
-            from bigearth.errors import MissingDataError
-
-            raise MissingDataError(f"{texts} does not exist; make it with `bigearth text generate`")
-        frame = pd.read_parquet(texts)
-        statistics = text_statistics(frame)
+        statistics = file_statistics(texts)
         if plot is not None:
-            write_statistics_plot(statistics, frame, plot)
+            write_statistics_plot(statistics, plot)
     except BigEarthError as error:
         fail(error)
     console.print(f"{texts}: {int(statistics.counts['texts'].sum())} texts of {statistics.patches} patches")
@@ -170,5 +208,6 @@ def stats(
     if len(statistics.letters):
         console.print(_table(statistics.letters.reset_index(), "right letter of multiple-choice questions"))
     console.print(_table(statistics.lengths, "lengths in words"))
+    _print_unknown(statistics.unknown_categories)
     if plot is not None:
         console.print(f"plot written to {plot}")

@@ -8,12 +8,14 @@ The journey of this package, one module per step:
   parquet.
 * :mod:`~bigearth.text.templates` holds the wording; :mod:`~bigearth.text.captions`,
   :mod:`~bigearth.text.questions` and :mod:`~bigearth.text.referring` turn facts into texts, balanced by
-  :mod:`~bigearth.text.balance`; :mod:`~bigearth.text.rsvqa` makes RSVQAxBEN-style questions from the labels.
+  :mod:`~bigearth.text.balance`; :mod:`~bigearth.text.rsvqa` makes RSVQAxBEN-style questions from the labels and
+  :mod:`~bigearth.text.rsvqa_import` reads the original RSVQAxBEN question files.
 * :mod:`~bigearth.text.generate` runs it over a data set (:mod:`~bigearth.text.execution`: processes or Dask)
   and writes the parquet files whose columns :mod:`~bigearth.text.schema` defines, resumably
   (:mod:`~bigearth.text.parts`).
-* :mod:`~bigearth.text.answers` parses predictions, :mod:`~bigearth.text.metrics` and
-  :mod:`~bigearth.text.cider` score them, :mod:`~bigearth.text.baselines` makes the majority and random
+* :mod:`~bigearth.text.reader` reads text files (released values, earlier values with a warning, in batches),
+  :mod:`~bigearth.text.answers` parses predictions, :mod:`~bigearth.text.metrics` scores them (captions through
+  pycocoevalcap), :mod:`~bigearth.text.baselines` makes the majority and random
   predictions, :mod:`~bigearth.text.evaluate` reports per type and category and :mod:`~bigearth.text.stats`
   describes a text file.
 """

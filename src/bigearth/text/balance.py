@@ -52,6 +52,28 @@ class Balancer:
         self._counts[(key, chosen)] += 1
         return chosen
 
+    def answer_share(
+        self, key: Hashable, candidates: Mapping[Hashable, object | None], shares: Mapping[Hashable, float]
+    ) -> Hashable:
+        """Choose which answer to ask for so that the answers of ``key`` follow target shares.
+
+        Args:
+            key: what is counted (e.g. a question form).
+            candidates: answer -> a question with that answer, or None where the patch has none.
+            shares: answer -> its target share (summing to 1).
+
+        Returns:
+            Among the answers with a candidate, the one furthest below its share after this question (the first
+            in ``candidates`` order on a tie), or None if no answer has a candidate.
+        """
+        feasible = [answer for answer, question in candidates.items() if question is not None]
+        if not feasible:
+            return None
+        total = sum(self._counts[(key, answer)] for answer in candidates) + 1
+        chosen = max(feasible, key=lambda answer: shares[answer] * total - self._counts[(key, answer)])
+        self._counts[(key, chosen)] += 1
+        return chosen
+
     def letter(self, key: Hashable, rng: np.random.Generator) -> int:
         """Return the position (0..3) for the right option of a multiple-choice question: the least used."""
         counts = [self._counts[(key, "letter", i)] for i in range(len(LETTERS))]

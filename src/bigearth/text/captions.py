@@ -18,13 +18,12 @@ from bigearth.text import templates
 from bigearth.text.balance import draw
 from bigearth.text.climate import KOPPEN_ZONES
 from bigearth.text.facts import PatchFacts
-from bigearth.text.schema import CAPTION, Query, Text
+from bigearth.text.schema import CAPTION, CAPTION_CATEGORY, Query, Text
 
 #: A rephrasing hook: takes a template caption, returns the rephrased caption (e.g. a local language model call).
 Rephraser = Callable[[str], str]
 #: Classes named with their share in an ``area`` caption, and placed in a ``layout`` caption.
 MAX_LISTED = 4
-CAPTION_CATEGORY = "caption"
 
 Caption = tuple[str, tuple[tuple[Query, object], ...]]
 

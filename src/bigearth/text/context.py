@@ -3,9 +3,14 @@
 from pathlib import Path
 
 from bigearth.data.index import build_index
+from bigearth.data.layout import SEASONS as METADATA_SEASONS
 from bigearth.data.layout import parse_s2_name, season
 from bigearth.text.climate import climate_zones
 from bigearth.text.facts import PatchContext
+from bigearth.text.schema import SEASONS
+
+#: :func:`bigearth.data.layout.season` names -> the season names of the BigEarthNet.txt release.
+RELEASED_SEASON: dict[str, str] = dict(zip(METADATA_SEASONS, (SEASONS[3], *SEASONS[:3]), strict=True))
 
 
 def patch_contexts(
@@ -33,7 +38,7 @@ def patch_contexts(
             s1_name=s1_name,
             split=split_name,
             country=country,
-            season=season(parse_s2_name(patch_id).sensing_time),
+            season=RELEASED_SEASON[season(parse_s2_name(patch_id).sensing_time)],
             latitude=float(lat),
             longitude=float(lon),
             climate_zone=str(zone),

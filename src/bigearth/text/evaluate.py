@@ -1,26 +1,37 @@
 """Scoring a model's answers on BigEarthNet.txt: per type and category, with a table, JSON and a bar plot.
 
 Binary and multiple-choice answers are parsed tolerantly (:mod:`bigearth.text.answers`; an unparsable answer is
-wrong and counted in ``unparsable``), boxes strictly, and scored as :mod:`bigearth.text.metrics` documents.
-A caption prediction is scored against every reference caption of its patch. Bad predictions files (missing or
-unknown IDs, duplicated IDs, malformed boxes) raise an error that names the row, or, with ``skip_invalid``, the
-rows concerned are left out, listed in :attr:`Evaluation.skipped`, and the rest is scored.
+wrong and counted in ``unparsable``), boxes strictly (reference outputs and predictions by the same rules), and
+scored as :mod:`bigearth.text.metrics` documents. A caption prediction is scored against every reference caption
+of its patch. Bad predictions files (missing or unknown IDs, duplicated IDs, malformed boxes) raise an error that
+names the row, or, with ``skip_invalid``, the rows concerned are left out, listed in :attr:`Evaluation.skipped`,
+and the rest is scored.
+
+Large files: :func:`evaluate_file` reads the texts in batches (:func:`~bigearth.text.reader.iter_texts`) and
+keeps only sums per type and category for binary, multiple-choice and box rows; captions are scored at the end
+on the caption rows (their metrics are corpus-level), which are kept in memory. The predictions are held as one
+Arrow table (``ID``, ``prediction``); per batch, the batch's IDs are hashed and the prediction IDs looked up in them.
 """
 
 import io
-import json
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
-from bigearth.data.layout import normalise_split
 from bigearth.errors import BigEarthError, ConfigError, MetadataError, MissingDataError
 from bigearth.text.answers import options_of, parse_binary, parse_boxes, parse_choice
-from bigearth.text.metrics import box_score, caption_scores
+from bigearth.text.metrics import IOU_THRESHOLD, IOU_THRESHOLDS, box_score, caption_scores
+from bigearth.text.reader import BATCH_ROWS, TextCheck, check_texts, iter_texts, normalise_text_split, warn_legacy
 from bigearth.text.schema import (
     BINARY,
     CAPTION,
@@ -32,13 +43,16 @@ from bigearth.text.schema import (
 )
 
 ALL = "all"
+_ACCURACY_AT = {f"accuracy_iou{round(t * 100)}": t for t in IOU_THRESHOLDS}
 #: Metric columns of the score table, by text type.
 METRICS: dict[str, tuple[str, ...]] = {
     BINARY: ("accuracy", "unparsable"),
     MULTIPLE_CHOICE: ("accuracy", "unparsable"),
-    DETECTION: ("mean_iou", "accuracy_iou50", "box_precision_iou50", "box_recall_iou50"),
+    DETECTION: ("mean_iou", *_ACCURACY_AT, "box_precision_iou50", "box_recall_iou50"),
     CAPTION: ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider"),
 }
+#: Columns read from a texts file for scoring.
+SCORED_COLUMNS: tuple[str, ...] = ("ID", "patch_id", "input", "output", "type", "category", "split")
 
 
 @dataclass
@@ -49,10 +63,14 @@ class Evaluation:
         scores: one row per (type, category) and one ``all`` row per type: ``type``, ``category``, ``n`` and the
             :data:`METRICS` of the type (NaN elsewhere).
         skipped: ``(ID, reason)`` of rows left out (``skip_invalid``).
+        unknown_categories: rows per category outside the released ones (scored under their own name).
+        caption_backend: how captions were scored (:func:`~bigearth.text.metrics.caption_scores`), or None.
     """
 
     scores: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
+    caption_backend: str | None = None
 
     def to_json(self) -> dict:
         """Return the scores as a JSON-ready dict (NaN left out)."""
@@ -60,7 +78,8 @@ class Evaluation:
             {key: value for key, value in row.items() if not (isinstance(value, float) and np.isnan(value))}
             for row in self.scores.to_dict("records")
         ]
-        return {"scores": rows, "skipped": [list(item) for item in self.skipped]}
+        return {"scores": rows, "skipped": [list(item) for item in self.skipped],
+                "unknown_categories": self.unknown_categories, "caption_backend": self.caption_backend}  # fmt: skip
 
 
 def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -69,128 +88,228 @@ def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> 
         raise MetadataError(f"the {what} lacks the column(s) {missing}; it needs {list(columns)}")
 
 
-def read_table(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
-    """Read a parquet (or CSV) table and check its columns.
+def read_predictions(path: Path) -> pa.Table:
+    """Read a predictions parquet (or CSV) file as an Arrow table of strings (``ID``, ``prediction``).
 
     Raises:
         MissingDataError: if the file does not exist.
-        MetadataError: if it cannot be read or lacks a column.
+        MetadataError: if it cannot be read, lacks a column or holds no row.
     """
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"{path} does not exist; give the {what} file")
+        raise MissingDataError(f"{path} does not exist; give the predictions file (columns ID, prediction)")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False) if path.suffix == ".csv" else pd.read_parquet(path)
-    except (OSError, ValueError) as error:
-        raise MetadataError(f"{path} cannot be read as a {what} ({error})") from error
-    _check_columns(frame, columns, f"{what} {path}")
-    return frame
-
-
-def _match(texts: pd.DataFrame, predictions: pd.DataFrame, skip: bool) -> tuple[pd.DataFrame, list]:
-    """Join predictions to texts by ID, checking for duplicated, unknown and missing IDs."""
-    skipped: list[tuple[str, str]] = []
-    duplicated = predictions["ID"][predictions["ID"].duplicated()]
-    if len(duplicated):
-        raise MetadataError(f"the predictions hold ID {duplicated.iloc[0]!r} more than once; keep one answer per ID")
-    known = set(texts["ID"])
-    unknown = predictions.loc[~predictions["ID"].isin(known), "ID"]
-    if len(unknown) and not skip:
+        if path.suffix == ".csv":
+            strings = {name: pa.string() for name in PREDICTION_COLUMNS}
+            table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(column_types=strings,
+                                                                                strings_can_be_null=False))  # fmt: skip
+        else:  # batch by batch: reading the whole file at once needs about twice the memory of the table
+            file = pq.ParquetFile(path)
+            columns = [c for c in PREDICTION_COLUMNS if c in file.schema_arrow.names]
+            batches = file.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+            schema = pa.schema([file.schema_arrow.field(c) for c in columns])
+            table = pa.Table.from_batches(list(batches), schema)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise MetadataError(f"{path} cannot be read as a predictions file ({error})") from error
+    missing = [c for c in PREDICTION_COLUMNS if c not in table.column_names]
+    if missing:
         raise MetadataError(
-            f"{len(unknown)} prediction ID(s) are not in the texts, e.g. {unknown.iloc[0]!r}; predict the texts' IDs "
-            "(or pass --skip-invalid to ignore them)"
+            f"the predictions {path} lack the column(s) {missing}; they need {list(PREDICTION_COLUMNS)}"
         )
-    skipped += [(i, "ID not in the texts") for i in unknown]
-    missing = texts.loc[~texts["ID"].isin(set(predictions["ID"])), "ID"]
-    if len(missing) and not skip:
-        raise MissingDataError(
-            f"{len(missing)} text(s) have no prediction, e.g. ID {missing.iloc[0]!r}; predict every row of the "
-            "texts (or choose rows with --split, or pass --skip-invalid to score the rest)"
-        )
-    skipped += [(i, "no prediction") for i in missing]
-    merged = texts.merge(predictions[list(PREDICTION_COLUMNS)], on="ID", how="inner")
-    merged["prediction"] = merged["prediction"].fillna("").astype(str)
-    return merged, skipped
+    if table.num_rows == 0:
+        raise MetadataError(f"the predictions {path} hold no row")
+    return _prediction_table(table.select(list(PREDICTION_COLUMNS)))
 
 
-def _choice_rows(rows: pd.DataFrame, kind: str) -> dict[str, object]:
-    if kind == BINARY:
-        parsed = [parse_binary(p) for p in rows["prediction"]]
-    else:
-        parsed = [parse_choice(p, options_of(q)) for p, q in zip(rows["prediction"], rows["input"], strict=True)]
-    right = [p == o for p, o in zip(parsed, rows["output"], strict=True)]
-    return {"n": len(rows), "accuracy": float(np.mean(right)), "unparsable": sum(p is None for p in parsed)}
+def _prediction_table(table: pa.Table) -> pa.Table:
+    """Return predictions as string columns (chunks kept: no copy of a 9.5 M-row table)."""
+    return pa.table({name: pc.cast(table[name], pa.string()) for name in PREDICTION_COLUMNS})
 
 
-def _detection_rows(scores: list) -> dict[str, object]:
-    predicted, truth = sum(s.predicted for s in scores), sum(s.truth for s in scores)
-    matches = sum(s.matches for s in scores)
+class _Scores:
+    """Sums per (type, category) over the batches of a texts file, and the caption rows."""
+
+    def __init__(self, predictions: pa.Table, split: str | None, skip: bool) -> None:
+        self.predictions, self.split, self.skip = predictions, split, skip
+        self.seen = np.zeros(predictions.num_rows, dtype=bool)
+        self.sums: dict[tuple[str, str], defaultdict] = {}
+        self.skipped: list[tuple[str, str]] = []
+        self.missing: list[str] = []
+        self.captions: list[pd.DataFrame] = []
+        self.references: list[pd.DataFrame] = []
+
+    def add(self, batch: pd.DataFrame) -> None:
+        """Score one batch of checked texts."""
+        # hash the batch's IDs (not the 9.5 M predictions') and find each prediction's row in the batch
+        row = pc.index_in(self.predictions["ID"], value_set=pa.array(batch["ID"], pa.string()))
+        matched = np.flatnonzero(row.is_valid().to_numpy(zero_copy_only=False))
+        batch_rows = row.filter(row.is_valid()).to_numpy()
+        if len(np.unique(batch_rows)) < len(batch_rows):
+            twice = batch["ID"].iloc[np.flatnonzero(np.bincount(batch_rows) > 1)[0]]
+            raise MetadataError(f"the predictions hold ID {twice!r} more than once; keep one answer per ID")
+        position = np.full(len(batch), -1, dtype=np.int64)
+        position[batch_rows] = matched
+        self.seen[matched] = True
+        is_caption = (batch["type"] == CAPTION).to_numpy()
+        self.references.append(batch.loc[is_caption, ["patch_id", "output"]])
+        scored = np.ones(len(batch), dtype=bool) if self.split is None else (batch["split"] == self.split).to_numpy()
+        missing = scored & (position < 0)
+        self.missing += batch.loc[missing, "ID"].tolist()
+        rows = batch[scored & ~missing].copy()
+        answers = pc.fill_null(self.predictions["prediction"].take(position[scored & ~missing]), "")
+        rows["prediction"] = answers.to_pylist()
+        self.captions.append(rows.loc[rows["type"] == CAPTION, ["patch_id", "prediction"]])
+        for kind in (BINARY, MULTIPLE_CHOICE, DETECTION):
+            of_kind = rows[rows["type"] == kind]
+            if len(of_kind):
+                values = self._boxes(of_kind) if kind == DETECTION else self._choices(of_kind, kind)
+                for category, sums in values.groupby(of_kind.loc[values.index, "category"]).sum().iterrows():
+                    total = self.sums.setdefault((kind, str(category)), defaultdict(float))
+                    for name, value in sums.items():
+                        total[name] += float(value)
+
+    @staticmethod
+    def _choices(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+        if kind == BINARY:
+            parsed = [parse_binary(p) for p in rows["prediction"]]
+        else:
+            parsed = [parse_choice(p, options_of(q)) for p, q in zip(rows["prediction"], rows["input"], strict=True)]
+        right = [p == o for p, o in zip(parsed, rows["output"], strict=True)]
+        return pd.DataFrame({"n": 1, "right": right, "unparsable": [p is None for p in parsed]}, index=rows.index)
+
+    def _boxes(self, rows: pd.DataFrame) -> pd.DataFrame:
+        records = {}
+        for index, text_id, prediction, output in zip(rows.index, rows["ID"], rows["prediction"], rows["output"],
+                                                      strict=True):  # fmt: skip
+            truth = parse_boxes(output, text_id, what="reference output")
+            try:
+                boxes = parse_boxes(prediction, text_id)
+            except BigEarthError as error:
+                if not self.skip:
+                    raise
+                self.skipped.append((text_id, str(error)))
+                continue
+            score = box_score(boxes, truth)
+            records[index] = {"n": 1, "iou": score.iou, "matches": score.matches(IOU_THRESHOLD),
+                              "predicted": score.predicted, "truth": score.truth,
+                              **{name: score.right(t) for name, t in _ACCURACY_AT.items()}}  # fmt: skip
+        return pd.DataFrame.from_dict(records, orient="index")
+
+    def finish(self, check: TextCheck) -> Evaluation:
+        """Check the IDs seen over the whole file and return the scores."""
+        unknown = self.predictions["ID"].filter(pa.array(~self.seen)).to_pylist()
+        if unknown and not self.skip:
+            raise MetadataError(
+                f"{len(unknown)} prediction ID(s) are not in the texts, e.g. {unknown[0]!r}; predict the texts' IDs "
+                "(or pass --skip-invalid to ignore them)"
+            )
+        if self.missing and not self.skip:
+            raise MissingDataError(
+                f"{len(self.missing)} text(s) have no prediction, e.g. ID {self.missing[0]!r}; predict every row of "
+                "the texts (or choose rows with --split, or pass --skip-invalid to score the rest)"
+            )
+        self.skipped += [(i, "ID not in the texts") for i in unknown] + [(i, "no prediction") for i in self.missing]
+        records = [record for kind in (BINARY, MULTIPLE_CHOICE, DETECTION) for record in self._records(kind)]
+        captions = pd.concat(self.captions, ignore_index=True)
+        backend = None
+        if len(captions):
+            references = pd.concat(self.references).groupby("patch_id")["output"].agg(list)
+            values, backend = caption_scores(list(captions["prediction"]), list(references.loc[captions["patch_id"]]))
+            records.append({"type": CAPTION, "category": ALL, "n": len(captions), **values})
+        if not records:
+            raise ConfigError("nothing to score: no text has a valid prediction (check --split and the IDs)")
+        columns = ["type", "category", "n", *dict.fromkeys(m for ms in METRICS.values() for m in ms)]
+        scores = pd.DataFrame.from_records(records).reindex(columns=columns)
+        return Evaluation(scores, self.skipped, dict(check.unknown_categories), backend)
+
+    def _records(self, kind: str) -> list[dict[str, object]]:
+        order = {category: i for i, category in enumerate(CATEGORIES)}
+        groups = sorted((c, s) for (k, c), s in self.sums.items() if k == kind)
+        groups.sort(key=lambda item: order.get(item[0], len(order)))
+        if not groups:
+            return []
+        total: defaultdict = defaultdict(float)
+        for _, sums in groups:
+            for name, value in sums.items():
+                total[name] += value
+        return [{"type": kind, "category": category, **_metrics(kind, sums)} for category, sums in
+                [*groups, (ALL, total)]]  # fmt: skip
+
+
+def _metrics(kind: str, sums: dict[str, float]) -> dict[str, float | int]:
+    """Return the metrics of one group from its sums."""
+    n = int(sums["n"])
+    if kind != DETECTION:
+        return {"n": n, "accuracy": sums["right"] / n, "unparsable": int(sums["unparsable"])}
     return {
-        "n": len(scores),
-        "mean_iou": float(np.mean([s.iou for s in scores])),
-        "accuracy_iou50": float(np.mean([s.right for s in scores])),
-        "box_precision_iou50": matches / predicted if predicted else float("nan"),
-        "box_recall_iou50": matches / truth if truth else float("nan"),
-    }
+        "n": n, "mean_iou": sums["iou"] / n, **{name: sums[name] / n for name in _ACCURACY_AT},
+        "box_precision_iou50": sums["matches"] / sums["predicted"] if sums["predicted"] else float("nan"),
+        "box_recall_iou50": sums["matches"] / sums["truth"] if sums["truth"] else float("nan"),
+    }  # fmt: skip
+
+
+def _evaluate(
+    batches: Iterable[pd.DataFrame], predictions: pa.Table, split: str | None, skip_invalid: bool, check: TextCheck
+) -> Evaluation:
+    scores = _Scores(predictions, None if split is None else normalise_text_split(split), skip_invalid)
+    for batch in batches:
+        scores.add(batch)
+    return scores.finish(check)
 
 
 def evaluate_predictions(
     texts: pd.DataFrame, predictions: pd.DataFrame, *, split: str | None = None, skip_invalid: bool = False
 ) -> Evaluation:
-    """Score predictions on a BigEarthNet.txt table.
+    """Score predictions on a BigEarthNet.txt table held in memory.
 
     Args:
-        texts: the texts (:data:`~bigearth.text.schema.TEXT_COLUMNS`).
+        texts: the texts (:data:`~bigearth.text.schema.TEXT_COLUMNS`; released or earlier bigearth values).
         predictions: ``ID`` and ``prediction`` per text.
-        split: score the rows of one split only (``train``, ``validation``/``val``, ``test``); None: all rows.
+        split: score the rows of one split only (``train``, ``validation``/``val``, ``test``, ``bench``); None:
+            all rows.
         skip_invalid: leave out rows with missing, unknown or malformed predictions instead of failing.
 
     Raises:
         MissingDataError: texts without a prediction (names one ID and the count).
-        MetadataError: duplicated or unknown prediction IDs, missing columns.
+        MetadataError: duplicated or unknown prediction IDs, missing columns, an unknown type or split.
         CorruptDataError: a malformed box prediction (names the ID).
     """
     _check_columns(texts, TEXT_COLUMNS, "texts")
     _check_columns(predictions, PREDICTION_COLUMNS, "predictions")
-    scored = texts if split is None else texts[texts["split"] == normalise_split(split)]
-    if split is not None:
-        predictions = predictions[predictions["ID"].isin(set(scored["ID"])) | ~predictions["ID"].isin(set(texts["ID"]))]
-    merged, skipped = _match(scored, predictions, skip_invalid)
-    detection = merged["type"] == DETECTION
-    box_scores: dict[int, object] = {}
-    for index, row in merged[detection].iterrows():
-        try:
-            boxes = parse_boxes(row["prediction"], row["ID"])
-        except BigEarthError as error:
-            if not skip_invalid:
-                raise
-            skipped.append((row["ID"], str(error)))
-            continue
-        box_scores[index] = box_score(boxes, json.loads(row["output"]))
-    merged = merged[~detection | merged.index.isin(list(box_scores))]
-    records = []
-    for kind in (BINARY, MULTIPLE_CHOICE, DETECTION):
-        rows_of_kind = merged[merged["type"] == kind]
-        order = {category: i for i, category in enumerate(CATEGORIES)}
-        grouped = sorted(rows_of_kind.groupby("category"), key=lambda item: order.get(item[0], len(order)))
-        groups = [*grouped, (ALL, rows_of_kind)]
-        for category, rows in groups:
-            if len(rows) == 0:
-                continue
-            if kind == DETECTION:
-                values = _detection_rows([box_scores[i] for i in rows.index])
-            else:
-                values = _choice_rows(rows, kind)
-            records.append({"type": kind, "category": category, **values})
-    captions = merged[merged["type"] == CAPTION]
-    if len(captions):
-        references = texts[texts["type"] == CAPTION].groupby("patch_id")["output"].agg(list)
-        values = caption_scores(list(captions["prediction"]), list(references.loc[captions["patch_id"]]))
-        records.append({"type": CAPTION, "category": ALL, "n": len(captions), **values})
-    if not records:
-        raise ConfigError("nothing to score: no text has a valid prediction (check --split and the IDs)")
-    columns = ["type", "category", "n", *dict.fromkeys(m for ms in METRICS.values() for m in ms)]
-    return Evaluation(pd.DataFrame.from_records(records).reindex(columns=columns), skipped)
+    check = TextCheck()
+    checked = check_texts(texts[list(SCORED_COLUMNS)], "the texts", check)
+    warn_legacy(check, "the texts")
+    table = _prediction_table(pa.Table.from_pandas(predictions[list(PREDICTION_COLUMNS)], preserve_index=False))
+    return _evaluate([checked], table, split, skip_invalid, check)
+
+
+def evaluate_file(
+    texts: Path,
+    predictions: pa.Table | pd.DataFrame,
+    *,
+    split: str | None = None,
+    skip_invalid: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> Evaluation:
+    """Score predictions on a BigEarthNet.txt file, reading it in batches (see the module docstring).
+
+    Args:
+        texts: the texts parquet file.
+        predictions: ``ID`` and ``prediction`` per text (:func:`read_predictions`).
+        split: as :func:`evaluate_predictions`.
+        skip_invalid: as :func:`evaluate_predictions`.
+        batch_rows: texts read at a time.
+
+    Raises:
+        MissingDataError, MetadataError, CorruptDataError: as :func:`evaluate_predictions`, and for a missing,
+            unreadable or empty texts file.
+    """
+    if isinstance(predictions, pd.DataFrame):
+        _check_columns(predictions, PREDICTION_COLUMNS, "predictions")
+        predictions = pa.Table.from_pandas(predictions[list(PREDICTION_COLUMNS)], preserve_index=False)
+    check = TextCheck()
+    batches = iter_texts(texts, SCORED_COLUMNS, check, batch_rows)
+    return _evaluate(batches, _prediction_table(predictions), split, skip_invalid, check)
 
 
 def score_figure(evaluation: Evaluation) -> Figure:

@@ -13,13 +13,13 @@ from itertools import permutations
 
 import numpy as np
 
-from bigearth.data.layout import COUNTRIES, SEASONS
+from bigearth.data.layout import COUNTRIES
 from bigearth.nomenclature import CLASSES_TABLE
 from bigearth.text import templates
 from bigearth.text.balance import Balancer, draw, shuffled
 from bigearth.text.climate import describe_zone
 from bigearth.text.facts import ALL_REGIONS, DIRECTIONS, PatchFacts, direction, direction_is
-from bigearth.text.schema import BINARY, CATEGORIES, LETTERS, MULTIPLE_CHOICE, NO, YES, Query, Text
+from bigearth.text.schema import BINARY, LETTERS, MULTIPLE_CHOICE, NO, SEASONS, YES, Query, Text
 
 #: Smallest difference between an area and a threshold (or two areas) that a question may rest on.
 AREA_MARGIN = 0.02
@@ -115,7 +115,7 @@ def _climate(facts: PatchFacts, rng: np.random.Generator) -> Candidates:
 
 
 _BINARY_BUILDERS: dict[str, Callable[[PatchFacts, np.random.Generator], Candidates]] = {
-    "presence": _presence, "area": _area, "counting": _counting, "adjacency": _adjacency,
+    "presence": _presence, "area": _area, "count": _counting, "adjacency": _adjacency,
     "relative position": _relative_position, "country": _country, "season": _season, "climate zone": _climate,
 }  # fmt: skip
 
@@ -143,7 +143,7 @@ def template_fields(query: Query) -> dict[str, object]:
 def binary_questions(facts: PatchFacts, rng: np.random.Generator, balancer: Balancer) -> list[Text]:
     """Return up to one yes/no question per category, balanced by ``balancer``."""
     texts = []
-    for category in CATEGORIES:
+    for category in _BINARY_BUILDERS:
         candidates = _BINARY_BUILDERS[category](facts, rng)
         answer = balancer.answer((BINARY, category), {a: q or None for a, q in candidates.items()}, rng)
         if answer is None:
@@ -224,7 +224,7 @@ def _mc_value(predicate: str, truth: str, options: Sequence[str], rng: np.random
 
 
 _MC_BUILDERS: dict[str, Callable[[PatchFacts, np.random.Generator], list[Choice]]] = {
-    "presence": _mc_presence, "area": _mc_area, "counting": _mc_counting, "adjacency": _mc_adjacency,
+    "presence": _mc_presence, "area": _mc_area, "count": _mc_counting, "adjacency": _mc_adjacency,
     "relative position": _mc_relative_position,
     "country": lambda facts, rng: _mc_value("country", facts.context.country, COUNTRIES, rng),
     "season": lambda facts, rng: _mc_value("season", facts.context.season, SEASONS, rng),
@@ -248,7 +248,7 @@ def option_text(query: Query, value: object) -> str:
 def multiple_choice_questions(facts: PatchFacts, rng: np.random.Generator, balancer: Balancer) -> list[Text]:
     """Return one four-option question per category where the patch allows it, right letters balanced."""
     texts = []
-    for category in CATEGORIES:
+    for category in _MC_BUILDERS:
         choices = _MC_BUILDERS[category](facts, rng)
         if not choices:
             continue

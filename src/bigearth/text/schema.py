@@ -3,11 +3,18 @@
 A BigEarthNet.txt file (Sumbul et al., BigEarthNet.txt; DESIGN 2.10) has one row per text with the columns
 :data:`TEXT_COLUMNS`. ``output`` is, by ``type``:
 
-* ``caption``: a sentence or two;
+* ``captioning``: a sentence or two;
 * ``binary``: ``yes`` or ``no``;
-* ``multiple_choice``: the letter ``a``..``d`` of the right option, the options being listed in ``input``;
-* ``detection``: a JSON list of boxes ``[[x_min, y_min, x_max, y_max], ...]`` normalised to 0..1
-  (x to the east, y to the south, from the patch's north-west corner).
+* ``mcq``: the letter ``a``..``d`` of the right option, the options being listed in ``input``;
+* ``bounding box``: boxes normalised to 0..1 (x to the east, y to the south, from the patch's north-west corner);
+  bigearth writes a JSON list ``[[x_min, y_min, x_max, y_max], ...]`` and reads the released forms too
+  (:func:`~bigearth.text.answers.parse_boxes`).
+
+These are the released values (DESIGN 2.10): types :data:`TEXT_TYPES`, categories :data:`CATEGORIES`, seasons
+:data:`SEASONS`, splits :data:`TEXT_SPLITS` (``bench`` is the manually verified benchmark). Files written by
+bigearth before it followed the release (types ``caption``, ``multiple_choice``, ``detection``, category
+``counting``, lower-case seasons) are read with a ``FutureWarning`` through :data:`LEGACY_TYPES` and
+:data:`LEGACY_CATEGORIES` (:mod:`bigearth.text.reader`).
 
 A predictions file has the columns :data:`PREDICTION_COLUMNS` (``ID``, ``prediction``) with answers in the same
 forms. An RSVQAxBEN-style file has the columns :data:`RSVQA_COLUMNS`.
@@ -25,17 +32,29 @@ PREDICTION_COLUMNS: tuple[str, ...] = ("ID", "prediction")
 #: Columns of an RSVQAxBEN-style question file.
 RSVQA_COLUMNS: tuple[str, ...] = ("ID", "patch_id", "s1_name", "split", "question", "answer", "type", "form")
 
-CAPTION = "caption"
+CAPTION = "captioning"
 BINARY = "binary"
-MULTIPLE_CHOICE = "multiple_choice"
-DETECTION = "detection"
-#: Text types, in report order.
+MULTIPLE_CHOICE = "mcq"
+DETECTION = "bounding box"
+#: Text types of the release, in report order.
 TEXT_TYPES: tuple[str, ...] = (CAPTION, BINARY, MULTIPLE_CHOICE, DETECTION)
+#: Type values of files written by earlier bigearth versions -> released values (read with a warning).
+LEGACY_TYPES: dict[str, str] = {"caption": CAPTION, "multiple_choice": MULTIPLE_CHOICE, "detection": DETECTION}
 
-#: Task categories of questions and detection instructions, in report order (captions have category "caption").
+#: Task categories of the release, in report order. bigearth generates all but ``point`` and ``reference``; the
+#: category of released captioning rows is unknown (DESIGN 2.10), bigearth writes :data:`CAPTION_CATEGORY`.
 CATEGORIES: tuple[str, ...] = (
-    "presence", "area", "counting", "adjacency", "relative position", "country", "season", "climate zone",
+    "presence", "area", "count", "adjacency", "point", "reference", "relative position", "season", "climate zone",
+    "country",
 )  # fmt: skip
+#: Category values of earlier bigearth files -> released values (read with a warning).
+LEGACY_CATEGORIES: dict[str, str] = {"counting": "count"}
+#: The category bigearth gives its captions.
+CAPTION_CATEGORY = "caption"
+#: Seasons as the release writes them (meteorological, northern hemisphere).
+SEASONS: tuple[str, ...] = ("Spring", "Summer", "Fall", "Winter")
+#: Splits of a BigEarthNet.txt file; ``val`` is read as ``validation``.
+TEXT_SPLITS: tuple[str, ...] = ("train", "validation", "test", "bench")
 
 YES, NO = "yes", "no"
 #: Option letters of multiple-choice questions.
@@ -76,7 +95,7 @@ class Text:
         input: the instruction or question shown to a model.
         output: the reference answer (see the module docstring for its form per type).
         type: one of :data:`TEXT_TYPES`.
-        category: one of :data:`CATEGORIES`, or ``"caption"``.
+        category: one of :data:`CATEGORIES`, or :data:`CAPTION_CATEGORY`.
         query: for questions and detection instructions, the predicate whose value the output gives.
         claims: for captions, the statements made, as ``(query, stated value)`` pairs (areas in whole percent).
         options: for multiple-choice questions, the option values in letter order.

@@ -1,19 +1,29 @@
 """Statistics of a text file: counts per type and category, answer balance, text lengths; printed and plotted.
 
-Works on BigEarthNet.txt files and on RSVQAxBEN-style files (``question``/``answer``/``form`` are read as
+Works on BigEarthNet.txt files (checked and read in batches by :mod:`bigearth.text.reader`, so the 9.5 M-row
+release fits in memory) and on RSVQAxBEN-style files (``question``/``answer``/``form`` are read as
 ``input``/``output``/``category``). Lengths are in words (split on spaces).
 """
 
 import io
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from bigearth.atomic import atomic_write_bytes
-from bigearth.text.schema import LETTERS, MULTIPLE_CHOICE, YES
+from bigearth.errors import CorruptDataError, MetadataError, MissingDataError
+from bigearth.text.reader import BATCH_ROWS, TextCheck, check_texts, iter_texts, warn_legacy
+from bigearth.text.schema import LETTERS, MULTIPLE_CHOICE, RSVQA_COLUMNS, YES
+
+_PARTS = ("input", "output")
+_RSVQA_NAMES = {"question": "input", "answer": "output", "form": "category"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,8 @@ class TextStatistics:
         letters: right-letter counts of multiple-choice questions per category (columns a-d).
         lengths: words of inputs and outputs per type (``type``, ``part``, ``mean``, ``median``, ``max``).
         patches: number of patches.
+        output_lengths: words of the outputs, per type (for the plot).
+        unknown_categories: rows per category outside the released ones (BigEarthNet.txt files).
     """
 
     counts: pd.DataFrame
@@ -34,40 +46,97 @@ class TextStatistics:
     letters: pd.DataFrame
     lengths: pd.DataFrame
     patches: int
+    output_lengths: dict[str, np.ndarray] = field(default_factory=dict)
+    unknown_categories: dict[str, int] = field(default_factory=dict)
 
 
-def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a text table with ``input``/``output``/``type``/``category`` (RSVQA files renamed)."""
-    if "question" in frame.columns:
-        frame = frame.rename(columns={"question": "input", "answer": "output", "form": "category"})
-    return frame
+def _counts(counter: Counter, names: list[str]) -> pd.DataFrame:
+    rows = [(*key, value) for key, value in sorted(counter.items())]
+    return pd.DataFrame(rows, columns=[*names[:-1], names[-1]]).astype({names[-1]: "int64"})
+
+
+def statistics_of(batches: Iterable[pd.DataFrame], check: TextCheck | None = None) -> TextStatistics:
+    """Return the statistics of text batches (``input``, ``output``, ``type``, ``category``, ``patch_id``)."""
+    counts: Counter = Counter()
+    yes_no: Counter = Counter()
+    yes: Counter = Counter()
+    letters: Counter = Counter()
+    words: dict[tuple[str, str], list[np.ndarray]] = {}
+    patches: set[str] = set()
+    for frame in batches:
+        counts.update(frame.groupby(["type", "category"]).size().to_dict())
+        answered = frame[frame["output"].isin(["yes", "no"])]
+        yes_no.update(answered.groupby(["type", "category"]).size().to_dict())
+        yes.update(answered[answered["output"] == YES].groupby(["type", "category"]).size().to_dict())
+        choices = frame[frame["type"] == MULTIPLE_CHOICE]
+        letters.update(choices.groupby(["category", "output"]).size().to_dict())
+        for part in _PARTS:
+            length = frame[part].astype(str).str.split().str.len().to_numpy(dtype=np.int32)
+            for kind, rows in pd.Series(length).groupby(frame["type"].to_numpy()):
+                words.setdefault((str(kind), part), []).append(rows.to_numpy())
+        patches.update(frame["patch_id"].unique().tolist())
+    if not counts:
+        raise MetadataError("the text file holds no row")
+    share = _counts(yes_no, ["type", "category", "questions"])
+    share["yes_share"] = [yes[(t, c)] / n for t, c, n in share.itertuples(index=False)]
+    letter_table = pd.Series(letters, dtype="int64")
+    letter_table = (letter_table.unstack(fill_value=0) if len(letter_table) else pd.DataFrame()).reindex(
+        columns=list(LETTERS), fill_value=0
+    )
+    lengths = {key: np.concatenate(parts) for key, parts in words.items()}
+    table = pd.DataFrame(
+        [
+            (kind, part, float(v.mean()), float(np.median(v)), int(v.max()))
+            for (kind, part), v in sorted(lengths.items())
+        ],
+        columns=["type", "part", "mean", "median", "max"],
+    )
+    return TextStatistics(
+        _counts(counts, ["type", "category", "texts"]), share, letter_table, table, len(patches),
+        {kind: v for (kind, part), v in lengths.items() if part == "output"},
+        dict(check.unknown_categories) if check is not None else {},
+    )  # fmt: skip
 
 
 def text_statistics(frame: pd.DataFrame) -> TextStatistics:
-    """Return the statistics of a text table (BigEarthNet.txt or RSVQAxBEN-style)."""
-    frame = normalise_columns(frame)
-    counts = frame.groupby(["type", "category"]).size().rename("texts").reset_index()
-    yes_no = frame[frame["output"].isin(["yes", "no"])]
-    yes_share = (
-        yes_no.groupby(["type", "category"])["output"]
-        .agg(questions="size", yes_share=lambda s: float((s == YES).mean()))
-        .reset_index()
-    )
-    choices = frame[frame["type"] == MULTIPLE_CHOICE]
-    letters = choices.groupby("category")["output"].value_counts().unstack(fill_value=0)
-    letters = letters.reindex(columns=list(LETTERS), fill_value=0)
-    words = []
-    for part in ("input", "output"):
-        length = frame[part].astype(str).str.split().str.len()
-        stats = length.groupby(frame["type"]).agg(["mean", "median", "max"]).reset_index()
-        words.append(stats.assign(part=part))
-    lengths = pd.concat(words, ignore_index=True)[["type", "part", "mean", "median", "max"]]
-    return TextStatistics(counts, yes_share, letters, lengths, int(frame["patch_id"].nunique()))
+    """Return the statistics of a text table held in memory (BigEarthNet.txt or RSVQAxBEN-style)."""
+    if "question" in frame.columns:
+        return statistics_of([frame.rename(columns=_RSVQA_NAMES)])
+    check = TextCheck()
+    checked = check_texts(frame, "the texts", check)
+    warn_legacy(check, "the texts")
+    return statistics_of([checked], check)
 
 
-def statistics_figure(stats: TextStatistics, frame: pd.DataFrame) -> Figure:
+def _rsvqa_batches(file: pq.ParquetFile, batch_rows: int) -> Iterator[pd.DataFrame]:
+    columns = ["patch_id", "question", "answer", "type", "form"]
+    for batch in file.iter_batches(batch_size=batch_rows, columns=columns):
+        yield batch.to_pandas().rename(columns=_RSVQA_NAMES)
+
+
+def file_statistics(path: Path, batch_rows: int = BATCH_ROWS) -> TextStatistics:
+    """Return the statistics of a text file, read in batches (BigEarthNet.txt or RSVQAxBEN-style).
+
+    Raises:
+        MissingDataError: if the file does not exist.
+        CorruptDataError: if it is no parquet file.
+        MetadataError: for missing columns, unknown types or splits, or no row (:mod:`bigearth.text.reader`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"{path} does not exist; make it with `bigearth text generate`")
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise CorruptDataError(f"{path} is no parquet file ({error})") from error
+    if set(RSVQA_COLUMNS) <= set(file.schema_arrow.names):
+        return statistics_of(_rsvqa_batches(file, batch_rows))
+    check = TextCheck()
+    return statistics_of(iter_texts(path, ["patch_id", *_PARTS], check, batch_rows), check)
+
+
+def statistics_figure(stats: TextStatistics) -> Figure:
     """Three panels: texts per category and type, yes share per category, histogram of output lengths."""
-    frame = normalise_columns(frame)
     figure = Figure(figsize=(15, 4.5), layout="constrained")
     counts, balance, lengths = figure.subplots(1, 3)
     table = stats.counts.pivot(index="category", columns="type", values="texts").fillna(0)
@@ -85,16 +154,15 @@ def statistics_figure(stats: TextStatistics, frame: pd.DataFrame) -> Figure:
         balance.axvline(0.5, color="black", linewidth=0.8)
         balance.set_xlim(0, 1)
     balance.set_title("share of yes answers")
-    for kind, rows in frame.groupby("type"):
-        lengths.hist(rows["output"].astype(str).str.split().str.len(), bins=np.arange(0, 60, 2), alpha=0.6,
-                     label=str(kind))  # fmt: skip
+    for kind, words in stats.output_lengths.items():
+        lengths.hist(words, bins=np.arange(0, 60, 2), alpha=0.6, label=kind)
     lengths.set_title("output length (words)")
     lengths.legend(fontsize="small")
     return figure
 
 
-def write_statistics_plot(stats: TextStatistics, frame: pd.DataFrame, path: Path) -> None:
+def write_statistics_plot(stats: TextStatistics, path: Path) -> None:
     """Write :func:`statistics_figure` as a PNG (atomically)."""
     buffer = io.BytesIO()
-    statistics_figure(stats, frame).savefig(buffer, format="png", dpi=110)
+    statistics_figure(stats).savefig(buffer, format="png", dpi=110)
     atomic_write_bytes(Path(path), buffer.getvalue())

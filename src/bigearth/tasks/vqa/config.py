@@ -30,11 +30,10 @@ from bigearth.tasks.config import (
     read_recipe,
     recipe_header,
 )
+from bigearth.tasks.vqa.questions import ANSWERABLE_TYPES, answerable_types
 
 #: The ``task`` of a VQA recipe.
 TASK = "vqa"
-#: BigEarthNet.txt text types a VQA model can learn (answers from a closed set).
-ANSWERABLE_TYPES = ("binary", "multiple_choice")
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,8 @@ class VQADataConfig:
         path: store folder or release root of the images (``--data`` overrides it).
         questions: parquet file of questions: ``bigearth text rsvqa`` (RSVQAxBEN-style) or ``bigearth text
             generate`` (BigEarthNet.txt) output; the kind is told by its columns.
-        text_types: BigEarthNet.txt text types to learn (``binary`` -> yes/no, ``multiple_choice``); ignored for
-            RSVQA files.
+        text_types: BigEarthNet.txt text types to learn (``binary`` -> yes/no, ``mcq``; the earlier names
+            ``multiple_choice`` are read with a warning); ignored for RSVQA files.
         bands: band preset, ``"s2"``, ``"s1s2"`` or band names (LiT-4-RSVQA: the 10 S2 bands, preset 10).
         batch_size: questions per batch and process; with ``group_by_image``, images per batch (each with all its
             questions, 25 per image for RSVQAxBEN).
@@ -117,9 +116,7 @@ class VQADataConfig:
         Raises:
             ConfigError: naming the offending value.
         """
-        unknown = [kind for kind in self.text_types if kind not in ANSWERABLE_TYPES]
-        if unknown or not self.text_types:
-            raise ConfigError(f"data.text_types {self.text_types} must name some of {list(ANSWERABLE_TYPES)}")
+        answerable_types(self.text_types)
         if self.batch_size < 1 or self.num_workers < 0:
             raise ConfigError(f"data.batch_size ({self.batch_size}) must be >= 1 and num_workers >= 0")
 

@@ -8,6 +8,9 @@ image once; validation and test batches are always grouped so (each question sti
 
 The images come from :class:`~bigearth.data.dataset.ReBENDataset` (store or release root) as raw band groups that
 the data module finishes on the model's device with the recipe's :class:`~bigearth.data.transforms.BatchTransform`.
+The question file's split decides which questions train, validate and test, not reBEN's split of the images: the
+original RSVQAxBEN questions (``bigearth text rsvqa-import``) keep their own latitude split, so one image index
+over every patch serves the three splits.
 """
 
 from pathlib import Path
@@ -26,7 +29,7 @@ from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import MissingDataError
 from bigearth.models.vqa.answers import DEFAULT_NUM_ANSWERS, AnswerVocabulary
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
-from bigearth.tasks.vqa.questions import TEXT_TYPE_NAMES, QuestionFile, read_questions
+from bigearth.tasks.vqa.questions import ANSWERABLE_TYPES, TEXT_TYPE_NAMES, QuestionFile, read_questions
 from bigearth.text.rsvqa import YES_NO
 
 
@@ -72,8 +75,8 @@ class VQADataset(Dataset):
         read_images: read the images (False for question-only models).
 
     Raises:
-        MissingDataError: naming questions whose patch is not among ``images`` (another split, a snowy or cloudy
-            patch left out, or questions of other data).
+        MissingDataError: naming questions whose patch is not among ``images`` (a snowy or cloudy patch left out,
+            or questions of other data).
     """
 
     def __init__(
@@ -96,8 +99,9 @@ class VQADataset(Dataset):
         if rows.isna().any():
             lost = questions.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
             raise MissingDataError(
-                f"{int(rows.isna().sum())} question(s) are about patches that the data does not hold in this split "
-                f"(e.g. {lost}); generate the questions from the same data (and the same data.include_snow_cloud)"
+                f"{int(rows.isna().sum())} question(s) are about patches that the data does not hold (e.g. {lost}); "
+                "generate the questions from the same data, and set data.include_snow_cloud=true for questions about "
+                "snowy or cloudy patches (the original RSVQAxBEN has them)"
             )
         self.image_row = rows.to_numpy(dtype=np.int64)
         codes, distinct = pd.factorize(questions["question"])
@@ -186,7 +190,7 @@ class VQADataModule(L.LightningDataModule):
         tokenizer: the model's tokenizer.
         answers: the answer vocabulary; None: the ``num_answers`` most frequent training answers.
         num_answers: K when the vocabulary is built here.
-        text_types: BigEarthNet.txt text types to keep.
+        text_types: BigEarthNet.txt text types to keep (``binary``, ``mcq``).
         batch_size: questions per training batch (images with ``group_by_image``).
         num_workers: DataLoader worker processes.
         group_by_image: training items are images with all their questions.
@@ -210,7 +214,7 @@ class VQADataModule(L.LightningDataModule):
         tokenizer: QuestionTokenizer,
         answers: AnswerVocabulary | None = None,
         num_answers: int = DEFAULT_NUM_ANSWERS,
-        text_types: list[str] | tuple[str, ...] = tuple(TEXT_TYPE_NAMES),
+        text_types: list[str] | tuple[str, ...] = ANSWERABLE_TYPES,
         batch_size: int = 512,
         num_workers: int = 0,
         group_by_image: bool = False,
@@ -240,13 +244,20 @@ class VQADataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.group_by_image, self.augment, self.read_images = group_by_image, augment, read_images
         self.datasets: dict[str, VQADataset] = {}
+        self._images: ReBENDataset | None = None
+
+    @property
+    def images(self) -> ReBENDataset:
+        """Every patch of the data (whatever its reBEN split), opened once for the three splits."""
+        if self._images is None:
+            self._images = ReBENDataset(self.path, None, **self.image_options)
+        return self._images
 
     def dataset(self, split: str) -> VQADataset:
         """Return (and cache) the dataset of a split; only training follows ``group_by_image``."""
         if split not in self.datasets:
-            images = ReBENDataset(self.path, split, **self.image_options)
             self.datasets[split] = VQADataset(
-                self.questions.split(split), images, self.tokenizer, self.answers, types=self.types,
+                self.questions.split(split), self.images, self.tokenizer, self.answers, types=self.types,
                 categories=self.categories, group_by_image=self.group_by_image or split != "train",
                 read_images=self.read_images,
             )  # fmt: skip
