@@ -62,8 +62,32 @@ def shared_environment(path: Path) -> lmdb.Environment:
             raise StoreError(
                 f"cannot open the LMDB in {path} ({error}); is it a store written by `bigearth encode`?"
             ) from error
+        try:
+            check_not_truncated(environment, path)
+        except StoreError:
+            environment.close()
+            raise
         _ENVIRONMENTS[key] = environment
     return environment
+
+
+def check_not_truncated(environment: lmdb.Environment, path: Path) -> None:
+    """Refuse an LMDB whose ``data.mdb`` ends before the environment's last page.
+
+    LMDB maps the file into memory: reading a page past the end of a truncated file kills the process with a bus
+    error (SIGBUS) instead of raising, so the size is compared before any value is read.
+
+    Raises:
+        StoreError: naming the file, its size and the size its last page needs.
+    """
+    needed = (environment.info()["last_pgno"] + 1) * environment.stat()["psize"]
+    size = (path / "data.mdb").stat().st_size
+    if size < needed:
+        raise StoreError(
+            f"the store {path} is damaged: {path / 'data.mdb'} has {size} bytes but its last page ends at byte "
+            f"{needed} (the file was truncated, e.g. by a full disk or an incomplete copy); copy it again or "
+            "re-encode the store with `bigearth encode`"
+        )
 
 
 def close_shared_environment(path: Path) -> None:

@@ -24,6 +24,7 @@ from bigearth.data.store import (
     REFERENCE_MAP_TENSOR,
     STORE_FORMAT,
     STORE_FORMAT_VERSION,
+    check_not_truncated,
     close_shared_environment,
 )
 from bigearth.errors import StoreError
@@ -67,6 +68,11 @@ class StoreWriter:
         (self.path / ENCODING_MARKER).touch()
         close_shared_environment(self.path)
         self._environment = lmdb.open(str(self.path), map_size=self.map_size, subdir=True, max_dbs=0)
+        try:
+            check_not_truncated(self._environment, self.path)
+        except StoreError:
+            self._environment.close()
+            raise
         with self._environment.begin() as transaction:
             self.existing = {key.decode() for key in transaction.cursor().iternext(keys=True, values=False)}
         return self

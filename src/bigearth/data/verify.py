@@ -9,7 +9,7 @@ import numpy as np
 from bigearth.data.layout import reference_map_key
 from bigearth.data.metadata import read_metadata
 from bigearth.data.source import ReleaseReader
-from bigearth.data.store import StoreReader, decode_checked, read_manifest
+from bigearth.data.store import StoreReader, decode_checked, read_manifest, shared_environment
 from bigearth.data.store_writer import key_kind
 from bigearth.errors import BigEarthError, StoreError
 
@@ -57,6 +57,7 @@ def verify(
     if read_manifest(store) is None and not (store / "data.mdb").is_file():
         raise StoreError(f"{store} is no store")
     reader = StoreReader(store)
+    shared_environment(store)  # a truncated data.mdb is reported before any read
     release = ReleaseReader(root) if root is not None else None
     keys = _expected_keys(store, reader)
     report = VerifyReport()
