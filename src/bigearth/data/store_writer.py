@@ -13,12 +13,16 @@ from types import TracebackType
 from typing import Self
 
 import lmdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.data.bands import S1_BANDS, S2_BANDS
 from bigearth.data.layout import METADATA_FILES
 from bigearth.data.store import (
+    CHECKSUMS_FILE,
+    COUNTED_KINDS,
     ENCODING_MARKER,
     MANIFEST_FILE,
     REFERENCE_MAP_TENSOR,
@@ -26,6 +30,7 @@ from bigearth.data.store import (
     STORE_FORMAT_VERSION,
     check_not_truncated,
     close_shared_environment,
+    value_checksum,
 )
 from bigearth.errors import StoreError
 
@@ -62,6 +67,7 @@ class StoreWriter:
         self._transaction: lmdb.Transaction | None = None
         self._pending = 0
         self.existing: set[str] = set()
+        self.checksums: dict[str, int] = {}
 
     def __enter__(self) -> Self:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -109,6 +115,7 @@ class StoreWriter:
                 "--map-size: the encode resumes where it stopped"
             ) from error
         self.existing.add(key)
+        self.checksums[key] = value_checksum(value)
         self._pending += 1
         if self._pending >= self.commit_every:
             self.commit()
@@ -138,9 +145,10 @@ class StoreWriter:
                     atomic_write_bytes(self.path / name, source.read_bytes())
                 checksums[name] = hashlib.md5((self.path / name).read_bytes()).hexdigest()
         keys = sorted(self.existing)
-        counts = {"s2": 0, "s1": 0, "reference_map": 0}
+        counts = dict.fromkeys(COUNTED_KINDS, 0)
         for key in keys:
             counts[key_kind(key)] += 1
+        values_md5 = self._write_checksums(keys)
         manifest = {
             "format": STORE_FORMAT,
             "format_version": STORE_FORMAT_VERSION,
@@ -148,13 +156,31 @@ class StoreWriter:
             "bands": {"s2": list(S2_BANDS), "s1": list(S1_BANDS), "reference_map": [REFERENCE_MAP_TENSOR]},
             "reference_map_key": "<patch_id>_reference_map",
             "counts": counts,
-            "checksums": {"keys_md5": hashlib.md5("\n".join(keys).encode()).hexdigest(), "metadata_md5": checksums},
+            "checksums": {
+                "keys_md5": hashlib.md5("\n".join(keys).encode()).hexdigest(),
+                "metadata_md5": checksums,
+                "values": {"file": CHECKSUMS_FILE, "algorithm": "crc32", "md5": values_md5},
+            },
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "bigearth_version": __version__,
         }
         atomic_write_json(self.path / MANIFEST_FILE, manifest)
         (self.path / ENCODING_MARKER).unlink(missing_ok=True)
         return manifest
+
+    def _write_checksums(self, keys: list[str]) -> str:
+        """Write the per-value CRC-32 table (values of an earlier, interrupted run are read back); return its MD5."""
+        unknown = [key for key in keys if key not in self.checksums]
+        if unknown:
+            with self._environment.begin(buffers=True) as transaction:
+                for key in unknown:
+                    self.checksums[key] = value_checksum(transaction.get(key.encode()))
+        table = pa.table({"key": keys, "crc32": pa.array([self.checksums[k] for k in keys], type=pa.uint32())})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        data = sink.getvalue().to_pybytes()
+        atomic_write_bytes(self.path / CHECKSUMS_FILE, data)
+        return hashlib.md5(data).hexdigest()
 
 
 def remove_store(path: Path) -> None:
