@@ -7,15 +7,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least, labelled
 from bigearth.cli.data import console, fail, progress_bar
-from bigearth.errors import BigEarthError
+from bigearth.errors import BigEarthError, MetadataError
 
 text_app = typer.Typer(help="BigEarthNet.txt and RSVQAxBEN-style texts from reference maps, and their scoring.",
                        no_args_is_help=True)  # fmt: skip
 app.add_typer(text_app, name="text")
 
-Workers = Annotated[int, typer.Option(help="worker processes (0: in this process)")]
+#: The columns ``text stats`` reads (RSVQAxBEN-style files name them question/answer/form, and are renamed).
+STATS_COLUMNS = ("patch_id", "input", "output", "type", "category")
+Workers = Annotated[int, typer.Option(callback=at_least(0), help="worker processes (0: in this process)")]
 Scheduler = Annotated[
     str | None,
     typer.Option(help="Dask scheduler address (tcp://host:8786), or 'local' for a local Dask cluster of --workers"),
@@ -50,7 +52,7 @@ def generate(
         bool, typer.Option("--skip-invalid", help="leave out patches with a missing or invalid reference map")
     ] = False,
     include_snow_cloud: SnowCloud = False,
-    limit: Annotated[int | None, typer.Option(help="the first N patches only")] = None,
+    limit: Annotated[int | None, typer.Option(callback=at_least(1), help="the first N patches only")] = None,
 ) -> None:
     """Generate BigEarthNet.txt captions, questions and detection instructions (and the facts table)."""
     from bigearth.text.generate import GenerateSettings
@@ -66,9 +68,9 @@ def generate(
     except BigEarthError as error:
         fail(error)
     for patch_id, reason in summary.skipped[:10]:
-        console.print(f"[yellow]skipped[/] {patch_id}: {reason}")
+        console.print(labelled("skipped", "yellow", f"{patch_id}: {reason}"))
     if summary.skipped:
-        console.print(f"[yellow]{len(summary.skipped)} patch(es) skipped[/]")
+        console.print(labelled(f"{len(summary.skipped)} patch(es) skipped", "yellow", ""))
     console.print(f"wrote {summary.texts} texts of {summary.patches} patches to {summary.texts_path}; "
                   f"facts in {summary.facts_path}")  # fmt: skip
 
@@ -78,7 +80,7 @@ def rsvqa(
     data: Annotated[Path, typer.Option(help="store folder or release root (its metadata is read)")],
     out: Annotated[Path, typer.Option(help="questions parquet file to write")],
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    questions: Annotated[int, typer.Option(help="questions per image")] = 25,
+    questions: Annotated[int, typer.Option(callback=at_least(1), help="questions per image")] = 25,
     workers: Workers = 0,
     scheduler: Scheduler = None,
     include_snow_cloud: SnowCloud = False,
@@ -138,7 +140,7 @@ def evaluate(
         console.print(_table(rows.dropna(axis=1, how="all").drop(columns="type"), f"{kind}"))
     if evaluation.skipped:
         first_id, reason = evaluation.skipped[0]
-        console.print(f"[yellow]{len(evaluation.skipped)} row(s) left out[/], e.g. {first_id}: {reason}")
+        console.print(labelled(f"{len(evaluation.skipped)} row(s) left out,", "yellow", f"e.g. {first_id}: {reason}"))
     if out is not None:
         console.print(f"report written to {out}")
 
@@ -149,16 +151,15 @@ def stats(
     plot: Annotated[Path | None, typer.Option(help="PNG file for the plots")] = None,
 ) -> None:
     """Print (and plot) counts per type and category, answer balance and text lengths."""
-    import pandas as pd
-
-    from bigearth.text.stats import text_statistics, write_statistics_plot
+    from bigearth.text.evaluate import read_table
+    from bigearth.text.stats import normalise_columns, text_statistics, write_statistics_plot
 
     try:
-        if not texts.is_file():
-            from bigearth.errors import MissingDataError
-
-            raise MissingDataError(f"{texts} does not exist; make it with `bigearth text generate`")
-        frame = pd.read_parquet(texts)
+        frame = normalise_columns(read_table(texts, (), "texts"))
+        missing = [column for column in STATS_COLUMNS if column not in frame.columns]
+        if missing:
+            raise MetadataError(f"{texts} lacks the column(s) {missing}: it is no BigEarthNet.txt or RSVQAxBEN-style "
+                                f"text file (they have {list(STATS_COLUMNS)})")  # fmt: skip
         statistics = text_statistics(frame)
         if plot is not None:
             write_statistics_plot(statistics, frame, plot)
