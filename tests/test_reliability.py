@@ -2,8 +2,13 @@
 
 import errno
 import json
+import os
 import pickle
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -265,3 +270,29 @@ def test_all_checkpoints_damaged_is_an_error(tmp_path: Path) -> None:
     run.last_checkpoint.write_bytes(b"PK\x03\x04 cut short")
     with pytest.raises(CorruptDataError, match=r"every checkpoint in .* is damaged"):
         run.resume_checkpoint()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_training_with_143_and_the_run_resumes(mini_store: Path, tmp_path: Path) -> None:
+    from bigearth.tasks.run import RunFolder
+
+    run = RunFolder(tmp_path / "run")
+    command = [sys.executable, "-c", "from bigearth.cli import app; app()", "train", str(DEMO), "--data",
+               str(mini_store), "--out", str(run.path), "trainer.max_epochs=200", "trainer.limit_train_batches=2",
+               "trainer.limit_val_batches=1", "data.batch_size=4", "early_stopping.patience=1000", *QUIET]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not run.last_checkpoint.is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert run.last_checkpoint.is_file(), process.communicate()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "error: stopped by SIGTERM" in stderr
+    assert "Traceback" not in stderr
+    assert run.is_interrupted
+    resumed = subprocess.run([*command[:3], "train", str(run.path), "trainer.max_epochs=3"], env=environment,
+                             capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert run.is_complete
