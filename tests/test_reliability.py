@@ -4,6 +4,7 @@ import errno
 import json
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -22,11 +23,14 @@ import pytest
 import torch
 
 from bigearth.data import safetensors_codec
+from bigearth.data.encode import encode
+from bigearth.data.layout import SNOW_CLOUD_METADATA_FILE
 from bigearth.data.metadata import read_metadata, write_metadata
 from bigearth.data.packed import pack
 from bigearth.data.store import CHECKSUMS_FILE, StoreReader, close_shared_environment
+from bigearth.data.store_writer import StoreWriter
 from bigearth.data.verify import verify
-from bigearth.errors import CorruptDataError, StoreError, TrainingError
+from bigearth.errors import CorruptDataError, MetadataError, StoreError, TrainingError
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "classification" / "demo-cpu.yaml"
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
@@ -296,3 +300,77 @@ def test_sigterm_stops_training_with_143_and_the_run_resumes(mini_store: Path, t
                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert run.is_complete
+
+
+@pytest.fixture
+def metadata(mini_store: Path) -> pd.DataFrame:
+    """The mini store's clean metadata (a copy to damage)."""
+    return read_metadata(mini_store).copy()
+
+
+def write_and_read(frame: pd.DataFrame, folder: Path) -> None:
+    """Write ``frame`` as a metadata file without the writer's own check, then read it back."""
+    import pyarrow as pa
+
+    folder.mkdir(exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "metadata.parquet")
+    read_metadata(folder)
+
+
+def test_duplicated_patch_id_is_refused_naming_its_rows(metadata: pd.DataFrame, tmp_path: Path) -> None:
+    frame = pd.concat([metadata, metadata.iloc[[4]]], ignore_index=True)
+    patch_id = metadata["patch_id"][4]
+    with pytest.raises(
+        MetadataError, match=re.escape(f"appear in several rows {{'{patch_id}': [4, {len(metadata)}]}}")
+    ):
+        write_and_read(frame, tmp_path / "m")
+
+
+def test_patch_in_two_splits_is_refused_as_leakage(metadata: pd.DataFrame, tmp_path: Path) -> None:
+    row = metadata.iloc[[0]].assign(split="test" if metadata["split"][0] != "test" else "train")
+    with pytest.raises(MetadataError, match="in two splits \\(train/test leakage\\)"):
+        write_and_read(pd.concat([metadata, row], ignore_index=True), tmp_path / "m")
+
+
+def test_patch_in_both_metadata_files_is_refused(mini_store: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    clean = read_metadata(mini_store)
+    shutil.copy(mini_store / "metadata.parquet", folder)
+    write_metadata(clean.iloc[:2].assign(contains_seasonal_snow=True), folder / SNOW_CLOUD_METADATA_FILE)
+    with pytest.raises(MetadataError, match="rows counted over both files"):
+        read_metadata(folder, include_snow_cloud=True)
+
+
+@pytest.mark.parametrize("labels", [None, []])
+def test_missing_or_empty_labels_are_refused(metadata: pd.DataFrame, tmp_path: Path, labels: list | None) -> None:
+    metadata["labels"] = [labels if row == 2 else value for row, value in enumerate(metadata["labels"])]
+    with pytest.raises(MetadataError, match=re.escape(f"(row, patch): [(2, '{metadata['patch_id'][2]}')]")):
+        write_and_read(metadata, tmp_path / "m")
+
+
+def test_flag_column_of_the_wrong_type_is_refused(metadata: pd.DataFrame, tmp_path: Path) -> None:
+    metadata["contains_seasonal_snow"] = metadata["contains_seasonal_snow"].map({True: "yes", False: "no"})
+    with pytest.raises(MetadataError, match="column contains_seasonal_snow holds str values, not booleans"):
+        write_and_read(metadata, tmp_path / "m")
+
+
+def test_encode_into_the_root_itself_is_refused(mini_root: Path) -> None:
+    with pytest.raises(StoreError, match=r"into the release root .* itself"):
+        encode(mini_root, mini_root, workers=0)
+
+
+def test_interrupted_encode_resumed_from_another_root_is_refused(mini_root: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with StoreWriter(store, source=mini_root) as writer:
+        writer.put("key", b"value")  # then the encode stops before finalize
+    other = tmp_path / "other-root"
+    with pytest.raises(StoreError, match=f"holds an interrupted encode of {re.escape(str(mini_root.resolve()))}"):
+        StoreWriter(store, source=other).__enter__()
+
+
+def test_second_writer_of_one_store_is_refused(tmp_path: Path) -> None:
+    with StoreWriter(tmp_path / "store"), pytest.raises(StoreError, match="another process is writing"):
+        StoreWriter(tmp_path / "store").__enter__()
+    with StoreWriter(tmp_path / "store"):  # the lock goes with the writer
+        pass

@@ -18,7 +18,7 @@ from bigearth.data.layout import METADATA_FILE, REFERENCE_DIR, S1_DIR, S2_DIR, S
 from bigearth.data.metadata import read_metadata
 from bigearth.data.store import REFERENCE_MAP_TENSOR
 from bigearth.data.store_writer import StoreWriter
-from bigearth.errors import MissingDataError
+from bigearth.errors import MissingDataError, StoreError
 
 #: (kind, name): kind is "s2", "s1" or "reference_map"; name the S2 patch_id or S1 s1_name.
 Task = tuple[str, str]
@@ -123,9 +123,15 @@ def encode(
 
     Raises:
         MissingDataError: if the root holds no patch folder or a listed patch is missing.
+        StoreError: if the store is the root itself, another encode writes into it, or it holds an interrupted
+            encode of another root.
         CorruptDataError: naming the file, if a GeoTIFF cannot be read; the store stays incomplete.
     """
     root, store = Path(root), Path(store)
+    if store.resolve() == root.resolve():
+        raise StoreError(
+            f"the store {store} would be written into the release root {root} itself; choose another folder"
+        )
     tasks = discover(root)
     if not tasks:
         raise MissingDataError(f"{root} holds no patch folders under {S2_DIR}, {S1_DIR} or {REFERENCE_DIR}")
@@ -133,7 +139,7 @@ def encode(
     if (store / "manifest.json").is_file():
         return EncodeSummary(found=len(tasks), written=0, already_complete=True)
     options = {} if map_size is None else {"map_size": map_size}
-    with StoreWriter(store, **options) as writer:
+    with StoreWriter(store, source=root, **options) as writer:
         todo = [task for task in tasks if store_key(task) not in writer.existing]
         done = len(tasks) - len(todo)
         if progress:

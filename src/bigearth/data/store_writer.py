@@ -1,11 +1,17 @@
 """Writing a store: one writer, resumable, completion marked atomically by the manifest.
 
 The writer puts a ``.encoding`` marker in the folder before the first write and removes it only after the
-manifest is in place, so a half-written store is never mistaken for a complete one. LMDB commits are atomic: an
-interrupted writer loses at most the uncommitted batch, and a rerun skips every key already committed.
+manifest is in place, so a half-written store is never mistaken for a complete one. The marker records the release
+root being encoded: resuming from another root is refused. A writer holds an exclusive lock on ``.writer.lock``
+while it is open, so a second ``encode`` into the same store is refused instead of interleaving its writes. LMDB
+commits are atomic: an interrupted writer loses at most the uncommitted batch, and a rerun skips every key already
+committed.
 """
 
+import fcntl
 import hashlib
+import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +40,8 @@ from bigearth.data.store import (
 )
 from bigearth.errors import StoreError
 
+#: The file a writer locks for as long as it writes (``flock``: released by the kernel if the process dies).
+WRITER_LOCK = ".writer.lock"
 #: Default LMDB map size: virtual address space only, the file grows with the data (1 TiB fits all of reBEN).
 DEFAULT_MAP_SIZE = 1 << 40
 
@@ -52,15 +60,21 @@ class StoreWriter:
         path: the store folder (created if needed).
         map_size: LMDB map size in bytes.
         commit_every: values per write transaction.
+        source: the release root being encoded, recorded in the marker (None: no root, e.g. a synthetic store).
 
     Raises:
-        StoreError: if the store is already complete (it is never silently overwritten).
+        StoreError: if the store is already complete (it is never silently overwritten); on entering, if another
+            writer holds the store or an interrupted encode of another root is in it.
     """
 
-    def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, commit_every: int = 512) -> None:
+    def __init__(
+        self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, commit_every: int = 512, source: Path | None = None
+    ) -> None:
         self.path = Path(path)
         if (self.path / MANIFEST_FILE).is_file():
             raise StoreError(f"{self.path} is a complete store already; remove it or choose another folder")
+        self.source = None if source is None else str(Path(source).resolve())
+        self._lock: int | None = None
         self.map_size = map_size
         self.commit_every = commit_every
         self._environment: lmdb.Environment | None = None
@@ -71,17 +85,60 @@ class StoreWriter:
 
     def __enter__(self) -> Self:
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / ENCODING_MARKER).touch()
-        close_shared_environment(self.path)
-        self._environment = lmdb.open(str(self.path), map_size=self.map_size, subdir=True, max_dbs=0)
+        self._take_lock()
         try:
+            self._mark_source()
+            close_shared_environment(self.path)
+            self._environment = lmdb.open(str(self.path), map_size=self.map_size, subdir=True, max_dbs=0)
             check_not_truncated(self._environment, self.path)
-        except StoreError:
-            self._environment.close()
+            with self._environment.begin() as transaction:
+                self.existing = {key.decode() for key in transaction.cursor().iternext(keys=True, values=False)}
+        except BaseException:
+            self._release()
             raise
-        with self._environment.begin() as transaction:
-            self.existing = {key.decode() for key in transaction.cursor().iternext(keys=True, values=False)}
         return self
+
+    def _take_lock(self) -> None:
+        """Hold ``.writer.lock`` exclusively.
+
+        Raises:
+            StoreError: if another process writes into the store.
+        """
+        descriptor = os.open(self.path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            os.close(descriptor)
+            raise StoreError(
+                f"another process is writing into the store {self.path} (it holds {self.path / WRITER_LOCK}); "
+                "wait for it to finish, or choose another folder"
+            ) from error
+        self._lock = descriptor
+
+    def _mark_source(self) -> None:
+        """Write the ``.encoding`` marker with the root being encoded, refusing a resume from another root.
+
+        Raises:
+            StoreError: naming both roots.
+        """
+        marker = self.path / ENCODING_MARKER
+        text = marker.read_text() if marker.is_file() else ""
+        begun = json.loads(text).get("root") if text.startswith("{") else None
+        if begun is not None and self.source is not None and begun != self.source:
+            raise StoreError(
+                f"{self.path} holds an interrupted encode of {begun}, not of {self.source}; resume it with "
+                f"`bigearth encode {begun} {self.path}`, or remove the folder to encode another root"
+            )
+        atomic_write_json(marker, {"root": self.source or begun})
+
+    def _release(self) -> None:
+        """Close the environment and give up the lock."""
+        if self._environment is not None:
+            self._environment.close()
+            self._environment = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
@@ -91,9 +148,7 @@ class StoreWriter:
         elif self._transaction is not None:
             self._transaction.abort()
             self._transaction = None
-        if self._environment is not None:
-            self._environment.close()
-            self._environment = None
+        self._release()
 
     def put(self, key: str, value: bytes) -> None:
         """Write one value; committed in batches of ``commit_every``.
