@@ -166,3 +166,22 @@ def test_subprocess_spot_checks(tmp_path: Path) -> None:
     usage = run_cli("encode", "a", "b", "--workers", "-1")
     assert usage.returncode == 2
     assert "Invalid value for '--workers': -1 is below 0" in usage.stderr
+
+
+def test_predict_reports_a_patch_folder_that_lacks_a_band(mini_root: Path, tmp_path: Path) -> None:
+    from bigearth.models import ModelMetadata, SceneClassifier, save_model
+
+    save_model(SceneClassifier(ModelMetadata.create("resnet10t_slim", 10)), tmp_path / "model")
+    tile = next((mini_root / "BigEarthNet-S2").iterdir())
+    shutil.copytree(tile, tmp_path / tile.name)
+    first = sorted((tmp_path / tile.name).iterdir())[0]
+    (first / f"{first.name}_B02.tif").unlink()  # B02: the first band this model reads
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "model"), "--s2-dir", str(tmp_path / tile.name)])
+    assert result.exit_code == 1
+    lines = error_lines(result.output)
+    assert len(lines) == 1
+    assert f"{first.name}_B02.tif" in lines[0]
+    (first / f"{first.name}_B03.tif").rename(first / f"{first.name}_B02.tif")  # all bands present again
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "model"), "--s2-dir", str(tmp_path / tile.name)])
+    assert result.exit_code == 1  # B03 now lacks: still reported, never dropped
+    assert f"{first.name}_B03.tif" in error_lines(result.output)[0]
