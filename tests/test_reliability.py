@@ -374,3 +374,30 @@ def test_second_writer_of_one_store_is_refused(tmp_path: Path) -> None:
         StoreWriter(tmp_path / "store").__enter__()
     with StoreWriter(tmp_path / "store"):  # the lock goes with the writer
         pass
+
+
+def children(pid: int) -> list[int]:
+    """The child process ids of ``pid`` (Linux ``/proc``)."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_encode_workers_exit_when_the_parent_is_killed(mini_root: Path, tmp_path: Path) -> None:
+    code = f"from bigearth.data.encode import encode; encode({str(mini_root)!r}, {str(tmp_path / 's')!r}, workers=2)"
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    process = subprocess.Popen([sys.executable, "-c", code], env=environment)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+        workers = [c for c in children(process.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    assert len(workers) == 2
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}/status").exists() and
+             "zombie" not in Path(f"/proc/{w}/status").read_text()]  # fmt: skip
+    assert alive == []

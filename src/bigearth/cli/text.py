@@ -44,7 +44,11 @@ def generate(
     facts: Annotated[Path | None, typer.Option(help="facts parquet file (default: OUT.facts.parquet)")] = None,
     captions: Annotated[int, typer.Option(help="captions per patch (0..4)")] = 2,
     rephrase: Annotated[
-        str | None, typer.Option(help="caption rephrasing function 'package.module:function' (str -> str)")
+        str | None,
+        typer.Option(
+            help="caption rephrasing function 'package.module:function' (str -> str). It imports that module and "
+            "runs its code with your rights: pass only code you trust"
+        ),
     ] = None,
     workers: Workers = 0,
     scheduler: Scheduler = None,

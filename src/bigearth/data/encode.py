@@ -7,6 +7,8 @@ encoded, with or without metadata files; where metadata exists, each listed patc
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -155,6 +157,21 @@ def encode(
     return EncodeSummary(found=len(tasks), written=len(todo), already_complete=False)
 
 
+def exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Worker initializer: end this process soon after ``parent`` dies (even by ``kill -9``).
+
+    A killed parent cannot shut its pool down, and its spawned readers (about 1 GB each on reBEN) would live on;
+    a daemon thread notices that the process was re-parented and exits.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _run_chunks(root: Path, tasks: list[Task], *, workers: int, chunk_size: int) -> Iterator[list[tuple[str, bytes]]]:
     """Yield encoded chunks, read in ``workers`` spawned processes (at most 2 chunks in flight per worker)."""
     chunks = _chunks(tasks, chunk_size)
@@ -162,7 +179,8 @@ def _run_chunks(root: Path, tasks: list[Task], *, workers: int, chunk_size: int)
         for chunk in chunks:
             yield _encode_chunk(root, chunk)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         pending: set[Future] = set()
         for chunk in chunks:
             pending.add(pool.submit(_encode_chunk, root, chunk))
