@@ -27,3 +27,7 @@ class StoreError(BigEarthError, RuntimeError):
 
 class ConfigError(BigEarthError, ValueError):
     """A configuration names an unknown band, class order, backbone or option."""
+
+
+class TrainingError(BigEarthError, RuntimeError):
+    """Training cannot go on: a loss or a validation metric is NaN or infinite."""

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError
 
@@ -62,7 +62,8 @@ def build_command(
     s1: Annotated[list[Path], typer.Option("--s1", help="terrain-corrected S1 GeoTIFF (VV, VH dB) or folder; repeat")],
     clc: Annotated[Path, typer.Option(help="CORINE Land Cover 2018: the vector GeoPackage or a raster")],
     workers: Annotated[
-        int | None, typer.Option(help="local Dask worker processes (default: all cores; 0: here)")
+        int | None,
+        typer.Option(callback=at_least(0), help="local Dask worker processes (default: all cores; 0: here)"),
     ] = None,
     scheduler: Annotated[str | None, typer.Option(help="address of an existing Dask scheduler to run on")] = None,
     keep_baseline: Annotated[bool, typer.Option(help="name tiles with the product's baseline, not N9999")] = False,
@@ -81,7 +82,11 @@ def build_command(
         options = BuildOptions(keep_baseline=keep_baseline, thresholds=thresholds)
         if any_country:
             options = replace(options, countries=None)
-        columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
+        columns = (
+            TextColumn("{task.description}", style="progress.description", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+        )
         with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bars:
             progress = _BuildProgress(bars)
             summary = build(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.cli.pretrain import config_task
 from bigearth.errors import BigEarthError, ConfigError
@@ -83,8 +83,8 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="store folder or release root")],
     split: Annotated[str, typer.Option(help="train, validation (val) or test")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
-    batch_size: Annotated[int, typer.Option(help="patches per forward pass")] = 64,
-    num_workers: Annotated[int, typer.Option(help="DataLoader worker processes")] = 0,
+    batch_size: Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")] = 64,
+    num_workers: Annotated[int, typer.Option(callback=at_least(0), help="DataLoader worker processes")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
     protocol: Annotated[
         str, typer.Option(help="full (the model as trained), or knn / linear probes of its encoder")
@@ -137,7 +137,7 @@ def predict(
     s1_dir: Annotated[Path | None, typer.Option(help="S1 patch folder, or a folder of patch folders")] = None,
     out: Annotated[Path | None, typer.Option(help="CSV file to write (default: print to the terminal)")] = None,
     threshold: Annotated[float | None, typer.Option(help="decision threshold (default: the model's, 0.5)")] = None,
-    batch_size: Annotated[int, typer.Option(help="patches per forward pass")] = 64,
+    batch_size: Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
 ) -> None:
     """Write per-class probabilities and thresholded labels of patches in a store/release or in GeoTIFF folders."""
@@ -150,9 +150,12 @@ def predict(
     try:
         if (data is None) == (s2_dir is None and s1_dir is None):
             raise ConfigError("pass either --data PATH [--ids ...] or --s2-dir DIR [--s1-dir DIR], not both")
+        wanted = [name.strip() for value in ids or [] for name in value.split(",") if name.strip()]
+        if ids is not None and not wanted:
+            raise ConfigError(f"--ids {' '.join(map(repr, ids))} names no patch; give patch ids, or leave --ids out "
+                              "to predict every patch")  # fmt: skip
         network = load_model(model, device=resolve_device(device))
         if data is not None:
-            wanted = [name for value in ids or [] for name in value.split(",") if name]
             names, probabilities = predict_dataset(network, data, ids=wanted or None, batch_size=batch_size)
         else:
             names, probabilities = predict_folders(network, s2_dir, s1_dir, batch_size=batch_size)

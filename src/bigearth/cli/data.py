@@ -7,23 +7,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least, console, fail, labelled
 from bigearth.errors import BigEarthError
 
-console = Console()
+__all__ = ["console", "fail", "progress_bar"]
 
 
 @contextmanager
 def progress_bar(description: str) -> Iterator:
     """Yield a ``(done, total)`` callback that drives a rich progress bar."""
+    description_column = TextColumn("{task.description}", style="progress.description", markup=False)
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=console, transient=False,
-    ) as progress:  # fmt: skip
+        description_column, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=False
+    ) as progress:
         task = progress.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
@@ -32,16 +31,10 @@ def progress_bar(description: str) -> Iterator:
         yield update
 
 
-def fail(error: BigEarthError) -> None:
-    """Print a bigearth error and exit with status 1."""
-    console.print(f"[bold red]error:[/] {error}")
-    raise typer.Exit(1)
-
-
 @app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="output folder (release layout) or store folder (--store)")],
-    patches: Annotated[int, typer.Option(help="number of patches")] = 600,
+    patches: Annotated[int, typer.Option(callback=at_least(1), help="number of patches")] = 600,
     seed: Annotated[int, typer.Option(help="random seed: same seed, same bytes")] = 0,
     store: Annotated[bool, typer.Option("--store", help="write straight into a store (no GeoTIFFs)")] = False,
 ) -> None:
@@ -62,8 +55,8 @@ def synth(
 def encode(
     root: Annotated[Path, typer.Argument(help="reBEN release root (official GeoTIFF layout)")],
     store: Annotated[Path, typer.Argument(help="store folder to write (an interrupted encode is resumed)")],
-    workers: Annotated[int, typer.Option(help="reader processes (0: in this process)")] = 2,
-    map_size_gib: Annotated[int, typer.Option("--map-size", help="LMDB map size in GiB")] = 1024,
+    workers: Annotated[int, typer.Option(callback=at_least(0), help="reader processes (0: in this process)")] = 2,
+    map_size_gib: Annotated[int, typer.Option("--map-size", callback=at_least(1), help="LMDB map size in GiB")] = 1024,
     packed: Annotated[bool, typer.Option("--packed", help="also write the packed layout for batch reads")] = False,
     reader: Annotated[str, typer.Option(help="GeoTIFF reader: tifffile (faster) or rasterio (GDAL)")] = "tifffile",
     scheduler: Annotated[
@@ -121,12 +114,12 @@ def verify(
     except BigEarthError as error:
         fail(error)
     for problem in report.problems[:20]:
-        console.print(f"[red]problem:[/] {problem}")
+        console.print(labelled("problem:", "red", problem), soft_wrap=True)
     if not report.ok:
-        console.print(f"[bold red]{len(report.problems)} problem(s)[/] in {report.checked} values")
+        console.print(labelled(f"{len(report.problems)} problem(s)", "bold red", f"in {report.checked} values"))
         raise typer.Exit(1)
     compared = f", equal to the GeoTIFFs in {root}" if root else ""
-    console.print(f"[green]ok:[/] {report.checked} values present and decodable{compared}")
+    console.print(labelled("ok:", "green", f"{report.checked} values present, decodable and as recorded{compared}"))
 
 
 @app.command()

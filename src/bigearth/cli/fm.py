@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail, progress_bar
 from bigearth.errors import BigEarthError, ConfigError
 
@@ -20,7 +20,7 @@ from bigearth.errors import BigEarthError, ConfigError
 @app.command()
 def sample(
     data: Annotated[Path, typer.Option(help="store folder or release root")],
-    size: Annotated[int, typer.Option(help="patches to select")],
+    size: Annotated[int, typer.Option(callback=at_least(1), help="patches to select")],
     out: Annotated[Path, typer.Option(help="ids file to write (parquet; a .report.json is written beside it)")],
     split: Annotated[str, typer.Option(help="split to sample (train for pretraining), or 'all'")] = "train",
     theme: Annotated[
@@ -67,11 +67,11 @@ def retrieve(
             "queries, training archive, binary relevance, mAP@k)"
         ),
     ] = "csmae",
-    k: Annotated[int, typer.Option(help="results per query")] = 10,
+    k: Annotated[int, typer.Option(callback=at_least(1), help="results per query")] = 10,
     query_split: Annotated[str | None, typer.Option(help="split of the queries (default: the protocol's)")] = None,
     archive_split: Annotated[str | None, typer.Option(help="split searched (default: the protocol's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
-    batch_size: Annotated[int, typer.Option(help="patches per forward pass")] = 64,
+    batch_size: Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")] = 64,
 ) -> None:
     """Content-based image retrieval: S1->S1, S2->S2, S1->S2, S2->S1 for a cross-sensor model."""
     from bigearth.models.fm.features import load_encoder
@@ -129,8 +129,8 @@ def probe(
     model: Annotated[Path, typer.Argument(help="model folder or run folder (a CSMAE/CSMoE model or a classifier)")],
     data: Annotated[Path, typer.Option(help="store folder or release root")],
     protocol: Annotated[str, typer.Option(help="linear (frozen features) or finetune (end to end)")] = "linear",
-    epochs: Annotated[int, typer.Option(help="fine-tuning epochs")] = 5,
-    steps: Annotated[int, typer.Option(help="linear probe optimisation steps")] = 300,
+    epochs: Annotated[int, typer.Option(callback=at_least(1), help="fine-tuning epochs")] = 5,
+    steps: Annotated[int, typer.Option(callback=at_least(1), help="linear probe optimisation steps")] = 300,
     random: Annotated[bool, typer.Option("--random", help="re-initialise the encoder (the baseline)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:

@@ -13,7 +13,7 @@ import yaml
 
 from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
-from bigearth.errors import BigEarthError, ConfigError
+from bigearth.errors import BigEarthError, ConfigError, MissingDataError
 
 #: config ``task`` -> module holding ``run_pretraining``.
 PRETRAINING_TASKS: dict[str, str] = {
@@ -26,12 +26,23 @@ def config_task(config: Path, *, default: str | None = None) -> str | None:
     """Return the ``task`` named by a YAML config file (``default`` where it names none).
 
     Raises:
-        ConfigError: if the file cannot be read as YAML.
+        MissingDataError: if the file does not exist.
+        ConfigError: if the file cannot be read as YAML, is no mapping, or its ``task`` is no name.
     """
+    if not config.is_file():
+        raise MissingDataError(f"config file {config} does not exist; pass a YAML recipe (see configs/)")
     try:
-        return (yaml.safe_load(config.read_text()) or {}).get("task", default)
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read the config {config} ({error})") from error
+        raw = yaml.safe_load(config.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read the config {config} as YAML text ({error})") from error
+    if raw is None:
+        return default
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config} holds a YAML {type(raw).__name__}, not a mapping of sections (see configs/)")
+    task = raw.get("task", default)
+    if task is not None and not isinstance(task, str):
+        raise ConfigError(f"{config}: task = {task!r} must be a task name, e.g. classification")
+    return task
 
 
 def pretraining_module(config: Path) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError, CorruptDataError, MissingDataError
 
@@ -22,7 +22,9 @@ ModeOption = Annotated[str, typer.Option(help="dims (every head keeps its first 
 EmbedOption = Annotated[float, typer.Option(help="transformer widths below this also cut the embedding width")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the whole report as JSON")]
 LabelOption = Annotated[str | None, typer.Option(help="name in reports and figures")]
-CalibrationOption = Annotated[int, typer.Option(help="training batches re-estimating batch norm (0: none)")]
+CalibrationOption = Annotated[
+    int, typer.Option(callback=at_least(0), help="training batches re-estimating batch norm (0: none)")
+]
 ScaleOption = Annotated[
     str, typer.Option(help="softmax scale of cut heads: original (the full model's 1/sqrt(d_head)) or slimmed")
 ]
@@ -196,7 +198,7 @@ def contrast(
     recipe: Annotated[Path, typer.Option(help="SSL recipe: method, backbone, views, epochs")] = Path(
         "configs/ssl/tiny-cpu.yaml"
     ),
-    images: Annotated[int, typer.Option(help="dead-leaves images per epoch")] = 384,
+    images: Annotated[int, typer.Option(callback=at_least(1), help="dead-leaves images per epoch")] = 384,
 ) -> None:
     """Pretrain the contrast encoder on natural-image-like (dead-leaves) images, with reBEN's band metadata."""
     from bigearth.slim.contrast import train_contrast_encoder

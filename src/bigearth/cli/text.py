@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least, labelled
 from bigearth.cli.data import console, fail, progress_bar
 from bigearth.errors import BigEarthError
 
@@ -15,7 +15,8 @@ text_app = typer.Typer(help="BigEarthNet.txt and RSVQAxBEN-style texts from refe
                        no_args_is_help=True)  # fmt: skip
 app.add_typer(text_app, name="text")
 
-Workers = Annotated[int, typer.Option(help="worker processes (0: in this process)")]
+#: The columns ``text stats`` reads (RSVQAxBEN-style files name them question/answer/form, and are renamed).
+Workers = Annotated[int, typer.Option(callback=at_least(0), help="worker processes (0: in this process)")]
 Scheduler = Annotated[
     str | None,
     typer.Option(help="Dask scheduler address (tcp://host:8786), or 'local' for a local Dask cluster of --workers"),
@@ -49,7 +50,11 @@ def generate(
     facts: Annotated[Path | None, typer.Option(help="facts parquet file (default: OUT.facts.parquet)")] = None,
     captions: Annotated[int, typer.Option(help="captions per patch (0..4)")] = 2,
     rephrase: Annotated[
-        str | None, typer.Option(help="caption rephrasing function 'package.module:function' (str -> str)")
+        str | None,
+        typer.Option(
+            help="caption rephrasing function 'package.module:function' (str -> str). It imports that module and "
+            "runs its code with your rights: pass only code you trust"
+        ),
     ] = None,
     workers: Workers = 0,
     scheduler: Scheduler = None,
@@ -57,7 +62,7 @@ def generate(
         bool, typer.Option("--skip-invalid", help="leave out patches with a missing or invalid reference map")
     ] = False,
     include_snow_cloud: SnowCloud = False,
-    limit: Annotated[int | None, typer.Option(help="the first N patches only")] = None,
+    limit: Annotated[int | None, typer.Option(callback=at_least(1), help="the first N patches only")] = None,
 ) -> None:
     """Generate BigEarthNet.txt captions, questions and detection instructions (and the facts table)."""
     from bigearth.text.generate import GenerateSettings
@@ -73,9 +78,9 @@ def generate(
     except BigEarthError as error:
         fail(error)
     for patch_id, reason in summary.skipped[:10]:
-        console.print(f"[yellow]skipped[/] {patch_id}: {reason}")
+        console.print(labelled("skipped", "yellow", f"{patch_id}: {reason}"))
     if summary.skipped:
-        console.print(f"[yellow]{len(summary.skipped)} patch(es) skipped[/]")
+        console.print(labelled(f"{len(summary.skipped)} patch(es) skipped", "yellow", ""))
     console.print(f"wrote {summary.texts} texts of {summary.patches} patches to {summary.texts_path}; "
                   f"facts in {summary.facts_path}")  # fmt: skip
 
@@ -85,7 +90,7 @@ def rsvqa(
     data: Annotated[Path, typer.Option(help="store folder or release root (its metadata is read)")],
     out: Annotated[Path, typer.Option(help="questions parquet file to write")],
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    questions: Annotated[int, typer.Option(help="questions per image")] = 25,
+    questions: Annotated[int, typer.Option(callback=at_least(1), help="questions per image")] = 25,
     mix: Annotated[
         str,
         typer.Option(
@@ -183,7 +188,7 @@ def evaluate(
     _print_unknown(evaluation.unknown_categories)
     if evaluation.skipped:
         first_id, reason = evaluation.skipped[0]
-        console.print(f"[yellow]{len(evaluation.skipped)} row(s) left out[/], e.g. {first_id}: {reason}")
+        console.print(labelled(f"{len(evaluation.skipped)} row(s) left out,", "yellow", f"e.g. {first_id}: {reason}"))
     if out is not None:
         console.print(f"report written to {out}")
 

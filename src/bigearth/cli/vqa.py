@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app
+from bigearth.cli.app import app, at_least, labelled
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError
 
@@ -20,7 +20,7 @@ def ask(
     patch_id: Annotated[str | None, typer.Option("--id", help="S2 patch id of the patch in --data")] = None,
     s2_dir: Annotated[Path | None, typer.Option(help="S2 patch folder (<patch>/<patch>_B02.tif ...)")] = None,
     s1_dir: Annotated[Path | None, typer.Option(help="S1 patch folder, for models that read S1")] = None,
-    top: Annotated[int, typer.Option(help="answers to show")] = 5,
+    top: Annotated[int, typer.Option(callback=at_least(1), help="answers to show")] = 5,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
@@ -61,10 +61,10 @@ def ask(
         table.add_row(str(rank), answer, f"{score:.3f}", style="bold" if rank == 1 else None)
     console.print(table)
     if result.truncated:
-        console.print(f"[yellow]note:[/] the question was cut to {tokenizer.max_length} tokens: "
-                      f"{' '.join(result.tokens)}")  # fmt: skip
+        console.print(labelled("note:", "yellow", f"the question was cut to {tokenizer.max_length} tokens: "
+                                                  f"{' '.join(result.tokens)}"))  # fmt: skip
     if result.unknown_tokens:
-        console.print(f"[yellow]note:[/] {result.unknown_tokens} word piece(s) are outside the vocabulary and were "
-                      f"read as [UNK]: {' '.join(result.tokens)}")  # fmt: skip
+        console.print(labelled("note:", "yellow", f"{result.unknown_tokens} word piece(s) are outside the vocabulary "
+                                                  f"and were read as [UNK]: {' '.join(result.tokens)}"))  # fmt: skip
     if not network.uses_image:
-        console.print("[yellow]note:[/] a question-only model: the answer does not depend on the image")
+        console.print(labelled("note:", "yellow", "a question-only model: the answer does not depend on the image"))

@@ -8,6 +8,8 @@ encoded, with or without metadata files; where metadata exists, each listed patc
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from bigearth.data.layout import METADATA_FILE, REFERENCE_DIR, S1_DIR, S2_DIR, S
 from bigearth.data.metadata import read_metadata
 from bigearth.data.store import REFERENCE_MAP_TENSOR
 from bigearth.data.store_writer import StoreWriter
-from bigearth.errors import MissingDataError
+from bigearth.errors import MissingDataError, StoreError
 from bigearth.text.execution import run_jobs
 
 #: (kind, name): kind is "s2", "s1" or "reference_map"; name the S2 patch_id or S1 s1_name.
@@ -139,10 +141,16 @@ def encode(
     Raises:
         ConfigError: for an unknown reader, or a scheduler without Dask installed.
         MissingDataError: if the root holds no patch folder or a listed patch is missing.
+        StoreError: if the store is the root itself, another encode writes into it, or it holds an interrupted
+            encode of another root.
         CorruptDataError: naming the file, if a GeoTIFF cannot be read; the store stays incomplete.
     """
     root, store = Path(root), Path(store)
     check_reader(reader)
+    if store.resolve() == root.resolve():
+        raise StoreError(
+            f"the store {store} would be written into the release root {root} itself; choose another folder"
+        )
     tasks = discover(root)
     if not tasks:
         raise MissingDataError(f"{root} holds no patch folders under {S2_DIR}, {S1_DIR} or {REFERENCE_DIR}")
@@ -150,7 +158,7 @@ def encode(
     if (store / "manifest.json").is_file():
         return EncodeSummary(found=len(tasks), written=0, already_complete=True)
     options = {} if map_size is None else {"map_size": map_size}
-    with StoreWriter(store, **options) as writer:
+    with StoreWriter(store, source=root, **options) as writer:
         todo = [task for task in tasks if store_key(task) not in writer.existing]
         done = len(tasks) - len(todo)
         if progress:
@@ -167,6 +175,21 @@ def encode(
     return EncodeSummary(found=len(tasks), written=len(todo), already_complete=False)
 
 
+def exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """Worker initializer: end this process soon after ``parent`` dies (even by ``kill -9``).
+
+    A killed parent cannot shut its pool down, and its spawned readers (about 1 GB each on reBEN) would live on;
+    a daemon thread notices that the process was re-parented and exits.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _run_chunks(
     root: Path, tasks: list[Task], *, workers: int, chunk_size: int, reader: str, scheduler: str | None
 ) -> Iterator[list[tuple[str, bytes]]]:
@@ -180,7 +203,8 @@ def _run_chunks(
         for chunk in chunks:
             yield _encode_chunk(root, chunk, reader)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
         pending: set[Future] = set()
         for chunk in chunks:
             pending.add(pool.submit(_encode_chunk, root, chunk, reader))

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from bigearth.errors import ConfigError
+
 S2_DIR = "BigEarthNet-S2"
 S1_DIR = "BigEarthNet-S1"
 REFERENCE_DIR = "Reference_Maps"
@@ -178,11 +180,11 @@ def normalise_split(split: str) -> str:
     """Return the metadata split name for a user's split name (``val`` is ``validation``).
 
     Raises:
-        ValueError: for an unknown split name.
+        ConfigError: (a ``ValueError``) for an unknown split name.
     """
     name = "validation" if split == "val" else split
     if name not in SPLITS:
-        raise ValueError(f"unknown split {split!r}: use one of {SPLITS} (or 'val')")
+        raise ConfigError(f"unknown split {split!r}: use one of {SPLITS} (or 'val')")
     return name
 
 

@@ -12,17 +12,39 @@ from bigearth.data.layout import METADATA_FILE, METADATA_SCHEMA, SNOW_CLOUD_META
 from bigearth.errors import MetadataError, MissingDataError
 from bigearth.nomenclature import CLASSES_TABLE
 
+#: Boolean flag columns of the metadata.
+FLAG_COLUMNS = ("contains_seasonal_snow", "contains_cloud_or_shadow")
+#: Rows named in an error before the rest are only counted.
+LISTED = 5
+
 
 def check_metadata(frame: pd.DataFrame, source: str) -> None:
     """Check a metadata table against the official schema, class names and split names.
 
+    Every patch has a non-empty list of class names (reBEN patches carry 1 to 11 labels; an empty list would
+    silently train the patch as "no class present"), one row (a patch in two rows, above all in two splits, leaks
+    between training and test) and boolean flags.
+
     Raises:
-        MetadataError: naming the file, the first offending patch and what to fix.
+        MetadataError: naming the file, the offending patches (rows) and what to fix.
     """
     missing = [name for name in METADATA_SCHEMA.names if name not in frame.columns]
     if missing:
         raise MetadataError(
             f"{source} lacks the column(s) {missing}; a reBEN metadata file has {METADATA_SCHEMA.names}"
+        )
+    check_unique(frame, source)
+    for column in FLAG_COLUMNS:
+        if not pd.api.types.is_bool_dtype(frame[column]):
+            raise MetadataError(
+                f"{source}: column {column} holds {frame[column].dtype} values, not booleans; write True/False"
+            )
+    empty = [(row, patch_id) for row, (patch_id, labels) in enumerate(zip(frame["patch_id"], frame["labels"],
+             strict=True)) if labels is None or len(labels) == 0]  # fmt: skip
+    if empty:
+        raise MetadataError(
+            f"{source}: {len(empty)} patch(es) have no labels (row, patch): {empty[:LISTED]}; every reBEN patch has "
+            "1 to 11 class names: fill them in from the reference map, or remove the rows"
         )
     bad_split = ~frame["split"].isin(SPLITS)
     if bad_split.any():
@@ -56,6 +78,27 @@ def label_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def check_unique(frame: pd.DataFrame, source: str) -> None:
+    """Refuse a patch id that appears in more than one row (naming the rows, and the splits if they differ).
+
+    Raises:
+        MetadataError: naming the patch ids, rows and what to do.
+    """
+    repeated = frame[frame["patch_id"].duplicated(keep=False)]
+    if repeated.empty:
+        return
+    splits = repeated.groupby("patch_id")["split"].nunique()
+    leaking = splits[splits > 1]
+    rows = {patch_id: list(group.index) for patch_id, group in repeated.groupby("patch_id", sort=False)}
+    listed = dict(list(rows.items())[:LISTED])
+    if len(leaking):
+        raise MetadataError(
+            f"{source}: {len(leaking)} patch(es) are in two splits (train/test leakage), e.g. "
+            f"{list(leaking.index[:3])}; rows {listed}; keep one row per patch, in its official split"
+        )
+    raise MetadataError(f"{source}: {len(rows)} patch id(s) appear in several rows {listed}; keep one row per patch")
+
+
 def read_metadata(folder: Path, *, include_snow_cloud: bool = False) -> pd.DataFrame:
     """Read and check the metadata of a release root or store folder.
 
@@ -86,7 +129,11 @@ def read_metadata(folder: Path, *, include_snow_cloud: bool = False) -> pd.DataF
             raise MetadataError(f"{file} cannot be read as parquet ({error}); replace it with a good copy") from error
         check_metadata(frame, str(file))
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) == 1:
+        return frames[0]
+    combined = pd.concat(frames, ignore_index=True)
+    check_unique(combined, f"{files[0]} + {files[1].name} (rows counted over both files)")
+    return combined
 
 
 def write_metadata(frame: pd.DataFrame, path: Path) -> None:

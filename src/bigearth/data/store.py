@@ -5,11 +5,13 @@ A store is a folder::
     data.mdb, lock.mdb     LMDB; key = S2 patch_id | S1 s1_name | <patch_id>_reference_map
                            value = safetensors bytes of {band name: native array} ({"Data": codes} for maps)
     metadata*.parquet      copies of the metadata the store was encoded with
+    checksums.parquet      one CRC-32 per value (key, crc32): beside the LMDB, so its values stay rico-hdl's
     manifest.json          format, bands, counts, checksums; written last as the completion marker
 
-A folder with ``data.mdb`` but neither manifest nor the ``.encoding`` marker is a foreign rico-hdl LMDB: it is
-read as is (its metadata must come from elsewhere). A folder with the marker and no manifest is an interrupted
-encode and is refused until ``bigearth encode`` completes it.
+A folder with ``data.mdb`` but neither manifest, nor metadata copies, nor the ``.encoding`` marker is a foreign
+rico-hdl LMDB: it is read as is (its metadata must come from elsewhere). A folder with the marker and no manifest
+is an interrupted encode and is refused until ``bigearth encode`` completes it; one with metadata copies and no
+manifest lost its manifest and is refused as damaged.
 
 LMDB and DataLoader workers: the environment is opened lazily in the process that reads, read-only with
 ``lock=False``, and shared by every reader of the same path in that process (py-lmdb >= 2 refuses to open one
@@ -19,6 +21,7 @@ workers work after the parent has read (``ds[0]`` before a ``DataLoader`` with f
 
 import json
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,14 +31,20 @@ import numpy as np
 
 from bigearth.data import safetensors_codec
 from bigearth.data.bands import S1_BANDS, S2_BANDS, native_size
-from bigearth.data.layout import reference_map_key
+from bigearth.data.layout import METADATA_FILE, reference_map_key
 from bigearth.errors import CorruptDataError, MissingDataError, StoreError
 
 MANIFEST_FILE = "manifest.json"
 ENCODING_MARKER = ".encoding"
 STORE_FORMAT = "bigearth-reben-lmdb"
-STORE_FORMAT_VERSION = 1
+#: 2 added the per-value checksum table; version 1 stores are still read (verify says they have no checksums).
+STORE_FORMAT_VERSION = 2
 REFERENCE_MAP_TENSOR = "Data"
+CHECKSUMS_FILE = "checksums.parquet"
+#: The keys every manifest holds (a manifest without one is refused as damaged).
+MANIFEST_KEYS = ("format", "format_version", "bands", "counts", "checksums")
+#: The kinds of store values that a manifest counts.
+COUNTED_KINDS = ("s2", "s1", "reference_map")
 
 _ENVIRONMENTS: dict[tuple[int, str], lmdb.Environment] = {}
 #: Called with a patch's position in the request and its ``{band: native array}`` views.
@@ -63,8 +72,32 @@ def shared_environment(path: Path) -> lmdb.Environment:
             raise StoreError(
                 f"cannot open the LMDB in {path} ({error}); is it a store written by `bigearth encode`?"
             ) from error
+        try:
+            check_not_truncated(environment, path)
+        except StoreError:
+            environment.close()
+            raise
         _ENVIRONMENTS[key] = environment
     return environment
+
+
+def check_not_truncated(environment: lmdb.Environment, path: Path) -> None:
+    """Refuse an LMDB whose ``data.mdb`` ends before the environment's last page.
+
+    LMDB maps the file into memory: reading a page past the end of a truncated file kills the process with a bus
+    error (SIGBUS) instead of raising, so the size is compared before any value is read.
+
+    Raises:
+        StoreError: naming the file, its size and the size its last page needs.
+    """
+    needed = (environment.info()["last_pgno"] + 1) * environment.stat()["psize"]
+    size = (path / "data.mdb").stat().st_size
+    if size < needed:
+        raise StoreError(
+            f"the store {path} is damaged: {path / 'data.mdb'} has {size} bytes but its last page ends at byte "
+            f"{needed} (the file was truncated, e.g. by a full disk or an incomplete copy); copy it again or "
+            "re-encode the store with `bigearth encode`"
+        )
 
 
 def close_shared_environment(path: Path) -> None:
@@ -89,20 +122,65 @@ os.register_at_fork(before=_close_environments_before_fork)
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
-    """Return a store's manifest, or None for a foreign rico-hdl LMDB.
+    """Return a store's checked manifest, or None for a foreign rico-hdl LMDB.
 
     Raises:
-        StoreError: if the store is an interrupted encode (marker present, no manifest).
+        StoreError: if the store is an interrupted encode (marker present, no manifest), lost its manifest
+            (metadata copies present, no manifest), or the manifest is malformed or of an unknown format.
     """
     manifest = path / MANIFEST_FILE
     if manifest.is_file():
-        return json.loads(manifest.read_text())
+        try:
+            payload = json.loads(manifest.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise StoreError(
+                f"the manifest {manifest} is no JSON ({error}); the store is damaged: re-encode it "
+                "(remove the folder and run `bigearth encode ROOT STORE`)"
+            ) from error
+        check_manifest(payload, manifest)
+        return payload
     if (path / ENCODING_MARKER).exists():
         raise StoreError(
             f"the store {path} is incomplete (an encode was interrupted); rerun `bigearth encode ROOT {path}` "
             "to finish it"
         )
+    if (path / METADATA_FILE).is_file() and (path / "data.mdb").is_file():
+        raise StoreError(
+            f"the store {path} has metadata copies but no {MANIFEST_FILE}: its manifest was deleted, so counts and "
+            "checksums cannot be checked; re-encode it, or remove the metadata files to read it as a plain "
+            "rico-hdl LMDB"
+        )
     return None
+
+
+def check_manifest(payload: Any, file: Path) -> None:
+    """Check a manifest's keys, format and version.
+
+    Raises:
+        StoreError: naming the file and the first problem.
+    """
+    if not isinstance(payload, dict):
+        raise StoreError(f"the manifest {file} is a {type(payload).__name__}, not a JSON object; re-encode the store")
+    missing = [key for key in MANIFEST_KEYS if key not in payload]
+    counts = payload.get("counts")
+    if missing or not isinstance(counts, dict) or not all(isinstance(counts.get(k), int) for k in COUNTED_KINDS):
+        raise StoreError(
+            f"the manifest {file} lacks {missing or 'integer counts of ' + str(list(COUNTED_KINDS))}; it is damaged "
+            "or was written by another tool: re-encode the store"
+        )
+    if payload["format"] != STORE_FORMAT:
+        raise StoreError(f"the manifest {file} is of format {payload['format']!r}, not {STORE_FORMAT!r}")
+    version = payload["format_version"]
+    if not isinstance(version, int) or not 1 <= version <= STORE_FORMAT_VERSION:
+        raise StoreError(
+            f"the manifest {file} has format_version {version!r}; this bigearth reads 1 to {STORE_FORMAT_VERSION}: "
+            "upgrade bigearth or re-encode the store"
+        )
+
+
+def value_checksum(value: bytes | memoryview) -> int:
+    """Return the CRC-32 of a store value (as ``zlib.crc32``), the per-value checksum of the checksum table."""
+    return zlib.crc32(value)
 
 
 class StoreReader:

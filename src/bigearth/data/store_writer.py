@@ -1,11 +1,17 @@
 """Writing a store: one writer, resumable, completion marked atomically by the manifest.
 
 The writer puts a ``.encoding`` marker in the folder before the first write and removes it only after the
-manifest is in place, so a half-written store is never mistaken for a complete one. LMDB commits are atomic: an
-interrupted writer loses at most the uncommitted batch, and a rerun skips every key already committed.
+manifest is in place, so a half-written store is never mistaken for a complete one. The marker records the release
+root being encoded: resuming from another root is refused. A writer holds an exclusive lock on ``.writer.lock``
+while it is open, so a second ``encode`` into the same store is refused instead of interleaving its writes. LMDB
+commits are atomic: an interrupted writer loses at most the uncommitted batch, and a rerun skips every key already
+committed.
 """
 
+import fcntl
 import hashlib
+import json
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,21 +19,29 @@ from types import TracebackType
 from typing import Self
 
 import lmdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.data.bands import S1_BANDS, S2_BANDS
 from bigearth.data.layout import METADATA_FILES
 from bigearth.data.store import (
+    CHECKSUMS_FILE,
+    COUNTED_KINDS,
     ENCODING_MARKER,
     MANIFEST_FILE,
     REFERENCE_MAP_TENSOR,
     STORE_FORMAT,
     STORE_FORMAT_VERSION,
+    check_not_truncated,
     close_shared_environment,
+    value_checksum,
 )
 from bigearth.errors import StoreError
 
+#: The file a writer locks for as long as it writes (``flock``: released by the kernel if the process dies).
+WRITER_LOCK = ".writer.lock"
 #: Default LMDB map size: virtual address space only, the file grows with the data (1 TiB fits all of reBEN).
 DEFAULT_MAP_SIZE = 1 << 40
 
@@ -46,30 +60,85 @@ class StoreWriter:
         path: the store folder (created if needed).
         map_size: LMDB map size in bytes.
         commit_every: values per write transaction.
+        source: the release root being encoded, recorded in the marker (None: no root, e.g. a synthetic store).
 
     Raises:
-        StoreError: if the store is already complete (it is never silently overwritten).
+        StoreError: if the store is already complete (it is never silently overwritten); on entering, if another
+            writer holds the store or an interrupted encode of another root is in it.
     """
 
-    def __init__(self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, commit_every: int = 512) -> None:
+    def __init__(
+        self, path: Path, *, map_size: int = DEFAULT_MAP_SIZE, commit_every: int = 512, source: Path | None = None
+    ) -> None:
         self.path = Path(path)
         if (self.path / MANIFEST_FILE).is_file():
             raise StoreError(f"{self.path} is a complete store already; remove it or choose another folder")
+        self.source = None if source is None else str(Path(source).resolve())
+        self._lock: int | None = None
         self.map_size = map_size
         self.commit_every = commit_every
         self._environment: lmdb.Environment | None = None
         self._transaction: lmdb.Transaction | None = None
         self._pending = 0
         self.existing: set[str] = set()
+        self.checksums: dict[str, int] = {}
 
     def __enter__(self) -> Self:
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / ENCODING_MARKER).touch()
-        close_shared_environment(self.path)
-        self._environment = lmdb.open(str(self.path), map_size=self.map_size, subdir=True, max_dbs=0)
-        with self._environment.begin() as transaction:
-            self.existing = {key.decode() for key in transaction.cursor().iternext(keys=True, values=False)}
+        self._take_lock()
+        try:
+            self._mark_source()
+            close_shared_environment(self.path)
+            self._environment = lmdb.open(str(self.path), map_size=self.map_size, subdir=True, max_dbs=0)
+            check_not_truncated(self._environment, self.path)
+            with self._environment.begin() as transaction:
+                self.existing = {key.decode() for key in transaction.cursor().iternext(keys=True, values=False)}
+        except BaseException:
+            self._release()
+            raise
         return self
+
+    def _take_lock(self) -> None:
+        """Hold ``.writer.lock`` exclusively.
+
+        Raises:
+            StoreError: if another process writes into the store.
+        """
+        descriptor = os.open(self.path / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            os.close(descriptor)
+            raise StoreError(
+                f"another process is writing into the store {self.path} (it holds {self.path / WRITER_LOCK}); "
+                "wait for it to finish, or choose another folder"
+            ) from error
+        self._lock = descriptor
+
+    def _mark_source(self) -> None:
+        """Write the ``.encoding`` marker with the root being encoded, refusing a resume from another root.
+
+        Raises:
+            StoreError: naming both roots.
+        """
+        marker = self.path / ENCODING_MARKER
+        text = marker.read_text() if marker.is_file() else ""
+        begun = json.loads(text).get("root") if text.startswith("{") else None
+        if begun is not None and self.source is not None and begun != self.source:
+            raise StoreError(
+                f"{self.path} holds an interrupted encode of {begun}, not of {self.source}; resume it with "
+                f"`bigearth encode {begun} {self.path}`, or remove the folder to encode another root"
+            )
+        atomic_write_json(marker, {"root": self.source or begun})
+
+    def _release(self) -> None:
+        """Close the environment and give up the lock."""
+        if self._environment is not None:
+            self._environment.close()
+            self._environment = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
@@ -79,9 +148,7 @@ class StoreWriter:
         elif self._transaction is not None:
             self._transaction.abort()
             self._transaction = None
-        if self._environment is not None:
-            self._environment.close()
-            self._environment = None
+        self._release()
 
     def put(self, key: str, value: bytes) -> None:
         """Write one value; committed in batches of ``commit_every``.
@@ -103,6 +170,7 @@ class StoreWriter:
                 "--map-size: the encode resumes where it stopped"
             ) from error
         self.existing.add(key)
+        self.checksums[key] = value_checksum(value)
         self._pending += 1
         if self._pending >= self.commit_every:
             self.commit()
@@ -132,9 +200,10 @@ class StoreWriter:
                     atomic_write_bytes(self.path / name, source.read_bytes())
                 checksums[name] = hashlib.md5((self.path / name).read_bytes()).hexdigest()
         keys = sorted(self.existing)
-        counts = {"s2": 0, "s1": 0, "reference_map": 0}
+        counts = dict.fromkeys(COUNTED_KINDS, 0)
         for key in keys:
             counts[key_kind(key)] += 1
+        values_md5 = self._write_checksums(keys)
         manifest = {
             "format": STORE_FORMAT,
             "format_version": STORE_FORMAT_VERSION,
@@ -142,13 +211,31 @@ class StoreWriter:
             "bands": {"s2": list(S2_BANDS), "s1": list(S1_BANDS), "reference_map": [REFERENCE_MAP_TENSOR]},
             "reference_map_key": "<patch_id>_reference_map",
             "counts": counts,
-            "checksums": {"keys_md5": hashlib.md5("\n".join(keys).encode()).hexdigest(), "metadata_md5": checksums},
+            "checksums": {
+                "keys_md5": hashlib.md5("\n".join(keys).encode()).hexdigest(),
+                "metadata_md5": checksums,
+                "values": {"file": CHECKSUMS_FILE, "algorithm": "crc32", "md5": values_md5},
+            },
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "bigearth_version": __version__,
         }
         atomic_write_json(self.path / MANIFEST_FILE, manifest)
         (self.path / ENCODING_MARKER).unlink(missing_ok=True)
         return manifest
+
+    def _write_checksums(self, keys: list[str]) -> str:
+        """Write the per-value CRC-32 table (values of an earlier, interrupted run are read back); return its MD5."""
+        unknown = [key for key in keys if key not in self.checksums]
+        if unknown:
+            with self._environment.begin(buffers=True) as transaction:
+                for key in unknown:
+                    self.checksums[key] = value_checksum(transaction.get(key.encode()))
+        table = pa.table({"key": keys, "crc32": pa.array([self.checksums[k] for k in keys], type=pa.uint32())})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        data = sink.getvalue().to_pybytes()
+        atomic_write_bytes(self.path / CHECKSUMS_FILE, data)
+        return hashlib.md5(data).hexdigest()
 
 
 def remove_store(path: Path) -> None:

@@ -13,12 +13,10 @@ import pandas as pd
 
 from bigearth.data import safetensors_codec
 from bigearth.data.layout import METADATA_FILE, SNOW_CLOUD_METADATA_FILE, reference_map_key
-from bigearth.data.metadata import write_metadata
+from bigearth.data.metadata import FLAG_COLUMNS, write_metadata
 from bigearth.data.store import REFERENCE_MAP_TENSOR
 from bigearth.data.store_writer import StoreWriter
 from bigearth.data.synth import plan, render_patch
-
-FLAG_COLUMNS = ["contains_seasonal_snow", "contains_cloud_or_shadow"]
 
 
 def _render_values(rows: list[dict], seed: int) -> list[tuple[str, bytes]]:
@@ -64,7 +62,7 @@ def synthesize_store(
         The metadata of all patches.
     """
     frame = plan(patches, seed)
-    flagged = frame[FLAG_COLUMNS].any(axis=1)
+    flagged = frame[list(FLAG_COLUMNS)].any(axis=1)
     with StoreWriter(Path(out)) as writer:
         # a patch's reference map is its last value written: present means all three were committed
         todo = frame[~frame["patch_id"].map(reference_map_key).isin(writer.existing)]

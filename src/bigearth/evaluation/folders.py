@@ -29,11 +29,12 @@ class LoosePatch:
     s1: Path | None = None
 
 
-def patch_folders(folder: Path, probe_band: str) -> list[Path]:
-    """Return the patch folders under ``folder``, found by their ``*_<probe_band>.tif`` file.
+def patch_folders(folder: Path, bands: tuple[str, ...]) -> list[Path]:
+    """Return the patch folders under ``folder``: every folder holding a ``*_<band>.tif`` file of any of ``bands``.
 
     ``folder`` may be a patch folder, a folder of patch folders (an S2 tile, an S1 scene) or a sensor's whole
-    tree (``BigEarthNet-S2``, ``BigEarthNet-S1``); the shallowest level holding patch folders is used.
+    tree (``BigEarthNet-S2``, ``BigEarthNet-S1``); the shallowest level holding patch folders is used. A patch
+    folder that lacks some band is still found (and reported by name when its bands are read), never dropped.
 
     Raises:
         MissingDataError: if no patch folder is found.
@@ -42,12 +43,12 @@ def patch_folders(folder: Path, probe_band: str) -> list[Path]:
     if not folder.is_dir():
         raise MissingDataError(f"{folder} is not a folder; pass a patch folder or a folder of patch folders")
     for depth in range(3):
-        files = sorted(folder.glob("/".join(["*"] * depth + [f"*_{probe_band}.tif"])))
+        files = [path for band in bands for path in folder.glob("/".join(["*"] * depth + [f"*_{band}.tif"]))]
         if files:
             return sorted({path.parent for path in files})
     raise MissingDataError(
-        f"{folder} holds no patch folder with *_{probe_band}.tif files (searched two levels down); pass a folder "
-        "such as BigEarthNet-S2/<tile>/<patch_id>, its tile folder or BigEarthNet-S2"
+        f"{folder} holds no patch folder with *_<band>.tif files of {list(bands)} (searched two levels down); pass "
+        "a folder such as BigEarthNet-S2/<tile>/<patch_id>, its tile folder or BigEarthNet-S2"
     )
 
 
@@ -75,8 +76,8 @@ def pair_patches(s2_dir: Path | None, s1_dir: Path | None, bands: tuple[str, ...
     for kind, folder, option in (("s2", s2_dir, "--s2-dir"), ("s1", s1_dir, "--s1-dir")):
         if kind in needs and folder is None:
             raise MissingDataError(f"the model reads {kind.upper()} bands {list(bands)}: pass {option}")
-    s2 = patch_folders(s2_dir, next(b for b in bands if sensor(b) == "s2")) if "s2" in needs else []
-    s1 = patch_folders(s1_dir, next(b for b in bands if sensor(b) == "s1")) if "s1" in needs else []
+    s2 = patch_folders(s2_dir, tuple(b for b in bands if sensor(b) == "s2")) if "s2" in needs else []
+    s1 = patch_folders(s1_dir, tuple(b for b in bands if sensor(b) == "s1")) if "s1" in needs else []
     if not s2:
         return [LoosePatch(name=path.name, s1=path) for path in s1]
     if not s1:

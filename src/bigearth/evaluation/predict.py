@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from bigearth.data.bands import BandStats
 from bigearth.data.dataset import ReBENDataset, keep_batch
 from bigearth.data.transforms import BatchTransform
+from bigearth.errors import CorruptDataError
 from bigearth.evaluation.folders import pair_patches, read_groups
 from bigearth.evaluation.metrics import THRESHOLD
 from bigearth.models.classifier import SceneClassifier
@@ -54,13 +55,32 @@ def open_dataset(model: SceneClassifier, data: Path, *, split: str | None) -> Re
 
 
 @torch.inference_mode()
-def predict_groups(model: SceneClassifier, groups: dict[str, Tensor], transform: BatchTransform) -> Tensor:
-    """Return probabilities ``(B, num_classes)`` float32 (CPU) of a batch of raw band groups."""
+def predict_groups(
+    model: SceneClassifier, groups: dict[str, Tensor], transform: BatchTransform, names: list[str]
+) -> Tensor:
+    """Return probabilities ``(B, num_classes)`` float32 (CPU) of a batch of raw band groups.
+
+    Args:
+        model: the classifier.
+        groups: raw band groups, ``{group: (B, bands, s, s)}``.
+        transform: the model's batch transform.
+        names: the ``B`` patch names, named in the error.
+
+    Raises:
+        CorruptDataError: naming the patches whose probabilities are NaN (non-finite input values or weights).
+    """
     device = next(model.parameters()).device
     images = transform.to(device)({name: group.to(device, non_blocking=True) for name, group in groups.items()})
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         logits = model(images)
-    return torch.sigmoid(logits.float()).cpu()
+    probabilities = torch.sigmoid(logits.float()).cpu()
+    broken = [name for name, row in zip(names, probabilities.isnan().any(dim=1).tolist(), strict=True) if row]
+    if broken:
+        raise CorruptDataError(
+            f"the model gives NaN probabilities for {len(broken)} patch(es), e.g. {broken[:3]}: their input holds NaN "
+            "or infinite values (run `bigearth verify` on the data) or the model's weights are not finite"
+        )
+    return probabilities
 
 
 def iterate_dataset(
@@ -73,7 +93,7 @@ def iterate_dataset(
     for batch in loader:
         yield {
             "patch_id": batch["patch_id"],
-            "probabilities": predict_groups(model, batch["groups"], transform),
+            "probabilities": predict_groups(model, batch["groups"], transform, list(batch["patch_id"])),
             "label": batch["label"],
         }
 
@@ -110,7 +130,8 @@ def predict_folders(
     chunks = []
     for start in range(0, len(patches), batch_size):
         chunk = patches[start : start + batch_size]
-        chunks.append(predict_groups(model, read_groups(chunk, model.metadata.bands), transform))
+        groups = read_groups(chunk, model.metadata.bands)
+        chunks.append(predict_groups(model, groups, transform, [patch.name for patch in chunk]))
     return [patch.name for patch in patches], torch.cat(chunks)
 
 

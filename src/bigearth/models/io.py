@@ -30,7 +30,7 @@ from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.hub import is_hub_folder
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.weights import MODEL_WEIGHTS_FILE
+from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
 
 CONFIG_FILE = "config.json"
 MODEL_FORMAT = "bigearth-model"
@@ -164,7 +164,7 @@ def load_model(path: Path, *, device: str | torch.device = "cpu") -> SceneClassi
 
     restore_slimming(model, config)
     try:
-        model.backbone.load_state_dict(safetensors.torch.load_file(weights))
+        model.backbone.load_state_dict(read_safetensors(weights))
     except RuntimeError as error:
         raise CorruptDataError(f"{weights} does not fit {folder / CONFIG_FILE} ({error})") from error
     return model.to(device).eval()

@@ -10,13 +10,31 @@ folder records its bands: weights of other bands (or of the same bands in anothe
 import json
 from pathlib import Path
 
+import safetensors
+import safetensors.torch
 import timm
+import torch
 from timm.models import adapt_input_conv
 from torch import Tensor, nn
 
-from bigearth.errors import ConfigError, MissingDataError
+from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 
 MODEL_WEIGHTS_FILE = "model.safetensors"
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Return the tensors of a ``.safetensors`` weights file.
+
+    Raises:
+        CorruptDataError: naming the file, if it is truncated or no safetensors file.
+    """
+    try:
+        return safetensors.torch.load_file(path)
+    except (safetensors.SafetensorError, OSError) as error:
+        raise CorruptDataError(
+            f"{path} cannot be read as safetensors weights ({error}): the file is truncated or of another kind; "
+            "copy the model folder again or re-export the model"
+        ) from error
 
 
 def _names(value: str | tuple[str, ...] | list[str] | None) -> list[str]:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import lightning as L  # noqa: N812
+import timm.optim
+import torch
 import yaml
 
 from bigearth.data.bands import IMAGE_SIZE
@@ -32,6 +34,27 @@ from bigearth.errors import ConfigError, MissingDataError
 MANAGED_TRAINER_KEYS = ("logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins")
 #: The tasks ``bigearth train`` can run.
 TASKS = ("classification",)
+#: Field name -> (smallest allowed value, whether the smallest value itself is allowed), for every section of every
+#: task's recipe (a negative batch size, learning rate, warm-up or patience is refused wherever it appears).
+LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "batch_size": (0, False),
+    "lr": (0, False),
+    "image_size": (0, False),
+    "num_workers": (0, True),
+    "warmup_steps": (0, True),
+    "warmup_epochs": (0, True),
+    "patience": (0, True),
+    "min_delta": (0, True),
+    "weight_decay": (0, True),
+    "drop_rate": (0, True),
+    "drop_path_rate": (0, True),
+    "final_lr_fraction": (0, True),
+}
+#: ``trainer.precision`` values that Lightning accepts.
+PRECISIONS = ("16-true", "16-mixed", "bf16-true", "bf16-mixed", "32-true", "64-true", "16", "32", "64", "bf16",
+              16, 32, 64, "transformer-engine", "transformer-engine-float16")  # fmt: skip
+#: ``trainer.accelerator`` values that Lightning accepts.
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
 
 @dataclass
@@ -102,6 +125,18 @@ class OptimizerConfig:
 
     name: str = "adamw"
     weight_decay: float = 0.01
+
+    def __post_init__(self) -> None:
+        """Refuse an optimiser that timm does not know (``lookahead_`` prefixes are allowed, as timm reads them).
+
+        Raises:
+            ConfigError: naming the optimiser.
+        """
+        if self.name.lower().split("_")[-1] not in timm.optim.list_optimizers():
+            raise ConfigError(
+                f"optimizer.name = {self.name!r} is no timm optimiser; use e.g. adamw, sgd, lamb or lars "
+                "(timm.optim.list_optimizers() lists them all)"
+            )
 
 
 @dataclass
@@ -217,7 +252,24 @@ def parse_section(kind: type, values: dict[str, Any] | None, name: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} in section {name!r}; allowed keys: {allowed}")
     hints = get_type_hints(kind)
-    return kind(**{key: coerce(value, hints[key], f"{name}.{key}") for key, value in values.items()})
+    coerced = {key: coerce(value, hints[key], f"{name}.{key}") for key, value in values.items()}
+    for key, value in coerced.items():
+        check_bound(key, value, f"{name}.{key}")
+    return kind(**coerced)
+
+
+def check_bound(key: str, value: Any, where: str) -> None:
+    """Refuse a number below the field's lower bound (:data:`LOWER_BOUNDS`).
+
+    Raises:
+        ConfigError: naming the key, its value and the allowed range.
+    """
+    if key not in LOWER_BOUNDS or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    bound, inclusive = LOWER_BOUNDS[key]
+    if value < bound or (value == bound and not inclusive):
+        relation = ">=" if inclusive else ">"
+        raise ConfigError(f"{where} = {value!r} is out of range: it must be {relation} {bound}")
 
 
 def check_trainer(values: dict[str, Any] | None) -> dict[str, Any]:
@@ -237,6 +289,19 @@ def check_trainer(values: dict[str, Any] | None) -> dict[str, Any]:
     unknown = [key for key in values if key not in accepted]
     if unknown:
         raise ConfigError(f"unknown trainer key(s) {unknown}; lightning.Trainer accepts {accepted}")
+    epochs = values.get("max_epochs", 1)
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ConfigError(f"trainer.max_epochs = {epochs!r} must be a whole number of epochs, at least 1")
+    if "precision" in values and values["precision"] not in PRECISIONS:
+        raise ConfigError(f"trainer.precision = {values['precision']!r} is unknown; use one of {list(PRECISIONS)}")
+    accelerator = values.get("accelerator", "auto")
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator = {accelerator!r} is unknown; use one of {list(ACCELERATORS)}")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.accelerator = {accelerator!r} but this machine has no CUDA GPU that torch can use; "
+            "set trainer.accelerator=cpu (or auto)"
+        )
     return values
 
 
@@ -331,9 +396,16 @@ def read_recipe(path: Path, overrides: list[str] | tuple[str, ...] = (), *, fold
     if not path.is_file():
         raise MissingDataError(f"config file {path} does not exist; recipes live in {folder}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from error
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid YAML text: {error}") from error
+    if raw is None:
+        raise ConfigError(
+            f"{path} is empty; a recipe names at least its model and data (copy one from {folder}), so that "
+            "defaults never train a model nobody asked for"
+        )
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} holds a YAML {type(raw).__name__}, not a mapping of sections; see {folder}")
     return apply_overrides(raw, list(overrides))
 
 

@@ -11,10 +11,12 @@
       metrics.json         validation and test metrics of the best checkpoint; written last: the run is complete
 
 A folder with ``checkpoints/last.ckpt`` and no ``metrics.json`` is an interrupted run; ``bigearth train`` on it
-resumes from the last checkpoint.
+resumes from the last checkpoint (or, if that one is damaged, from the newest intact one, with a warning).
 """
 
 import os
+import warnings
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 import yaml
 
 from bigearth.atomic import atomic_write_bytes
-from bigearth.errors import ConfigError
+from bigearth.errors import ConfigError, CorruptDataError
 from bigearth.models.io import RUN_MODEL_DIR
 from bigearth.tasks.config import TrainConfig, dump_config, parse_config
 
@@ -99,6 +101,31 @@ class RunFolder:
         """Whether the run stopped after at least one epoch and before finishing."""
         return not self.is_complete and self.last_checkpoint.is_file()
 
+    def resume_checkpoint(self) -> Path:
+        """Return the checkpoint to resume from: ``last.ckpt`` if intact, else the newest intact ``*.ckpt``.
+
+        A checkpoint is a zip archive (``torch.save``); one whose archive or member CRCs do not check out is damaged
+        (a full disk, a copy cut short). Falling back warns, naming both files.
+
+        Raises:
+            CorruptDataError: if no checkpoint of the run is intact.
+        """
+        others = [path for path in self.checkpoints_dir.glob("*.ckpt") if path != self.last_checkpoint]
+        candidates = [self.last_checkpoint, *sorted(others, key=lambda path: path.stat().st_mtime, reverse=True)]
+        for path in candidates:
+            if _intact(path):
+                if path != self.last_checkpoint:
+                    warnings.warn(
+                        f"{self.last_checkpoint} is damaged (truncated or not a checkpoint); resuming from the newest "
+                        f"intact checkpoint {path.name} instead",
+                        stacklevel=2,
+                    )
+                return path
+        raise CorruptDataError(
+            f"every checkpoint in {self.checkpoints_dir} is damaged (truncated or not a checkpoint): the run cannot "
+            "resume; remove the folder to train again from the start"
+        )
+
     def read_config(self) -> TrainConfig:
         """Return the run's resolved recipe.
 
@@ -113,6 +140,15 @@ class RunFolder:
     def write_config(self, config: TrainConfig) -> None:
         """Write the resolved recipe atomically."""
         atomic_write_bytes(self.config_file, dump_config(config).encode())
+
+
+def _intact(path: Path) -> bool:
+    """Return whether ``path`` is a complete ``torch.save`` zip archive (every member's CRC checks out)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def default_run_path(name: str, *, root: Path = Path("runs"), now: datetime | None = None) -> Path:

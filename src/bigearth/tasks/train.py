@@ -140,7 +140,7 @@ def train(
     fitted: Any = torch.compile(task) if config.model.compile else task
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")  # a resumed run appends
-        trainer.fit(fitted, datamodule=datamodule, ckpt_path=run.last_checkpoint if resume else None)
+        trainer.fit(fitted, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     # the same trainer evaluates (a second one would launch its DDP processes again); without its logger, so that
     # the training curves keep the values of the last epoch

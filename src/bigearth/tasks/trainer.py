@@ -1,12 +1,112 @@
-"""The Lightning trainer of a supervised run: CSV logs, best and last checkpoints, early stopping, epoch seeds."""
+"""The Lightning trainer of a run: appended CSV logs, atomic checkpoints, early stopping, non-finite loss stops."""
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
 
 import lightning as L  # noqa: N812
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.plugins import TorchCheckpointIO
 
+from bigearth.atomic import atomic_write_bytes
+from bigearth.errors import TrainingError
 from bigearth.tasks.config import EarlyStoppingConfig, Recipe
 from bigearth.tasks.determinism import EpochSeed
 from bigearth.tasks.run import RunFolder
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written atomically and read back with ``weights_only=True``.
+
+    Lightning writes a checkpoint straight under its final name, so a full disk leaves a truncated ``last.ckpt``
+    there. Here it is serialised in memory, written to a temporary name in the same folder, fsynced and renamed
+    (:func:`bigearth.atomic.atomic_write_bytes`). Reading passes ``weights_only=True`` explicitly, so no
+    environment variable (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``) can make a tampered checkpoint run code.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        """Serialise ``checkpoint`` and write it to ``path`` atomically."""
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(Path(path), buffer.getvalue())
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        """Load a checkpoint with ``weights_only=True`` whatever the caller or the environment asks."""
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued, not deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = sorted(csv.DictReader(file).fieldnames or [])
+
+
+class AppendingCSVLogger(CSVLogger):
+    """A :class:`~lightning.pytorch.loggers.CSVLogger` whose resumed runs append to ``metrics.csv``.
+
+    Lightning's logger deletes the file when it finds one, so each resume wiped the history before the interruption
+    from the logs and the training-curves figure. New columns rewrite the header and keep every earlier row.
+    """
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        """The appending writer, made on first use."""
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def run_io(run: RunFolder) -> dict[str, Any]:
+    """Return the ``L.Trainer`` arguments that tie it to a run folder: root, appending CSV log, atomic checkpoints."""
+    return {
+        "default_root_dir": run.path,
+        "logger": AppendingCSVLogger(run.path, name=run.logs_dir.name, version=""),
+        "plugins": [AtomicCheckpointIO()],
+    }
+
+
+class StopOnNonFinite(L.Callback):
+    """Stop training with a :class:`~bigearth.errors.TrainingError` when a loss or validation metric is not finite.
+
+    Lightning would otherwise finish the run (early stopping ends it quietly) and report ``val/loss = nan``.
+    """
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Raise if the batch's training loss is NaN or infinite."""
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).all():
+            raise TrainingError(
+                f"the training loss is {loss.item()} at epoch {trainer.current_epoch}, batch {batch_idx}: the data "
+                "holds NaN or infinite values (run `bigearth verify` on it) or the learning rate is too high; "
+                "lower model.lr, or resume from the last checkpoint after fixing the data"
+            )
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Raise if a logged validation metric is NaN or infinite."""
+        if trainer.sanity_checking:
+            return
+        broken = {name: float(value) for name, value in trainer.callback_metrics.items()
+                  if name.startswith("val/") and not math.isfinite(float(value))}  # fmt: skip
+        if broken:
+            raise TrainingError(
+                f"validation metric(s) {broken} at epoch {trainer.current_epoch} are not finite; check the data "
+                "with `bigearth verify` and lower model.lr"
+            )
 
 
 def supervised_trainer(
@@ -44,14 +144,14 @@ def supervised_trainer(
     stopping = EarlyStopping(monitor, mode="max", patience=early_stopping.patience, min_delta=early_stopping.min_delta)
     return L.Trainer(
         **recipe.trainer,
-        default_root_dir=run.path,
-        logger=CSVLogger(run.path, name=run.logs_dir.name, version=""),
+        **run_io(run),
         callbacks=[
             best,
             last,
             stopping,
             EpochSeed(recipe.seed_everything),
             LearningRateMonitor("step"),
+            StopOnNonFinite(),
             *(callbacks or []),
         ],
     )

@@ -25,7 +25,7 @@ from bigearth.models.fm.config import CrossSensorConfig
 from bigearth.models.fm.csmae import CrossSensorMAE
 from bigearth.models.io import CONFIG_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_config, resolve_model_folder
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.weights import MODEL_WEIGHTS_FILE
+from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
 
 #: The ``task`` entry of a cross-sensor foundation model's ``config.json``.
 FOUNDATION_TASK = "cross-sensor-mae"
@@ -103,7 +103,7 @@ def load_foundation_model(
 
     restore_slimming(model, config)
     try:
-        model.load_state_dict(safetensors.torch.load_file(weights))
+        model.load_state_dict(read_safetensors(weights))
     except RuntimeError as error:
         raise CorruptDataError(f"{weights} does not fit {folder / CONFIG_FILE} ({str(error)[:400]})") from error
     return model.to(device).eval()

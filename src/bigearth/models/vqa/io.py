@@ -29,7 +29,7 @@ from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.answers import AnswerVocabulary
 from bigearth.models.vqa.model import VQAConfig, VQAModel
 from bigearth.models.vqa.tokenizer import VOCAB_FILE, QuestionTokenizer
-from bigearth.models.weights import MODEL_WEIGHTS_FILE
+from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
 
 #: The ``task`` entry of a VQA model's ``config.json``.
 VQA_TASK = "visual-question-answering"
@@ -123,7 +123,7 @@ def load_vqa_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[V
             network, ModelMetadata.from_dict(config), answers.answers, text_config=config["text_config"],
             image_architecture=config["image_architecture"], image_model_args=config["image_model_args"],
         )  # fmt: skip
-        model.load_state_dict(safetensors.torch.load_file(weights))
+        model.load_state_dict(read_safetensors(weights))
     except (KeyError, ConfigError, RuntimeError) as error:
         raise CorruptDataError(
             f"the files in {folder} do not belong together ({error}); re-export the model"

@@ -18,7 +18,6 @@ from typing import Any
 import lightning as L  # noqa: N812
 import pandas as pd
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from matplotlib.figure import Figure
 
 from bigearth.atomic import atomic_write_json
@@ -35,6 +34,7 @@ from bigearth.tasks.mae.probe import linear_probe
 from bigearth.tasks.mae.runs import prepare_recipe_run
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.train import build_datamodule, describe_data
+from bigearth.tasks.trainer import run_io
 
 LOSS_COLUMNS = ("loss", "same_sensor", "cross_sensor", "contrastive")
 
@@ -79,13 +79,12 @@ def pretrain(
     last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
     trainer = L.Trainer(
         **config.trainer,
-        default_root_dir=run.path,
-        logger=CSVLogger(run.path, name=run.logs_dir.name, version=""),
+        **run_io(run),
         callbacks=[last, EpochSeed(config.seed_everything), LearningRateMonitor("step"), *(callbacks or [])],
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")
-        trainer.fit(task, datamodule=datamodule, ckpt_path=run.last_checkpoint if resume else None)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
     if trainer.is_global_zero:
         write_results(run, task, config, datamodule, epochs=trainer.current_epoch, logged=trainer.callback_metrics)
     return run

@@ -180,7 +180,7 @@ def train_segmentation(config: SegmentationConfig, *, out: Path | None = None) -
     trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="miou")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")
-        trainer.fit(task, datamodule=datamodule, ckpt_path=run.last_checkpoint if resume else None)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
     checkpoint = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
     trainer.loggers = []
     trainer.validate(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)

@@ -24,7 +24,6 @@ import lightning as L  # noqa: N812
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from matplotlib.figure import Figure
 
 from bigearth.atomic import atomic_write_json
@@ -41,6 +40,7 @@ from bigearth.tasks.ssl.data import PretrainingDataModule, build_pretraining_dat
 from bigearth.tasks.ssl.evaluate import probe_encoder
 from bigearth.tasks.ssl.module import SSLPretrainingTask
 from bigearth.tasks.train import describe_data
+from bigearth.tasks.trainer import run_io
 
 #: What ``config.json`` of a pretrained encoder says of its classifier head (the key ``ssl`` marks such a folder).
 HEAD_NOTE = "untrained: probe the backbone's features (kNN or linear) or fine-tune it with model.weights"
@@ -88,14 +88,13 @@ def pretrain(config: SSLConfig, *, out: Path | None = None, callbacks: list[L.Ca
     last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
     trainer = L.Trainer(
         **{"limit_val_batches": 0, "num_sanity_val_steps": 0, **config.trainer},
-        default_root_dir=run.path,
-        logger=CSVLogger(run.path, name=run.logs_dir.name, version=""),
+        **run_io(run),
         callbacks=[last, EpochSeed(config.seed_everything), LearningRateMonitor("step"), *(callbacks or [])],
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")
         warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
-        trainer.fit(task, datamodule=datamodule, ckpt_path=run.last_checkpoint if resume else None)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
     if trainer.is_global_zero:
         write_results(run, task, config, datamodule, epochs=trainer.current_epoch, logged=trainer.callback_metrics)
     trainer.strategy.barrier("bigearth-ssl-results")

@@ -121,7 +121,7 @@ def train_vqa(
                                  callbacks=callbacks)  # fmt: skip
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")  # a resumed run appends
-        trainer.fit(task, datamodule=datamodule, ckpt_path=run.last_checkpoint if resume else None)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.loggers = []  # the training curves keep the values of the last epoch
     with warnings.catch_warnings():  # answers are de-duplicated by question, so DistributedSampler padding is harmless
