@@ -94,7 +94,7 @@ CASES: list[tuple[str, Callable[[dict[str, Path], Path, Path], list[str]], str]]
     ("sample --size 0", lambda f, s, m: ["sample", "--data", str(s), "--size", "0", "--out", "x.parquet"],
      "0 is below 1"),
     ("text stats wrong file", lambda f, s, m: ["text", "stats", str(f["texts.parquet"])], "texts.parquet"),
-    ("text stats metadata", lambda f, s, m: ["text", "stats", str(s / "metadata.parquet")], "lacks the column(s)"),
+    ("text stats metadata", lambda f, s, m: ["text", "stats", str(s / "metadata.parquet")], "lacks the released"),
 ]  # fmt: skip
 
 

@@ -30,7 +30,8 @@ def _print_unknown(categories: dict[str, int]) -> None:
     """Print the rows per category outside the released ones (scored and counted under their own name)."""
     if categories:
         listed = ", ".join(f"{name!r}: {count}" for name, count in categories.items())
-        console.print(f"[yellow]categories outside the released ones[/] (scored under their own name): {listed}")
+        outside = "categories outside the released ones"
+        console.print(labelled(outside, "yellow", f"(scored under their own name): {listed}"))
 
 
 def _table(frame, title: str) -> Table:  # noqa: ANN001 - a pandas DataFrame
@@ -131,9 +132,9 @@ def rsvqa_import(
     found = f"{summary.matched_images} images ({summary.matched_questions} questions) found a reBEN patch"
     console.print(f"read {summary.questions} questions about {summary.images} images; {found}")
     if summary.unmatched_example is not None:
-        console.print(f"[yellow]{summary.questions - summary.matched_questions} question(s) about "
-                      f"{summary.images - summary.matched_images} image(s) not in the metadata left out[/], "
-                      f"e.g. {summary.unmatched_example}")  # fmt: skip
+        left_out = (f"{summary.questions - summary.matched_questions} question(s) about "
+                    f"{summary.images - summary.matched_images} image(s) not in the metadata left out,")  # fmt: skip
+        console.print(labelled(left_out, "yellow", f"e.g. {summary.unmatched_example}"))
     splits = ", ".join(f"{name} {count}" for name, count in summary.per_split.items())
     console.print(f"wrote {summary.matched_questions} questions ({splits}) to {out}")
 

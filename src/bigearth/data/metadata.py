@@ -35,7 +35,7 @@ def check_metadata(frame: pd.DataFrame, source: str) -> None:
         )
     check_unique(frame, source)
     for column in FLAG_COLUMNS:
-        if not pd.api.types.is_bool_dtype(frame[column]):
+        if len(frame) and not pd.api.types.is_bool_dtype(frame[column]):  # an empty column has no dtype to check
             raise MetadataError(
                 f"{source}: column {column} holds {frame[column].dtype} values, not booleans; write True/False"
             )

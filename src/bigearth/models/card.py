@@ -46,7 +46,7 @@ def _example_figure(model: SceneClassifier, data: Path, split: str, out: Path) -
     transform = model_transform(model)
     sample = batch.sample(0)
     sample["image"] = transform(batch["groups"])[0]
-    sample["prediction"] = predict_groups(model, batch["groups"], transform)[0]
+    sample["prediction"] = predict_groups(model, batch["groups"], transform, [str(sample["patch_id"])])[0]
     figure = plot_sample(sample, transform.stats, model.metadata.class_names, suptitle=sample["patch_id"])
     save_figure(figure, out)
     return str(sample["patch_id"])
