@@ -18,7 +18,7 @@ bounded by the batch, not by the file.
 
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,26 +80,25 @@ def check_texts(frame: pd.DataFrame, source: str, check: TextCheck | None = None
     check = check if check is not None else TextCheck()
     frame = frame.copy()
     _rename(frame, "type", LEGACY_TYPES, check)
-    unknown = ~frame["type"].isin(list(TEXT_TYPES))
-    if unknown.any():
-        first = frame.loc[unknown].iloc[0]
-        raise MetadataError(
-            f"{source}: {int(unknown.sum())} row(s) have a type outside {list(TEXT_TYPES)}, e.g. {first['type']!r} "
-            f"in row ID {first['ID']!r}; fix the file's type column"
-        )
+    _refuse_outside(frame, "type", TEXT_TYPES, source, "; fix the file's type column")
     _rename(frame, "category", LEGACY_CATEGORIES, check)
     other = ~frame["category"].isin(list(CATEGORIES)) & (frame["type"] != CAPTION)
     check.unknown_categories.update(frame.loc[other, "category"].astype(str).value_counts().to_dict())
     frame["split"] = frame["split"].replace({"val": "validation"})
-    bad_split = ~frame["split"].isin(list(TEXT_SPLITS))
-    if bad_split.any():
-        first = frame.loc[bad_split].iloc[0]
-        raise MetadataError(
-            f"{source}: {int(bad_split.sum())} row(s) have a split outside {list(TEXT_SPLITS)}, e.g. "
-            f"{first['split']!r} in row ID {first['ID']!r}"
-        )
+    _refuse_outside(frame, "split", TEXT_SPLITS, source, "")
     check.rows += len(frame)
     return frame
+
+
+def _refuse_outside(frame: pd.DataFrame, column: str, known: Iterable[str], source: str, fix: str) -> None:
+    """Raise a MetadataError naming the count and one row whose ``column`` holds a value outside ``known``."""
+    outside = ~frame[column].isin(list(known))
+    if outside.any():
+        first = frame.loc[outside].iloc[0]
+        raise MetadataError(
+            f"{source}: {int(outside.sum())} row(s) have a {column} outside {list(known)}, e.g. {first[column]!r} "
+            f"in row ID {first['ID']!r}{fix}"
+        )
 
 
 def warn_legacy(check: TextCheck, source: str) -> None:
@@ -126,6 +125,22 @@ def normalise_text_split(split: str) -> str:
     return name
 
 
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """Open a parquet file of texts (BigEarthNet.txt or RSVQAxBEN-style) without reading its rows.
+
+    Raises:
+        MissingDataError: if the file does not exist.
+        CorruptDataError: if it is no parquet file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"{path} does not exist; give a BigEarthNet.txt file (or `bigearth text generate`)")
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise CorruptDataError(f"{path} is no parquet file ({error}); give a BigEarthNet.txt parquet file") from error
+
+
 def open_texts(path: Path) -> pq.ParquetFile:
     """Open a texts parquet file and check its columns.
 
@@ -134,13 +149,7 @@ def open_texts(path: Path) -> pq.ParquetFile:
         CorruptDataError: if it is no parquet file.
         MetadataError: if it lacks a released column, or holds no row.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"{path} does not exist; give a BigEarthNet.txt file (or `bigearth text generate`)")
-    try:
-        file = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise CorruptDataError(f"{path} is no parquet file ({error}); give a BigEarthNet.txt parquet file") from error
+    file = open_parquet(path)
     missing = [c for c in TEXT_COLUMNS if c not in file.schema_arrow.names]
     if missing:
         raise MetadataError(

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 from matplotlib.figure import Figure
 
 from bigearth.atomic import atomic_write_bytes
-from bigearth.errors import CorruptDataError, MetadataError, MissingDataError
-from bigearth.text.reader import BATCH_ROWS, TextCheck, check_texts, iter_texts, warn_legacy
+from bigearth.errors import MetadataError
+from bigearth.text.reader import BATCH_ROWS, TextCheck, check_texts, iter_texts, open_parquet, warn_legacy
 from bigearth.text.schema import LETTERS, MULTIPLE_CHOICE, RSVQA_COLUMNS, YES
 
 _PARTS = ("input", "output")
@@ -122,13 +121,7 @@ def file_statistics(path: Path, batch_rows: int = BATCH_ROWS) -> TextStatistics:
         CorruptDataError: if it is no parquet file.
         MetadataError: for missing columns, unknown types or splits, or no row (:mod:`bigearth.text.reader`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"{path} does not exist; make it with `bigearth text generate`")
-    try:
-        file = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise CorruptDataError(f"{path} is no parquet file ({error})") from error
+    file = open_parquet(path)
     if set(RSVQA_COLUMNS) <= set(file.schema_arrow.names):
         return statistics_of(_rsvqa_batches(file, batch_rows))
     check = TextCheck()
