@@ -2,7 +2,7 @@
 means for the full reBEN (115 tiles, 549,488 patches) on one machine and on a cluster.
 
 The synthetic inputs are ``--tiles`` S2 products of the window ``--window`` of tile T33UUP (different sensing days,
-so different tile names), one S1 scene over them and a CLC GeoPackage (``bigearth.build.fixtures``). Each build runs
+so different tile names), one S1 scene over them and a CLC GeoPackage (``bigearth.construct.fixtures``). Each build runs
 on a fresh local Dask cluster (spawned worker processes) into a fresh folder; the wall time includes planning,
 the cluster's start and the metadata. Besides patches/s, the script measures how fast GDAL decodes the JPEG 2000
 bands, because a real tile is 10,980 x 10,980 px at 10 m: its decode time (about 700 Mpx per tile over all bands)
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import rasterio
 
-from bigearth.build import build
-from bigearth.build.fixtures import (
+from bigearth.bands import BAND_GSD, S2_BANDS
+from bigearth.construct import build
+from bigearth.construct.fixtures import (
     EXAMPLE_SENSING,
     land_cover,
     parse_window,
@@ -29,8 +30,7 @@ from bigearth.build.fixtures import (
     write_s1_scene,
     write_s2_product,
 )
-from bigearth.build.safe import read_product
-from bigearth.data.bands import BAND_GSD, S2_BANDS
+from bigearth.construct.safe import read_product
 
 REBEN_TILES = 115
 REBEN_PATCHES = 549_488

@@ -218,7 +218,7 @@ def measure_reader(
 
 def _identity_transform(bands: tuple[str, ...], resample: str) -> Any:
     """Return bigearth's batch transform with mean 0 / std 1: its resampling and stacking, no normalisation."""
-    from bigearth.data.bands import ALL_BANDS, BandStats
+    from bigearth.bands import ALL_BANDS, BandStats
     from bigearth.data.transforms import BatchTransform
 
     return BatchTransform(bands, resample, {band: BandStats(0.0, 1.0) for band in ALL_BANDS})
@@ -242,7 +242,7 @@ def bigearth_prepare(work: Path, patches: int, seed: int, compare: int) -> None:
     import safetensors
 
     import bigearth
-    from bigearth.data.bands import BAND_PRESETS, REBEN_STATS
+    from bigearth.bands import BAND_PRESETS, REBEN_STATS
     from bigearth.data.dataset import ReBENDataset
     from bigearth.data.encode import encode
     from bigearth.data.synth import synthesize

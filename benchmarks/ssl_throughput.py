@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from bigearth.data.bands import resolve_bands
+from bigearth.bands import resolve_bands
 from bigearth.models.metadata import ModelMetadata
 from bigearth.tasks.ssl.module import SSLPretrainingTask
 

@@ -11,16 +11,16 @@ import rasterio
 from rasterio.windows import Window
 from typer.testing import CliRunner
 
-from bigearth.build import BuildOptions, build
-from bigearth.build import state as build_state
-from bigearth.build.fixtures import EXAMPLE_WINDOW, make_example, parse_window
-from bigearth.build.quality import quality_fractions
-from bigearth.build.radiometry import to_reben
-from bigearth.build.report import BUILD_PATCHES_FILE, BUILD_SUMMARY_FILE
-from bigearth.build.safe import read_product
+from bigearth.bands import S2_BANDS, native_size
 from bigearth.cli import build as _build_commands  # noqa: F401  (registers the commands)
 from bigearth.cli.app import app
-from bigearth.data.bands import S2_BANDS, native_size
+from bigearth.construct import BuildOptions, build
+from bigearth.construct import state as build_state
+from bigearth.construct.fixtures import EXAMPLE_WINDOW, make_example, parse_window
+from bigearth.construct.quality import quality_fractions
+from bigearth.construct.radiometry import to_reben
+from bigearth.construct.report import BUILD_PATCHES_FILE, BUILD_SUMMARY_FILE
+from bigearth.construct.safe import read_product
 from bigearth.data.dataset import ReBENDataset
 from bigearth.data.encode import encode
 from bigearth.data.geo import geographic_split, patch_origin
@@ -199,7 +199,7 @@ def test_quality_flags_count_scl_classes_and_skip_glaciers() -> None:
 
 
 def test_crash_half_way_leaves_nothing_half_written_and_resumes(built, example, tmp_path, monkeypatch) -> None:
-    from bigearth.build import tile as tile_module
+    from bigearth.construct import tile as tile_module
 
     calls = {"count": 0}
     real_write = tile_module.write_band

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import rasterio
 
-from bigearth.build import build
-from bigearth.build.clc import LEVEL3_CODES, inspect_clc
-from bigearth.build.fixtures import make_example, parse_window, write_clc_gpkg, write_clc_raster, write_s1_scene
-from bigearth.build.grid import CellBlock
-from bigearth.build.quality import QualityThresholds
-from bigearth.build.state import STATE_DIR
+from bigearth.construct import build
+from bigearth.construct.clc import LEVEL3_CODES, inspect_clc
+from bigearth.construct.fixtures import make_example, parse_window, write_clc_gpkg, write_clc_raster, write_s1_scene
+from bigearth.construct.grid import CellBlock
+from bigearth.construct.quality import QualityThresholds
+from bigearth.construct.state import STATE_DIR
 from bigearth.data.layout import METADATA_FILE, S2_DIR
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import rasterio
 
-from bigearth.build import build
-from bigearth.build.country import country_of
-from bigearth.build.fixtures import EXAMPLE_TILE, make_example
-from bigearth.build.grid import CellBlock, TileGrid
-from bigearth.build.safe import TileGeocoding
-from bigearth.build.tile import label_patches
+from bigearth.construct import build
+from bigearth.construct.country import country_of
+from bigearth.construct.fixtures import EXAMPLE_TILE, make_example
+from bigearth.construct.grid import CellBlock, TileGrid
+from bigearth.construct.safe import TileGeocoding
+from bigearth.construct.tile import label_patches
 from bigearth.data.geo import tile_origin, utm_epsg
 from bigearth.data.index import coordinates
 from bigearth.data.layout import REFERENCE_DIR, S1_DIR, S2_DIR, parse_s2_name

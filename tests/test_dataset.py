@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from bigearth.data.bands import BAND_PRESETS, S2_BANDS
+from bigearth.bands import BAND_PRESETS, S2_BANDS
 from bigearth.data.datamodule import ReBENDataModule
 from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
 from bigearth.data.geo import tile_origin

@@ -8,7 +8,7 @@ import safetensors.torch
 import timm
 import torch
 
-from bigearth.data.bands import REBEN_STATS, BandStats
+from bigearth.bands import REBEN_STATS, BandStats
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models import BACKBONES, ModelMetadata, SceneClassifier, check_compatible, load_model, save_model
 from bigearth.models.io import resolve_model_folder

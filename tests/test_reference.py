@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bigearth.bands import S2_BANDS, native_size
 from bigearth.data import safetensors_codec
-from bigearth.data.bands import S2_BANDS, native_size
 from bigearth.data.encode import encode
 from bigearth.data.geo import geographic_split, patch_latlon, patch_origin, utm_epsg
 from bigearth.data.geotiff import read_reference_map, read_s1, read_s2

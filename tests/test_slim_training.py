@@ -9,7 +9,7 @@ import pytest
 import timm
 import torch
 
-from bigearth.data.bands import resolve_bands
+from bigearth.bands import resolve_bands
 from bigearth.errors import ConfigError
 from bigearth.models.fm.features import load_encoder
 from bigearth.slim.contrast import DeadLeaves, dead_leaves, train_contrast_encoder

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import rasterio
 
-from bigearth.data.bands import REBEN_STATS, S1_BANDS, S2_BANDS, native_size
+from bigearth.bands import REBEN_STATS, S1_BANDS, S2_BANDS, native_size
 from bigearth.data.geo import geographic_split, patch_latlon, patch_origin, utm_epsg
 from bigearth.data.geotiff import read_reference_map, read_s1, read_s2
 from bigearth.data.layout import (

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from bigearth.data.bands import published_stats, resolve_bands
+from bigearth.bands import published_stats, resolve_bands
 from bigearth.data.transforms import CPU_CHUNK, BatchTransform, group_bands
 
 #: Native size of each band group (DESIGN 2.4), restated so the reference does not trust bigearth's tables.

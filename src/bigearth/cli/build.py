@@ -14,8 +14,8 @@ from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError
 
 if TYPE_CHECKING:  # the build package loads GDAL and Dask: imported when a command runs
-    from bigearth.build import BuildSummary, TileProgressEvent
-    from bigearth.build.tile import TileJob
+    from bigearth.construct import BuildSummary, TileProgressEvent
+    from bigearth.construct.tile import TileJob
 
 
 class _BuildProgress:
@@ -74,8 +74,8 @@ def build_command(
     any_country: Annotated[bool, typer.Option(help="assign any country, not only reBEN's ten")] = False,
 ) -> None:
     """Build reBEN (official layout and metadata) from S2 L2A tiles, S1 scenes and CLC 2018, on Dask."""
-    from bigearth.build import BuildOptions, build
-    from bigearth.build.quality import QualityThresholds
+    from bigearth.construct import BuildOptions, build
+    from bigearth.construct.quality import QualityThresholds
 
     try:
         thresholds = QualityThresholds(snow=snow_threshold, cloud_or_shadow=cloud_threshold)
@@ -110,7 +110,7 @@ def build_example_command(
     window: Annotated[str, typer.Option(help="grid cells to cover: x0,y0,columns,rows")] = "10,22,16,4",
 ) -> None:
     """Write small synthetic build inputs (S2 SAFE product, S1 scene, CLC GeoPackage) at tile T33UUP."""
-    from bigearth.build.fixtures import make_example, parse_window
+    from bigearth.construct.fixtures import make_example, parse_window
 
     try:
         example = make_example(out, seed=seed, window=parse_window(window))

@@ -7,7 +7,7 @@ import lightning as L  # noqa: N812
 import torch
 from torch.utils.data import DataLoader
 
-from bigearth.data.bands import resolve_bands
+from bigearth.bands import resolve_bands
 from bigearth.data.dataset import ReBENDataset, SampleTransform, finish_batch, keep_batch
 from bigearth.data.loader import ThreadedBatchLoader
 from bigearth.data.transforms import BatchTransform, random_flip_rot90

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, default_collate
 
-from bigearth.data.bands import BandStats, native_size, resolve_bands, sensor
+from bigearth.bands import BandStats, native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
 from bigearth.data.packed import PackedReader, has_packed

@@ -8,7 +8,7 @@ import tifffile
 from rasterio.errors import RasterioIOError
 from rasterio.transform import from_origin
 
-from bigearth.data.bands import S1_BANDS, S2_BANDS, native_size
+from bigearth.bands import S1_BANDS, S2_BANDS, native_size
 from bigearth.data.layout import reference_map_path, s1_band_path, s2_band_path
 from bigearth.errors import BigEarthError, ConfigError, CorruptDataError, MissingDataError
 

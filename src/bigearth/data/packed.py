@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bigearth.atomic import atomic_write_json
-from bigearth.data.bands import S1_BANDS, S2_BANDS, native_size
+from bigearth.bands import S1_BANDS, S2_BANDS, native_size
 from bigearth.data.metadata import read_metadata
 from bigearth.data.store import MANIFEST_FILE, StoreReader, read_manifest
 from bigearth.data.transforms import group_bands

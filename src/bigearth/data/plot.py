@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from torch import Tensor
 
-from bigearth.data.bands import BandStats
+from bigearth.bands import BandStats
 from bigearth.nomenclature import CLASS_COLOURS, IGNORE_INDEX
 
 TRUE_COLOUR = ("B04", "B03", "B02")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from bigearth.data import geotiff
-from bigearth.data.bands import S1_BANDS, S2_BANDS
+from bigearth.bands import S1_BANDS, S2_BANDS
 from bigearth.data.layout import METADATA_FILE, is_release_root
 from bigearth.data.store import PatchVisitor, StoreReader, is_store
 from bigearth.errors import MissingDataError

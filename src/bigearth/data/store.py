@@ -30,7 +30,7 @@ import lmdb
 import numpy as np
 
 from bigearth.data import safetensors_codec
-from bigearth.data.bands import S1_BANDS, S2_BANDS, native_size
+from bigearth.bands import S1_BANDS, S2_BANDS, native_size
 from bigearth.data.layout import METADATA_FILE, reference_map_key
 from bigearth.errors import CorruptDataError, MissingDataError, StoreError
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
-from bigearth.data.bands import S1_BANDS, S2_BANDS
+from bigearth.bands import S1_BANDS, S2_BANDS
 from bigearth.data.layout import METADATA_FILES
 from bigearth.data.store import (
     CHECKSUMS_FILE,

@@ -39,7 +39,7 @@ from scipy import ndimage
 
 from bigearth.atomic import atomic_write_json
 from bigearth.data import synth_signatures as signatures
-from bigearth.data.bands import IMAGE_SIZE, S1_BANDS, S2_BANDS, native_size
+from bigearth.bands import IMAGE_SIZE, S1_BANDS, S2_BANDS, native_size
 from bigearth.data.geo import GRID_SIZE, geographic_split, patch_origin, utm_epsg
 from bigearth.data.geotiff import write_band
 from bigearth.data.layout import (

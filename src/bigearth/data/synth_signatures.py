@@ -5,7 +5,7 @@ with an invented land-cover mix per tile side (CLC code -> weight) that follows 
 
 Each class has a mean Sentinel-2 L2A reflectance (x 10^4) per band, a mean Sentinel-1 backscatter (dB) per
 polarisation, a spatial texture and how strongly its red-edge/NIR follows the season. The magnitudes follow
-typical L2A spectra and stay near the reBEN band statistics (:data:`bigearth.data.bands.REBEN_STATS`): water is
+typical L2A spectra and stay near the reBEN band statistics (:data:`bigearth.bands.REBEN_STATS`): water is
 dark in NIR and SWIR and has the lowest backscatter, vegetation is bright in NIR, urban and industrial areas are
 bright in the visible and SWIR and in VV, sand is bright everywhere, snow is bright in the visible and dark in
 SWIR. Every class has its own mean spectrum; some pairs differ mostly in backscatter (forests, wetlands) or in
@@ -17,7 +17,7 @@ These numbers are hand-made for synthetic data; they are not measured class mean
 
 from dataclasses import dataclass
 
-from bigearth.data.bands import S2_BANDS
+from bigearth.bands import S2_BANDS
 from bigearth.data.layout import parse_s2_name, season
 from bigearth.nomenclature import CLASSES_TABLE
 
@@ -52,7 +52,7 @@ class Signature:
 def _signature(
     s2: tuple[float, ...], vv: float, vh: float, texture: str, roughness: float, vegetation: float
 ) -> Signature:
-    """Build a signature from reflectances given in :data:`~bigearth.data.bands.S2_BANDS` order."""
+    """Build a signature from reflectances given in :data:`~bigearth.bands.S2_BANDS` order."""
     return Signature(dict(zip(S2_BANDS, s2, strict=True)), vv, vh, texture, roughness, vegetation)
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from bigearth.data.bands import BAND_GSD, IMAGE_SIZE, BandStats, published_stats, sensor
+from bigearth.bands import BAND_GSD, IMAGE_SIZE, BandStats, published_stats, sensor
 from bigearth.errors import ConfigError
 
 RESAMPLING_MODES = ("nearest", "bilinear")

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bigearth.data.bands import S1_BANDS, S2_BANDS
+from bigearth.bands import S1_BANDS, S2_BANDS
 from bigearth.data.layout import reference_map_key
 from bigearth.data.metadata import read_metadata
 from bigearth.data.source import ReleaseReader

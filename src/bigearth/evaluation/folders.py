@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bigearth.data.bands import native_size, sensor
+from bigearth.bands import native_size, sensor
 from bigearth.data.geotiff import S1_DTYPE, S2_DTYPE, read_band
 from bigearth.data.layout import parse_s1_name, parse_s2_name
 from bigearth.data.transforms import group_bands

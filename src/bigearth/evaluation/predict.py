@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from bigearth.data.bands import BandStats
+from bigearth.bands import BandStats
 from bigearth.data.dataset import ReBENDataset, keep_batch
 from bigearth.data.transforms import BatchTransform
 from bigearth.errors import CorruptDataError

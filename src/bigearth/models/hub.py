@@ -27,7 +27,7 @@ from typing import Any
 import safetensors.torch
 import timm
 
-from bigearth.data.bands import BAND_PRESETS, REBEN_STATS, resolve_bands
+from bigearth.bands import BAND_PRESETS, REBEN_STATS, resolve_bands
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata

@@ -25,7 +25,7 @@ import torch
 
 from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
-from bigearth.data.bands import BandStats
+from bigearth.bands import BandStats
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.hub import is_hub_folder

@@ -8,7 +8,7 @@ checks these against the data instead of trusting the user (:func:`bigearth.mode
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bigearth.data.bands import IMAGE_SIZE, REBEN_STATS, BandStats, resolve_bands, sensor
+from bigearth.bands import IMAGE_SIZE, REBEN_STATS, BandStats, resolve_bands, sensor
 from bigearth.errors import ConfigError
 from bigearth.nomenclature import ClassOrder, class_names
 
@@ -58,7 +58,7 @@ class ModelMetadata:
 
         Args:
             backbone: backbone name.
-            bands: any band selection :func:`bigearth.data.bands.resolve_bands` accepts.
+            bands: any band selection :func:`bigearth.bands.resolve_bands` accepts.
             class_order: ``"table"`` or ``"alphabetical"``.
             image_size: input size in pixels.
             stats: normalisation statistics per band; reBEN's train-split statistics when None.

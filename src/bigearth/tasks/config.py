@@ -27,7 +27,7 @@ import timm.optim
 import torch
 import yaml
 
-from bigearth.data.bands import IMAGE_SIZE
+from bigearth.bands import IMAGE_SIZE
 from bigearth.errors import ConfigError, MissingDataError
 
 #: Trainer arguments that bigearth sets itself (the run folder decides where logs and checkpoints go).

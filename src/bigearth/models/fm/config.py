@@ -22,7 +22,7 @@ Sizes follow the ViT ladder at 120 px with 15 px patches (64 tokens per sensor):
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Union
 
-from bigearth.data.bands import BAND_PRESETS, IMAGE_SIZE, S1_BANDS
+from bigearth.bands import BAND_PRESETS, IMAGE_SIZE, S1_BANDS
 from bigearth.errors import ConfigError
 
 #: variant name -> (encoder kind, decoder kind).

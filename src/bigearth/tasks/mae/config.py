@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Union
 
-from bigearth.data.bands import resolve_bands
+from bigearth.bands import resolve_bands
 from bigearth.errors import ConfigError
 from bigearth.models.fm.config import CrossSensorConfig, MoEConfig
 from bigearth.slim.sandwich import SlimmableConfig

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from bigearth.data.bands import resolve_bands
+from bigearth.bands import resolve_bands
 from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
 from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import MissingDataError

@@ -25,8 +25,8 @@ from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.warp import reproject, transform_bounds
 
-from bigearth.build.grid import Bounds
-from bigearth.data.bands import S1_BANDS
+from bigearth.bands import S1_BANDS
+from bigearth.construct.grid import Bounds
 from bigearth.errors import CorruptDataError, MissingDataError
 
 SCENE_NAME = re.compile(r"(?P<scene>S1[A-D]_IW_GRD[HM]_1S[DS][VH]_(?P<sensing>\d{8}T\d{6}))")

@@ -15,10 +15,10 @@ import pandas as pd
 
 from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
-from bigearth.build import state
-from bigearth.build.country import BOUNDARY_SOURCE
-from bigearth.build.options import BuildOptions
-from bigearth.build.tile import DROP_REASONS
+from bigearth.construct import state
+from bigearth.construct.country import BOUNDARY_SOURCE
+from bigearth.construct.options import BuildOptions
+from bigearth.construct.tile import DROP_REASONS
 from bigearth.data.layout import METADATA_FILE, METADATA_SCHEMA, SNOW_CLOUD_METADATA_FILE
 from bigearth.data.metadata import write_metadata
 

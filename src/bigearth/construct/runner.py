@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bigearth.build import state
-from bigearth.build.options import BuildOptions
-from bigearth.build.plan import plan_build
-from bigearth.build.report import BuildSummary, finish
-from bigearth.build.tile import TileJob, process_tile
+from bigearth.construct import state
+from bigearth.construct.options import BuildOptions
+from bigearth.construct.plan import plan_build
+from bigearth.construct.report import BuildSummary, finish
+from bigearth.construct.tile import TileJob, process_tile
 from bigearth.data.layout import METADATA_FILES
 
 #: The Dask event topic of per-row progress messages.
@@ -155,7 +155,7 @@ def build(
         What the build kept and dropped, per tile and in total.
 
     Raises:
-        MissingDataError, CorruptDataError, ConfigError: naming the bad input (see :mod:`bigearth.build.plan`).
+        MissingDataError, CorruptDataError, ConfigError: naming the bad input (see :mod:`bigearth.construct.plan`).
     """
     options = options or BuildOptions()
     plan = plan_build(s2, s1, clc, out, options, clc_layer=clc_layer, clc_field=clc_field)

@@ -32,7 +32,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.features import rasterize
 from rasterio.warp import reproject, transform_bounds
 
-from bigearth.build.grid import Bounds
+from bigearth.construct.grid import Bounds
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.nomenclature import CLASS_CODES, UNLABELLED_CODES
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import rasterio
 
-from bigearth.build.clc import ClcSpec, inspect_clc
-from bigearth.build.grid import Bounds, CellBlock, TileGrid, overlaps
-from bigearth.build.options import BuildOptions
-from bigearth.build.s1 import S1Scene, inspect_scene
-from bigearth.build.safe import SCL, SCL_GSD, S2Product, read_product
-from bigearth.build.tile import TileJob
-from bigearth.data.bands import BAND_GSD
+from bigearth.bands import BAND_GSD
+from bigearth.construct.clc import ClcSpec, inspect_clc
+from bigearth.construct.grid import Bounds, CellBlock, TileGrid, overlaps
+from bigearth.construct.options import BuildOptions
+from bigearth.construct.s1 import S1Scene, inspect_scene
+from bigearth.construct.safe import SCL, SCL_GSD, S2Product, read_product
+from bigearth.construct.tile import TileJob
 from bigearth.data.geo import tile_origin, utm_epsg
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 

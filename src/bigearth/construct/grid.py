@@ -12,7 +12,7 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
-from bigearth.build.safe import TileGeocoding
+from bigearth.construct.safe import TileGeocoding
 from bigearth.data.geo import GRID_SIZE, PATCH_SIZE_M, PIXEL_SIZE_M, TILE_SIZE_M, geographic_split
 from bigearth.errors import CorruptDataError
 

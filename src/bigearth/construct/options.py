@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bigearth.build.quality import QualityThresholds
+from bigearth.construct.quality import QualityThresholds
 from bigearth.data.layout import COUNTRIES
 
 #: Patches with this fraction of unlabelled pixels or more are not in reBEN (DESIGN 2.2).
@@ -17,7 +17,7 @@ class BuildOptions:
     Attributes:
         keep_baseline: name tiles and patches with the product's processing baseline (``N0500``) instead of
             reBEN's ``N9999``.
-        thresholds: SCL fractions from which a patch is flagged as snowy or cloudy (:mod:`bigearth.build.quality`).
+        thresholds: SCL fractions from which a patch is flagged as snowy or cloudy (:mod:`bigearth.construct.quality`).
         countries: countries a patch may be assigned to (default reBEN's ten); None for every country.
     """
 

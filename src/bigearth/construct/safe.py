@@ -10,9 +10,9 @@ A product as users download it (unzipped)::
             IMG_DATA/R20m/T33UUP_20170613T101031_B05_20m.jp2   (B05 B06 B07 B8A B11 B12, SCL)
             IMG_DATA/R60m/T33UUP_20170613T101031_B01_60m.jp2   (B01 B09)
 
-Each band is read at its native resolution (:data:`bigearth.data.bands.BAND_GSD`). Products of processing
+Each band is read at its native resolution (:data:`bigearth.bands.BAND_GSD`). Products of processing
 baseline 04.00 and later store ``DN = 10^4 * reflectance - BOA_ADD_OFFSET`` with ``BOA_ADD_OFFSET = -1000``;
-:mod:`bigearth.build.radiometry` removes it.
+:mod:`bigearth.construct.radiometry` removes it.
 """
 
 import re
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from bigearth.data.bands import BAND_GSD, S2_BANDS
+from bigearth.bands import BAND_GSD, S2_BANDS
 from bigearth.errors import CorruptDataError, MissingDataError
 
 #: The scene classification layer (SCL) of an L2A product, read at 20 m.

@@ -11,7 +11,7 @@ For each row of 1200 m grid cells inside the image (one strip of 120 px at 10 m)
    gives it its split (geographic rule), country and season;
 5. writes its GeoTIFFs (12 S2 bands, VV and VH, the reference map) into the tile's staging folder.
 
-The tile is then committed into the output by :mod:`bigearth.build.state`. Datasets are opened here, in the
+The tile is then committed into the output by :mod:`bigearth.construct.state`. Datasets are opened here, in the
 worker process, from paths: nothing GDAL holds crosses a process boundary.
 """
 
@@ -28,16 +28,16 @@ import rasterio
 from pyproj import Transformer
 from rasterio.io import DatasetReader
 
-from bigearth.build import state
-from bigearth.build.clc import ClcSpec, RasterClc, VectorClc, open_clc
-from bigearth.build.country import country_of
-from bigearth.build.grid import Bounds, CellBlock, TileGrid, overlaps
-from bigearth.build.options import UNLABELLED_LIMIT, BuildOptions
-from bigearth.build.quality import quality_fractions
-from bigearth.build.radiometry import REBEN_SCALE, to_reben
-from bigearth.build.s1 import S1Scene, reproject_strip
-from bigearth.build.safe import SCL, SCL_GSD, S2Product
-from bigearth.data.bands import IMAGE_SIZE, S1_BANDS, S2_BANDS, native_size
+from bigearth.bands import IMAGE_SIZE, S1_BANDS, S2_BANDS, native_size
+from bigearth.construct import state
+from bigearth.construct.clc import ClcSpec, RasterClc, VectorClc, open_clc
+from bigearth.construct.country import country_of
+from bigearth.construct.grid import Bounds, CellBlock, TileGrid, overlaps
+from bigearth.construct.options import UNLABELLED_LIMIT, BuildOptions
+from bigearth.construct.quality import quality_fractions
+from bigearth.construct.radiometry import REBEN_SCALE, to_reben
+from bigearth.construct.s1 import S1Scene, reproject_strip
+from bigearth.construct.safe import SCL, SCL_GSD, S2Product
 from bigearth.data.geo import GRID_SIZE
 from bigearth.data.geotiff import write_band
 from bigearth.data.layout import (
