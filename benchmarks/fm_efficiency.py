@@ -107,7 +107,7 @@ def throughput(config: CrossSensorConfig, *, batch: int, steps: int, device: tor
 
 
 def downstream(size: str, kind: str, store: Path, work: Path) -> float:
-    from bigearth.models.fm.features import load_encoder
+    from bigearth.folders.encoders import load_encoder
     from bigearth.tasks.mae.pretrain import run_pretraining
     from bigearth.tasks.mae.probe import linear_probe
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
+from bigearth.folders.encoders import load_encoder
 from bigearth.models.classifier import SceneClassifier
+from bigearth.models.encoders import BackboneEncoder, FeatureEncoder, FoundationEncoder
 from bigearth.models.fm.config import preset
 from bigearth.models.fm.csmae import CrossSensorMAE
-from bigearth.models.fm.features import BackboneEncoder, FeatureEncoder, FoundationEncoder, load_encoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.slim.flops import encoder_flops
 from bigearth.slim.network import is_transformer, slim_encoder

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from bigearth.data.source import open_source
 from bigearth.data.synth_store import synthesize_store
+from bigearth.parallel import run_jobs
 from bigearth.text.balance import Balancer
 from bigearth.text.context import patch_contexts
-from bigearth.text.execution import run_jobs
 from bigearth.text.facts import patch_facts
 from bigearth.text.generate import GenerateSettings, generate, patch_rng, patch_texts
 from bigearth.text.rsvqa import generate_rsvqa

@@ -17,8 +17,10 @@ from bigearth.data.datamodule import ReBENDataModule
 from bigearth.errors import ConfigError, MissingDataError
 from bigearth.evaluation.evaluate import evaluate_model
 from bigearth.evaluation.metrics import classification_report
-from bigearth.evaluation.predict import iterate_dataset, open_dataset
-from bigearth.models import check_compatible, load_model
+from bigearth.evaluation.predict import iterate_dataset
+from bigearth.features import open_dataset
+from bigearth.folders import load_model
+from bigearth.models import check_compatible
 from bigearth.tasks.classification import ClassificationTask
 from bigearth.tasks.config import TrainConfig, load_config
 from bigearth.tasks.run import RunFolder
@@ -197,7 +199,8 @@ def test_store_without_the_requested_modality__error(mini_root: Path, tmp_path: 
 
 
 def test_data_of_another_band_or_class_order__error(mini_store: Path, tmp_path: Path) -> None:
-    from bigearth.models import ModelMetadata, SceneClassifier, save_model
+    from bigearth.folders import save_model
+    from bigearth.models import ModelMetadata, SceneClassifier
 
     save_model(SceneClassifier(ModelMetadata.create("resnet10t_slim", 12, class_order="alphabetical")), tmp_path)
     model = load_model(tmp_path)

@@ -25,7 +25,8 @@ DEMO = ROOT / "configs" / "classification" / "demo-cpu.yaml"
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small untrained 14-band classifier saved as a model folder."""
-    from bigearth.models import ModelMetadata, SceneClassifier, save_model
+    from bigearth.folders import save_model
+    from bigearth.models import ModelMetadata, SceneClassifier
 
     folder = tmp_path_factory.mktemp("model") / "model"
     save_model(SceneClassifier(ModelMetadata.create("resnet10t_slim", 14, class_order="alphabetical")), folder)
@@ -169,7 +170,8 @@ def test_subprocess_spot_checks(tmp_path: Path) -> None:
 
 
 def test_predict_reports_a_patch_folder_that_lacks_a_band(mini_root: Path, tmp_path: Path) -> None:
-    from bigearth.models import ModelMetadata, SceneClassifier, save_model
+    from bigearth.folders import save_model
+    from bigearth.models import ModelMetadata, SceneClassifier
 
     save_model(SceneClassifier(ModelMetadata.create("resnet10t_slim", 10)), tmp_path / "model")
     tile = next((mini_root / "BigEarthNet-S2").iterdir())

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 import bigearth.cli.fm  # noqa: F401  (registers retrieve)
 from bigearth.cli import app
 from bigearth.errors import ConfigError
+from bigearth.features import FeatureSet
 from bigearth.nomenclature import CLASSES_TABLE
 from bigearth.retrieval.evaluate import get_protocol, score_direction
 from bigearth.retrieval.index import FeatureIndex
@@ -19,7 +20,6 @@ from bigearth.retrieval.metrics import overlap_scores, retrieval_scores, shares_
 from bigearth.sampling.descriptors import rarest_label_theme
 from bigearth.sampling.select import allocate, thematic_climatic_sample
 from bigearth.tasks.mae.config import load_pretrain_config
-from bigearth.tasks.mae.features import FeatureSet
 from bigearth.tasks.mae.segmentation import segmentation_loss
 from bigearth.tasks.mae.segmentation_metrics import segmentation_report
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
+from bigearth.folders.encoders import load_encoder
+from bigearth.folders.foundation import load_checkpoint_weights, load_foundation_model, save_foundation_model
+from bigearth.models.encoders import FoundationEncoder
 from bigearth.models.fm import CrossSensorConfig, CrossSensorMAE, MoEConfig, csmae_objective, preset
-from bigearth.models.fm.features import FoundationEncoder, load_encoder
-from bigearth.models.fm.io import load_checkpoint_weights, load_foundation_model, save_foundation_model
 from bigearth.models.fm.soft_moe import SoftMoE
 from bigearth.models.metadata import ModelMetadata
 

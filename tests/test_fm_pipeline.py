@@ -13,12 +13,13 @@ from typer.testing import CliRunner
 import bigearth.cli.fm  # noqa: F401  (registers sample, retrieve, probe)
 from bigearth.cli import app
 from bigearth.errors import ConfigError, MissingDataError
-from bigearth.models.fm.features import FoundationEncoder, load_encoder
-from bigearth.models.fm.io import load_foundation_model
-from bigearth.models.fm.segmentation import load_segmenter
+from bigearth.features import extract_features
+from bigearth.folders.encoders import load_encoder
+from bigearth.folders.foundation import load_foundation_model
+from bigearth.folders.segmenter import load_segmenter
+from bigearth.models.encoders import FoundationEncoder
 from bigearth.retrieval.evaluate import evaluate_retrieval, query_patch
 from bigearth.retrieval.metrics import shares_label
-from bigearth.tasks.mae.features import extract_features
 from bigearth.tasks.mae.pretrain import run_pretraining
 from bigearth.tasks.mae.probe import linear_probe
 from bigearth.tasks.mae.segmentation import run_training

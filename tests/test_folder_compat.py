@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bigearth.models.fm.features import load_encoder
-from bigearth.models.fm.segmentation import load_segmenter
-from bigearth.models.io import load_model
-from bigearth.models.vqa.io import load_vqa_model
+from bigearth.folders.classifier import load_model
+from bigearth.folders.encoders import load_encoder
+from bigearth.folders.segmenter import load_segmenter
+from bigearth.folders.vqa import load_vqa_model
 
 FOLDERS = Path(__file__).parent / "fixtures" / "folders-30452a2"
 EXPECTED = json.loads((FOLDERS / "expected.json").read_text())

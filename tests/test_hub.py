@@ -19,10 +19,11 @@ from bigearth.cli import app
 from bigearth.data.store import StoreReader
 from bigearth.errors import ConfigError, CorruptDataError
 from bigearth.evaluation.predict import predict_dataset
-from bigearth.models import SceneClassifier, load_model
-from bigearth.models.hub import import_hub_model, read_hub_model
+from bigearth.folders import load_model
+from bigearth.folders.hub import import_hub_model, read_hub_model
+from bigearth.folders.weights import load_backbone_weights
+from bigearth.models import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.weights import load_backbone_weights
 from bigearth.nomenclature import CLASSES_ALPHABETICAL
 
 #: The two releases' orders of the 12-channel (S1 + S2) models, as their model cards list them (DESIGN 2.4).

@@ -10,7 +10,8 @@ from huggingface_hub import ModelCard
 from typer.testing import CliRunner
 
 from bigearth.cli import app
-from bigearth.models import ModelMetadata, SceneClassifier, save_model
+from bigearth.folders import save_model
+from bigearth.models import ModelMetadata, SceneClassifier
 from bigearth.nomenclature import CLASSES_ALPHABETICAL
 
 #: reBEN's published train-split mean of B02 and std of VV (DESIGN 2.4).

@@ -10,9 +10,10 @@ import torch
 
 from bigearth.bands import REBEN_STATS, BandStats
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
-from bigearth.models import BACKBONES, ModelMetadata, SceneClassifier, check_compatible, load_model, save_model
-from bigearth.models.io import resolve_model_folder
-from bigearth.models.weights import load_backbone_weights
+from bigearth.folders import load_model, save_model
+from bigearth.folders.format import resolve_model_folder
+from bigearth.folders.weights import load_backbone_weights
+from bigearth.models import BACKBONES, ModelMetadata, SceneClassifier, check_compatible
 from bigearth.nomenclature import CLASSES_ALPHABETICAL, CLASSES_TABLE
 
 #: Small enough to run every contract check quickly; the big ones run one step in test_configs.

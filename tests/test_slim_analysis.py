@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from bigearth.slim.analysis import (
+from bigearth.tasks.slim.analysis import (
     effective_rank,
     explained_variance_ratio,
     mean_abs_correlation,
     participation_ratio,
     redundancy,
 )
-from bigearth.slim.plots import plot_redundancy
+from bigearth.tasks.slim.plots import plot_redundancy
 
 
 def test_a_rank_k_matrix_explains_all_its_variance_with_k_components() -> None:

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 import bigearth.cli.slim  # noqa: F401  (registers the slim commands)
 from bigearth.cli.app import app
+from bigearth.folders.classifier import save_model
+from bigearth.folders.encoders import load_encoder
 from bigearth.models.classifier import SceneClassifier
-from bigearth.models.fm.features import load_encoder
-from bigearth.models.io import save_model
 from bigearth.models.metadata import ModelMetadata
 
 runner = CliRunner()

@@ -13,17 +13,19 @@ import torch
 from timm.models.resnet import Bottleneck, ResNet
 
 from bigearth.errors import ConfigError
+from bigearth.folders.classifier import save_model
+from bigearth.folders.encoders import load_encoder
+from bigearth.folders.foundation import save_foundation_model
 from bigearth.models.classifier import SceneClassifier
+from bigearth.models.encoders import BackboneEncoder, FoundationEncoder
 from bigearth.models.fm.config import CrossSensorConfig, MoEConfig
 from bigearth.models.fm.csmae import CrossSensorMAE
-from bigearth.models.fm.features import BackboneEncoder, FoundationEncoder, load_encoder
-from bigearth.models.fm.io import save_foundation_model
-from bigearth.models.io import save_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.slim.flops import encoder_flops, measure_flops, vit_flops
-from bigearth.slim.network import save_slimmed_model, slim_encoder, slim_network
+from bigearth.slim.network import slim_encoder, slim_network
 from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.slim.spec import SlimSpec, kept, parse_widths, width_spec
+from bigearth.tasks.slim.export import save_slimmed_model
 
 WIDTHS = (1.0, 0.75, 0.5, 0.25, 0.1)
 

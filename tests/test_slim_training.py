@@ -11,14 +11,14 @@ import torch
 
 from bigearth.bands import resolve_bands
 from bigearth.errors import ConfigError
-from bigearth.models.fm.features import load_encoder
-from bigearth.slim.contrast import DeadLeaves, dead_leaves, train_contrast_encoder
+from bigearth.folders.encoders import load_encoder
 from bigearth.slim.network import slim_network
 from bigearth.slim.sandwich import Sandwich, SlimmableConfig, sandwich_widths
 from bigearth.slim.spec import SlimSpec
 from bigearth.slim.switch import WidthSwitch
 from bigearth.tasks.mae.config import load_pretrain_config
 from bigearth.tasks.mae.pretrain import pretrain as pretrain_csmae
+from bigearth.tasks.slim.contrast import DeadLeaves, dead_leaves, train_contrast_encoder
 from bigearth.tasks.ssl.config import load_ssl_config
 from bigearth.tasks.ssl.pretrain import pretrain as pretrain_ssl
 

@@ -16,7 +16,7 @@ import bigearth.cli.pretrain
 import bigearth.cli.ssl  # noqa: F401  (registers ssl probe, ssl table)
 from bigearth.cli.app import app
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
-from bigearth.models.fm.features import load_encoder
+from bigearth.folders.encoders import load_encoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.ssl.methods import METHODS, build_method
 from bigearth.tasks.ssl.config import SSLModelConfig, load_ssl_config

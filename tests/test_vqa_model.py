@@ -13,23 +13,15 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
+from bigearth.folders import load_vqa_model, save_vqa_model
+from bigearth.folders.classifier import save_model
+from bigearth.folders.vqa import read_vqa_config
 from bigearth.models.classifier import SceneClassifier
-from bigearth.models.io import save_model
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.vqa import (
-    AnswerVocabulary,
-    QuestionError,
-    QuestionTokenizer,
-    VQAConfig,
-    VQAModel,
-    build_tokenizer,
-    load_vqa_model,
-    save_vqa_model,
-)
+from bigearth.models.vqa import AnswerVocabulary, QuestionError, QuestionTokenizer, VQAConfig, VQAModel, build_tokenizer
 from bigearth.models.vqa.answers import OUTSIDE
 from bigearth.models.vqa.fusion import MFBFusion, ProductFusion, build_fusion
 from bigearth.models.vqa.image_encoder import IMAGE_ENCODERS, ImageEncoder
-from bigearth.models.vqa.io import read_vqa_config
 from bigearth.models.vqa.text_encoder import TextEncoder, resolve_text_config
 from bigearth.models.vqa.tokenizer import packaged_vocab
 

@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 import bigearth.cli.vqa  # noqa: F401  (registers ask)
 from bigearth.cli.app import app
 from bigearth.errors import ConfigError, MetadataError, MissingDataError
+from bigearth.folders import load_vqa_model
+from bigearth.folders.classifier import load_model, save_model
+from bigearth.folders.weights import load_backbone_weights
 from bigearth.models.classifier import SceneClassifier
-from bigearth.models.io import load_model, save_model
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.vqa import QuestionError, QuestionTokenizer, load_vqa_model
+from bigearth.models.vqa import QuestionError, QuestionTokenizer
 from bigearth.models.vqa.answers import OUTSIDE
-from bigearth.models.weights import load_backbone_weights
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.vqa.config import load_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule

@@ -95,7 +95,8 @@ def evaluate(
     from bigearth.evaluation.metrics import report_from_dict
     from bigearth.evaluation.predict import resolve_device
     from bigearth.evaluation.report import report_table
-    from bigearth.models.io import load_model, read_model_config
+    from bigearth.folders.classifier import load_model
+    from bigearth.folders.format import read_model_config
 
     if protocol in ("knn", "linear"):
         from bigearth.tasks.ssl.evaluate import evaluate_encoder
@@ -145,7 +146,8 @@ def predict(
     from bigearth.errors import ConfigError
     from bigearth.evaluation.metrics import THRESHOLD
     from bigearth.evaluation.predict import predict_dataset, predict_folders, predictions_frame, resolve_device
-    from bigearth.models.io import load_model, read_model_config
+    from bigearth.folders.classifier import load_model
+    from bigearth.folders.format import read_model_config
 
     try:
         if (data is None) == (s2_dir is None and s1_dir is None):

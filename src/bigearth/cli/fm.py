@@ -74,7 +74,7 @@ def retrieve(
     batch_size: Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")] = 64,
 ) -> None:
     """Content-based image retrieval: S1->S1, S2->S2, S1->S2, S2->S1 for a cross-sensor model."""
-    from bigearth.models.fm.features import load_encoder
+    from bigearth.folders.encoders import load_encoder
     from bigearth.retrieval.evaluate import evaluate_retrieval, get_protocol, query_patch, scores_table_rows
 
     try:
@@ -136,7 +136,7 @@ def probe(
 ) -> None:
     """Scene classification on top of any encoder: a linear probe or fine-tuning; prints test metrics."""
     from bigearth.evaluation.report import report_table
-    from bigearth.models.fm.features import load_encoder
+    from bigearth.folders.encoders import load_encoder
     from bigearth.tasks.mae.finetune import fine_tune
     from bigearth.tasks.mae.probe import linear_probe
 

@@ -20,7 +20,7 @@ def import_model(
     ] = None,
 ) -> None:
     """Convert a published reBEN classifier once into a bigearth model folder that records its band order."""
-    from bigearth.models.hub import import_hub_model
+    from bigearth.folders.hub import import_hub_model
 
     try:
         model = import_hub_model(folder, out, band_order=band_order)
@@ -43,7 +43,7 @@ def export(
     split: Annotated[str, typer.Option(help="split of the example patch")] = "test",
 ) -> None:
     """Write a model folder ready for the Hugging Face hub: a model card, and a config.json that timm loads."""
-    from bigearth.models.card import export_model
+    from bigearth.evaluation.card import export_model
 
     try:
         card = export_model(model, out, data=data, split=split)

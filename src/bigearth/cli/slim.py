@@ -48,7 +48,7 @@ def _write(report: dict[str, Any], out: Path, name: str, figure: Any) -> tuple[P
 
 def _default_out(model: Path, kind: str) -> Path:
     """``runs/slim-<label>/`` for a model folder's reports."""
-    from bigearth.slim.evaluate import model_label
+    from bigearth.tasks.slim.evaluate import model_label
 
     return Path("runs") / f"slim-{model_label(model)}" / kind
 
@@ -69,9 +69,9 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Slim an encoder post hoc to every width: kNN / linear probe, FLOPs (measured), parameters."""
-    from bigearth.slim.evaluate import evaluate_widths
-    from bigearth.slim.plots import plot_comparison
     from bigearth.slim.spec import parse_widths
+    from bigearth.tasks.slim.evaluate import evaluate_widths
+    from bigearth.tasks.slim.plots import plot_comparison
 
     try:
         protocols = [name.strip() for name in protocol.split(",") if name.strip()]
@@ -111,9 +111,9 @@ def analyze(
     as_json: JsonOption = False,
 ) -> None:
     """Redundancy of the features at every width: PCA explained variance, correlation, effective dimensionality."""
-    from bigearth.slim.analysis import analyze_widths
-    from bigearth.slim.plots import plot_redundancy
     from bigearth.slim.spec import parse_widths
+    from bigearth.tasks.slim.analysis import analyze_widths
+    from bigearth.tasks.slim.plots import plot_redundancy
 
     try:
         report = analyze_widths(model, data, widths=parse_widths(widths), mode=mode, embed_below=embed_below,
@@ -146,7 +146,7 @@ def compare(
 ) -> None:
     """Draw relative accuracy vs FLOPs of several encoders on one figure."""
     from bigearth.evaluation.plots import save_figure
-    from bigearth.slim.plots import plot_comparison
+    from bigearth.tasks.slim.plots import plot_comparison
 
     try:
         if metric not in ("macro_ap", "micro_ap"):
@@ -179,8 +179,8 @@ def export(
     calibration_batches: CalibrationOption = 8,
 ) -> None:
     """Write a slimmed copy of a model as an ordinary model folder (every command that takes a model takes it)."""
-    from bigearth.slim.network import save_slimmed_model
     from bigearth.slim.spec import SlimSpec
+    from bigearth.tasks.slim.export import save_slimmed_model
 
     try:
         spec = SlimSpec(width=width, embed_width=embed_width, mode=mode, attention_scale=attention_scale)
@@ -201,7 +201,7 @@ def contrast(
     images: Annotated[int, typer.Option(callback=at_least(1), help="dead-leaves images per epoch")] = 384,
 ) -> None:
     """Pretrain the contrast encoder on natural-image-like (dead-leaves) images, with reBEN's band metadata."""
-    from bigearth.slim.contrast import train_contrast_encoder
+    from bigearth.tasks.slim.contrast import train_contrast_encoder
 
     try:
         folder = train_contrast_encoder(recipe, out, images=images)

@@ -26,7 +26,7 @@ def ask(
 ) -> None:
     """Answer a question about one patch; prints the top answers with their scores (sigmoid of each logit)."""
     from bigearth.evaluation.predict import resolve_device
-    from bigearth.models.vqa.io import load_vqa_model
+    from bigearth.folders.vqa import load_vqa_model
     from bigearth.tasks.vqa.ask import ask as answer_questions
     from bigearth.tasks.vqa.ask import patch_groups
 

@@ -23,7 +23,7 @@ from bigearth.data.metadata import read_metadata
 from bigearth.data.store import REFERENCE_MAP_TENSOR
 from bigearth.data.store_writer import StoreWriter
 from bigearth.errors import MissingDataError, StoreError
-from bigearth.text.execution import run_jobs
+from bigearth.parallel import run_jobs
 
 #: (kind, name): kind is "s2", "s1" or "reference_map"; name the S2 patch_id or S1 s1_name.
 Task = tuple[str, str]

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 
 from bigearth.evaluation.metrics import ClassificationReport, classification_report
-from bigearth.evaluation.predict import iterate_dataset, open_dataset
+from bigearth.evaluation.predict import iterate_dataset
+from bigearth.features import open_dataset
 from bigearth.models.classifier import SceneClassifier
 
 
@@ -16,7 +17,7 @@ def evaluate_model(
     """Compute the metrics of a model on one split, each patch once.
 
     Args:
-        model: a loaded model (:func:`bigearth.models.io.load_model`), on the device to use.
+        model: a loaded model (:func:`bigearth.folders.classifier.load_model`), on the device to use.
         data: store folder or release root.
         split: ``train``, ``validation`` (or ``val``) or ``test``.
         batch_size: patches per forward pass.

@@ -2,7 +2,7 @@
 
 Inputs go through the training batch transform (:class:`bigearth.data.transforms.BatchTransform`) with the
 model's own bands, resampling and normalisation statistics, after the data's band and class order were checked
-against the model (:func:`bigearth.models.io.check_compatible`).
+against the model (:func:`bigearth.models.metadata.check_compatible`).
 """
 
 from collections.abc import Iterator
@@ -14,14 +14,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from bigearth.bands import BandStats
 from bigearth.data.dataset import ReBENDataset, keep_batch
 from bigearth.data.transforms import BatchTransform
 from bigearth.errors import CorruptDataError
-from bigearth.evaluation.folders import pair_patches, read_groups
+from bigearth.evaluation.loose_patches import pair_patches, read_groups
 from bigearth.evaluation.metrics import THRESHOLD
+from bigearth.features import model_transform, open_dataset
 from bigearth.models.classifier import SceneClassifier
-from bigearth.models.io import check_compatible
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -29,29 +28,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def model_transform(model: SceneClassifier) -> BatchTransform:
-    """Return the batch transform a model was trained with (its bands, resampling and statistics)."""
-    metadata = model.metadata
-    stats = {band: BandStats(mean, std) for band, mean, std in zip(metadata.bands, metadata.mean, metadata.std,
-                                                                    strict=True)}  # fmt: skip
-    return BatchTransform(metadata.bands, metadata.resample, stats=stats)
-
-
-def open_dataset(model: SceneClassifier, data: Path, *, split: str | None) -> ReBENDataset:
-    """Open ``data`` with the model's bands and class order (raw band groups), and check it against the model.
-
-    Raises:
-        MissingDataError: if the data lacks a modality the model reads.
-        ConfigError: if the data's band order or class order differs from the model's.
-    """
-    metadata = model.metadata
-    dataset = ReBENDataset(data, split, metadata.bands, class_order=metadata.class_order, resample=metadata.resample,
-                           raw=True)  # fmt: skip
-    # no statistics check: the raw groups are normalised below with the model's own statistics
-    check_compatible(metadata, bands=dataset.bands, class_names=dataset.class_names, source=f"the data in {data}")
-    return dataset
 
 
 @torch.inference_mode()
@@ -120,7 +96,7 @@ def predict_dataset(
 def predict_folders(
     model: SceneClassifier, s2_dir: Path | None, s1_dir: Path | None, *, batch_size: int = 64
 ) -> tuple[list[str], Tensor]:
-    """Predict loose GeoTIFF patch folders (see :mod:`bigearth.evaluation.folders`).
+    """Predict loose GeoTIFF patch folders (see :mod:`bigearth.evaluation.loose_patches`).
 
     Returns:
         Patch names (the S2 folder names, or S1 for S1-only models) and probabilities ``(N, num_classes)``.

@@ -1,8 +1,10 @@
-"""Networks only (no training logic): reBEN scene classifiers built on timm backbones, and model folders."""
+"""Networks only (no training logic, no files): reBEN scene classifiers on timm backbones, their metadata.
+
+Model folders are :mod:`bigearth.folders`'s.
+"""
 
 from bigearth.models.classifier import SceneClassifier
-from bigearth.models.io import check_compatible, load_model, save_model
-from bigearth.models.metadata import ModelMetadata
+from bigearth.models.metadata import ModelMetadata, check_compatible
 from bigearth.models.registry import BACKBONES, list_backbones
 
 __all__ = [
@@ -11,6 +13,4 @@ __all__ = [
     "SceneClassifier",
     "check_compatible",
     "list_backbones",
-    "load_model",
-    "save_model",
 ]

@@ -17,8 +17,8 @@ class SceneClassifier(nn.Module):
 
     It honours timm's model contract (``in_chans``, ``num_classes``, ``forward_features``, ``forward_head``) and
     carries :class:`~bigearth.models.metadata.ModelMetadata` as ``metadata``. Its state dict is the timm
-    backbone's under the ``backbone.`` prefix; :func:`bigearth.models.io.save_model` stores it without the prefix,
-    so that ``timm.create_model(architecture, **model_args)`` loads it directly.
+    backbone's under the ``backbone.`` prefix; :func:`bigearth.folders.classifier.save_model` stores it without the
+    prefix, so that ``timm.create_model(architecture, **model_args)`` loads it directly.
 
     Args:
         metadata: bands, classes, image size and normalisation of the model.

@@ -2,9 +2,10 @@
 
 A model knows which bands it reads and in which order, which classes its outputs mean and in which order, the
 image size and the normalisation that its inputs went through, and the data it was trained on. Loading a model
-checks these against the data instead of trusting the user (:func:`bigearth.models.io.check_compatible`).
+checks these against the data instead of trusting the user (:func:`bigearth.folders.classifier.check_compatible`).
 """
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -131,3 +132,58 @@ class ModelMetadata:
             backbone_args=dict(payload.get("backbone_args", {})),
             trained_on=dict(payload.get("trained_on", {})),
         )
+
+
+def _differences(expected: tuple[str, ...], found: tuple[str, ...]) -> str:
+    """Describe how two name sequences differ (missing, extra, or the same names in another order)."""
+    missing = [name for name in expected if name not in found]
+    extra = [name for name in found if name not in expected]
+    if not missing and not extra:
+        return "the same names in another order"
+    return f"missing {missing}, extra {extra}"
+
+
+def check_compatible(
+    metadata: ModelMetadata,
+    *,
+    bands: tuple[str, ...],
+    class_names: tuple[str, ...],
+    stats: dict[str, BandStats] | None = None,
+    source: str = "the data",
+) -> None:
+    """Refuse data whose band order, class order or normalisation differs from the model's.
+
+    Nothing is reordered silently: the user loads the data the way the model expects.
+
+    Args:
+        metadata: the model's metadata.
+        bands: band names of the data's images, in channel order.
+        class_names: class names of the data's labels, in label order.
+        stats: normalisation statistics the data applies (checked when given).
+        source: how to name the data in messages.
+
+    Raises:
+        ConfigError: naming what differs and how to load the data instead.
+    """
+    if tuple(bands) != metadata.bands:
+        raise ConfigError(
+            f"the model reads bands {list(metadata.bands)} but {source} yields {list(bands)} "
+            f"({_differences(metadata.bands, tuple(bands))}); load the data with bands={list(metadata.bands)} "
+            "in this order (bigearth evaluate/predict do so from the model folder)"
+        )
+    if tuple(class_names) != metadata.class_names:
+        raise ConfigError(
+            f"the model's outputs are the classes in {metadata.class_order!r} order but {source} labels them in "
+            f"another order ({_differences(metadata.class_names, tuple(class_names))}); load the data with "
+            f"class_order={metadata.class_order!r}"
+        )
+    if stats is not None and metadata.mean:
+        for band, mean, std in zip(metadata.bands, metadata.mean, metadata.std, strict=True):
+            same = math.isclose(stats[band].mean, mean, rel_tol=1e-6) and math.isclose(
+                stats[band].std, std, rel_tol=1e-6
+            )
+            if not same:
+                raise ConfigError(
+                    f"{source} normalises band {band} with mean {stats[band].mean} / std {stats[band].std}, the model "
+                    f"was trained with {mean} / {std}; use the model's statistics (config.json mean/std)"
+                )

@@ -3,7 +3,7 @@
 A backbone is built from a name plus keyword arguments, as in timm: ``in_chans`` is the number of bands,
 ``num_classes`` the number of classes, and networks built for one input size (ViT, MLP-Mixer) receive
 ``img_size``. Weights are never downloaded: ``pretrained`` is always False here and local weights are loaded by
-:mod:`bigearth.models.weights`.
+:mod:`bigearth.folders.weights`.
 """
 
 from collections.abc import Mapping

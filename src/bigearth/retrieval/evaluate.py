@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bigearth.errors import ConfigError, MissingDataError
-from bigearth.models.fm.features import FeatureEncoder
+from bigearth.features import FeatureSet, extract_features
+from bigearth.models.encoders import FeatureEncoder
 from bigearth.retrieval.index import FeatureIndex
 from bigearth.retrieval.metrics import (
     BINARY_DEFINITIONS,
@@ -30,7 +31,6 @@ from bigearth.retrieval.metrics import (
     retrieval_scores,
     shares_label,
 )
-from bigearth.tasks.mae.features import FeatureSet, extract_features
 
 
 @dataclass(frozen=True)

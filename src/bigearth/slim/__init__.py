@@ -1,4 +1,8 @@
-"""Slimmability: post-hoc width slimming, slimmable training, FLOPs and redundancy analysis (DESIGN 2.8).
+"""Slimmability on networks: post-hoc width slimming, slimmable training's forward passes, FLOPs (DESIGN 2.8).
+
+This package imports networks only. Slimmed model folders are :mod:`bigearth.folders.slimmed`'s; the workflows
+over data (probes at every width, redundancy analysis, export, the contrast encoder) are
+:mod:`bigearth.tasks.slim`'s.
 
 =================  ==============================================================================
 module             job
@@ -7,15 +11,11 @@ module             job
 ``plan``           the slicing primitives: every cut tensor and the indices it keeps (a ``Plan``)
 ``transformer``    slimming of timm ViTs and the cross-sensor ViT (attention, MLP, Soft MoE, embedding)
 ``resnet``         channel slimming of timm ResNets
-``network``        one entry point: :func:`slim_network`, :func:`slim_encoder`, saving slimmed models
+``network``        one entry point: :func:`slim_network`, :func:`slim_encoder`
 ``flops``          measured FLOPs (``FlopCounterMode``) and the closed-form count of a ViT
-``batchnorm``      re-estimating batch-norm statistics of a slimmed network
+``batchnorm``      re-estimating batch-norm statistics of a slimmed network from given batches
 ``switch``         width-switchable forward passes (the full weights sliced on the fly)
 ``sandwich``       slimmable training: the ``slimmable`` recipe section, the sandwich rule, distillation
-``evaluate``       kNN / linear probes at every width: the ``slim evaluate`` report
-``analysis``       PCA explained variance, feature correlation, effective dimensionality
-``plots``          figures of the reports and the relative-accuracy-vs-FLOPs comparison
-``contrast``       the natural-image-like contrast encoder (MoCo on dead-leaves images)
 =================  ==============================================================================
 """
 

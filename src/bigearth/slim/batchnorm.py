@@ -3,21 +3,16 @@
 A slimmed ResNet's channels see other inputs than the full network's (fewer channels feed each convolution),
 so its recorded running means and variances no longer fit; a slimmable-trained one shares its statistics across
 widths. As in universally slimmable networks (Yu & Huang, ICCV 2019, section 3.3), the statistics are
-re-estimated at each width from a few training batches, with no gradient step. Networks without batch norm
+re-estimated at each width from a few training batches, with no gradient step
+(:func:`bigearth.features.calibrate` feeds them from a data set). Networks without batch norm
 (ViTs) need nothing.
 """
 
-import itertools
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
-
-from bigearth.evaluation.predict import open_dataset
-from bigearth.models.fm.features import FeatureEncoder
-from bigearth.tasks.mae.features import iterate_images
 
 
 def batch_norms(module: nn.Module) -> list[_BatchNorm]:
@@ -49,15 +44,3 @@ def recalibrate_batchnorm(module: nn.Module, batches: Iterable[Tensor]) -> int:
         for norm, momentum in zip(norms, momenta, strict=True):
             norm.momentum = momentum
     return images
-
-
-def calibrate(encoder: FeatureEncoder, data: Path, *, batches: int = 8, batch_size: int = 64) -> int:
-    """Re-estimate the batch-norm statistics of ``encoder`` from its first training batches; return the images.
-
-    Raises:
-        MissingDataError: if the data lacks a sensor the encoder reads.
-        ConfigError: if the data's band or class order differs from the encoder's.
-    """
-    dataset = open_dataset(encoder, Path(data), split="train")  # type: ignore[arg-type]
-    images = (images for _, images in iterate_images(encoder, dataset, batch_size=batch_size))
-    return recalibrate_batchnorm(encoder, itertools.islice(images, batches))

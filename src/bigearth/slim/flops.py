@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from bigearth.models.fm.features import BackboneEncoder, FeatureEncoder
+from bigearth.models.encoders import BackboneEncoder, FeatureEncoder
 
 
 def _cpu_sdpa_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any) -> int:

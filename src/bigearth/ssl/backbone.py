@@ -1,7 +1,7 @@
 """The encoder that self-supervised methods train: a bigearth scene classifier's timm backbone, pooled.
 
 Training the classifier's backbone (its head untouched) means the pretrained weights are saved as an ordinary
-bigearth model folder (:func:`bigearth.models.io.save_model`): :func:`bigearth.models.fm.features.load_encoder`
+bigearth model folder (:func:`bigearth.folders.classifier.save_model`): :func:`bigearth.models.encoders.load_encoder`
 reads it for kNN and linear probes, and a classification recipe fine-tunes it through ``model.weights``.
 """
 

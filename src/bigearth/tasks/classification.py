@@ -17,9 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from bigearth.evaluation.metrics import ClassificationReport, MultilabelScores, classification_report, sample_ids
+from bigearth.folders.weights import load_backbone_weights
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.weights import load_backbone_weights
 from bigearth.tasks.config import ModelConfig, OptimizerConfig, SchedulerConfig
 from bigearth.tasks.schedule import optimizer_with_schedule
 

@@ -26,7 +26,7 @@ import yaml
 
 from bigearth.atomic import atomic_write_bytes
 from bigearth.errors import ConfigError, CorruptDataError
-from bigearth.models.io import RUN_MODEL_DIR
+from bigearth.folders.format import RUN_MODEL_DIR
 from bigearth.tasks.config import TrainConfig, dump_config, parse_config
 
 CONFIG_FILE = "config.yaml"

@@ -37,8 +37,8 @@ from bigearth.data.datamodule import ReBENDataModule
 from bigearth.errors import ConfigError
 from bigearth.evaluation.metrics import THRESHOLD
 from bigearth.evaluation.plots import write_plots
-from bigearth.models.io import check_compatible, save_model
-from bigearth.models.metadata import ModelMetadata
+from bigearth.folders.classifier import save_model
+from bigearth.models.metadata import ModelMetadata, check_compatible
 from bigearth.tasks.classification import MONITOR, ClassificationTask
 from bigearth.tasks.config import DataConfig, TrainConfig
 from bigearth.tasks.run import RunFolder, prepare_run

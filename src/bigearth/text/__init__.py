@@ -10,7 +10,7 @@ The journey of this package, one module per step:
   :mod:`~bigearth.text.questions` and :mod:`~bigearth.text.referring` turn facts into texts, balanced by
   :mod:`~bigearth.text.balance`; :mod:`~bigearth.text.rsvqa` makes RSVQAxBEN-style questions from the labels and
   :mod:`~bigearth.text.rsvqa_import` reads the original RSVQAxBEN question files.
-* :mod:`~bigearth.text.generate` runs it over a data set (:mod:`~bigearth.text.execution`: processes or Dask)
+* :mod:`~bigearth.text.generate` runs it over a data set (:mod:`~bigearth.parallel`: processes or Dask)
   and writes the parquet files whose columns :mod:`~bigearth.text.schema` defines, resumably
   (:mod:`~bigearth.text.parts`).
 * :mod:`~bigearth.text.reader` reads text files (released values, earlier values with a warning, in batches),

@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 
 from bigearth.data.source import PatchSource, open_source
 from bigearth.errors import BigEarthError, ConfigError
+from bigearth.parallel import run_jobs
 from bigearth.text.balance import Balancer
 from bigearth.text.captions import Rephraser, captions
 from bigearth.text.context import patch_contexts
-from bigearth.text.execution import run_jobs
 from bigearth.text.facts import PatchContext, PatchFacts, patch_facts
 from bigearth.text.facts_table import FACTS_SCHEMA, facts_rows
 from bigearth.text.parts import ChunkedOutput, ChunkResult
@@ -209,7 +209,7 @@ def generate(
         facts_out: the facts parquet file; default :func:`facts_path_for` ``(out)``.
         settings: seed, captions per patch, rephraser, invalid-patch handling.
         workers: worker processes (0: this process).
-        scheduler: Dask scheduler address or ``"local"`` (see :func:`~bigearth.text.execution.run_jobs`).
+        scheduler: Dask scheduler address or ``"local"`` (see :func:`~bigearth.parallel.run_jobs`).
         include_snow_cloud: also the patches flagged for seasonal snow or cloud/shadow.
         limit: the first ``limit`` patches only.
         progress: called as ``progress(patches done, patches)``.

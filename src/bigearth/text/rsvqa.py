@@ -31,9 +31,9 @@ import pyarrow.parquet as pq
 from bigearth.data.index import build_index
 from bigearth.errors import ConfigError
 from bigearth.nomenclature import CLASSES_TABLE
+from bigearth.parallel import run_jobs
 from bigearth.text import templates
 from bigearth.text.balance import Balancer, shuffled
-from bigearth.text.execution import run_jobs
 from bigearth.text.parts import ChunkedOutput, ChunkResult
 from bigearth.text.schema import RSVQA_COLUMNS
 

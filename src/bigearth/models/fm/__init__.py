@@ -4,7 +4,6 @@ from bigearth.models.fm.config import CSMOE_DEFAULT, SIZES, VARIANTS, CrossSenso
 from bigearth.models.fm.contrastive_loss import cross_sensor_contrastive_loss
 from bigearth.models.fm.csmae import CrossSensorMAE, CSMAEOutput, LossTerms, csmae_objective
 from bigearth.models.fm.encoder import CrossSensorEncoder
-from bigearth.models.fm.io import is_foundation_model, load_foundation_model, save_foundation_model
 from bigearth.models.fm.reconstruction_loss import masked_reconstruction_loss
 from bigearth.models.fm.soft_moe import SoftMoE
 
@@ -21,9 +20,6 @@ __all__ = [
     "SoftMoE",
     "cross_sensor_contrastive_loss",
     "csmae_objective",
-    "is_foundation_model",
-    "load_foundation_model",
     "masked_reconstruction_loss",
     "preset",
-    "save_foundation_model",
 ]

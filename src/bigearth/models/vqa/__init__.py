@@ -1,7 +1,6 @@
-"""Visual question answering networks (LiT-4-RSVQA): text and image encoders, fusion, answers, model folders."""
+"""Visual question answering networks (LiT-4-RSVQA): text and image encoders, fusion, answers."""
 
 from bigearth.models.vqa.answers import AnswerVocabulary
-from bigearth.models.vqa.io import load_vqa_model, save_vqa_model
 from bigearth.models.vqa.model import VQAConfig, VQAModel, build_tokenizer
 from bigearth.models.vqa.tokenizer import QuestionError, QuestionTokenizer
 
@@ -12,6 +11,4 @@ __all__ = [
     "VQAConfig",
     "VQAModel",
     "build_tokenizer",
-    "load_vqa_model",
-    "save_vqa_model",
 ]

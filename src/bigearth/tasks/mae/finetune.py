@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from bigearth.data.datamodule import ReBENDataModule
 from bigearth.evaluation.metrics import ClassificationReport, MultilabelScores, classification_report, sample_ids
-from bigearth.models.fm.features import FeatureEncoder
-from bigearth.models.io import check_compatible
+from bigearth.models.encoders import FeatureEncoder
+from bigearth.models.metadata import check_compatible
 from bigearth.tasks.schedule import optimizer_with_schedule
 
 

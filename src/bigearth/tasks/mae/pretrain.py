@@ -3,7 +3,7 @@ r"""``bigearth pretrain`` for CSMAE/CSMoE recipes (``task: csmae``): pretrain, s
 The run folder is laid out as a classification run's (:mod:`bigearth.tasks.run`): ``config.yaml``,
 ``logs/metrics.csv``, ``checkpoints/last.ckpt`` (every epoch; an interrupted run resumes from it when the same
 command runs again), ``model/`` (``config.json`` + ``model.safetensors`` of the final weights,
-:mod:`bigearth.models.fm.io`), ``plots/pretraining_curves.png`` and, written last, ``metrics.json`` (final
+:mod:`bigearth.folders.foundation`), ``plots/pretraining_curves.png`` and, written last, ``metrics.json`` (final
 losses and, with ``evaluation.linear_probe``, the linear probe's validation and test metrics).
 
 Scale as for ``bigearth train``: the ``trainer`` section goes to ``lightning.Trainer`` as it is
@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from bigearth.atomic import atomic_write_json
 from bigearth.data.datamodule import ReBENDataModule
 from bigearth.evaluation.plots import save_figure
-from bigearth.models.fm.features import FoundationEncoder
-from bigearth.models.fm.io import save_foundation_model
+from bigearth.folders.foundation import save_foundation_model
+from bigearth.models.encoders import FoundationEncoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.sampling.ids import read_ids
 from bigearth.tasks.determinism import EpochSeed

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from bigearth.evaluation.metrics import ClassificationReport, classification_report
-from bigearth.models.fm.features import FeatureEncoder
-from bigearth.tasks.mae.features import FeatureSet, extract_features
+from bigearth.features import FeatureSet, extract_features
+from bigearth.models.encoders import FeatureEncoder
 
 #: Weight decays tried by the probe.
 WEIGHT_DECAYS: tuple[float, ...] = (0.0, 1e-3, 1e-1)

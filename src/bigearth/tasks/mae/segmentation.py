@@ -21,9 +21,10 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from bigearth.atomic import atomic_write_json
 from bigearth.data.datamodule import ReBENDataModule
 from bigearth.errors import ConfigError
-from bigearth.models.fm.features import load_encoder
-from bigearth.models.fm.segmentation import Segmenter, encoder_folder_config, save_segmenter
-from bigearth.models.io import check_compatible
+from bigearth.folders.encoders import load_encoder
+from bigearth.folders.segmenter import encoder_folder_config, save_segmenter
+from bigearth.models.fm.segmentation import Segmenter
+from bigearth.models.metadata import check_compatible
 from bigearth.nomenclature import CLASSES_TABLE, IGNORE_INDEX
 from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
 from bigearth.tasks.mae.runs import prepare_recipe_run

@@ -1,7 +1,7 @@
 """Evaluating self-supervised encoders on reBEN classification: kNN probe, linear probe, fine-tuning.
 
 :func:`evaluate_encoder` works on any bigearth model folder or run folder that
-:func:`bigearth.models.fm.features.load_encoder` reads (SSL encoders, classifiers, foundation models).
+:func:`bigearth.models.encoders.load_encoder` reads (SSL encoders, classifiers, foundation models).
 """
 
 import json
@@ -14,9 +14,10 @@ import torch
 
 from bigearth.errors import ConfigError
 from bigearth.evaluation.metrics import classification_report
-from bigearth.models.fm.features import FeatureEncoder, load_encoder
-from bigearth.models.io import read_model_config, resolve_model_folder
-from bigearth.tasks.mae.features import extract_features
+from bigearth.features import extract_features
+from bigearth.folders.encoders import load_encoder
+from bigearth.folders.format import read_model_config, resolve_model_folder
+from bigearth.models.encoders import FeatureEncoder
 from bigearth.tasks.mae.probe import probe_features
 from bigearth.tasks.ssl.knn import TEMPERATURE, K, knn_scores
 

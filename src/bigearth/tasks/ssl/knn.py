@@ -14,7 +14,7 @@ smaller) and scores every class ``c`` with the similarity-weighted vote
 the weighted fraction of neighbours that carry the class: [0]'s class vote, normalised so that a score is in
 [0, 1] and classes are scored independently (multi-label). Macro and micro average precision of these scores
 (:mod:`bigearth.evaluation.metrics`) are the probe's result; :func:`bigearth.tasks.ssl.evaluate.probe_encoder` runs
-it on any :class:`~bigearth.models.fm.features.FeatureEncoder`.
+it on any :class:`~bigearth.models.encoders.FeatureEncoder`.
 """
 
 import torch

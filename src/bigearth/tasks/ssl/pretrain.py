@@ -28,8 +28,8 @@ from matplotlib.figure import Figure
 
 from bigearth.atomic import atomic_write_json
 from bigearth.evaluation.plots import save_figure
-from bigearth.models.fm.features import BackboneEncoder
-from bigearth.models.io import save_model
+from bigearth.folders.classifier import save_model
+from bigearth.models.encoders import BackboneEncoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.ssl.location_clusters import fit_location_clusters
 from bigearth.tasks.determinism import EpochSeed

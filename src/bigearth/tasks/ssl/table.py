@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from bigearth.models.fm.features import FeatureEncoder, load_encoder
+from bigearth.folders.encoders import load_encoder
+from bigearth.models.encoders import FeatureEncoder
 from bigearth.tasks.mae.runs import read_recipe
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.ssl.config import parse_ssl_config

@@ -13,8 +13,8 @@ import torch
 from torch import Tensor
 
 from bigearth.errors import ConfigError
-from bigearth.evaluation.folders import pair_patches, read_groups
-from bigearth.evaluation.predict import model_transform, open_dataset
+from bigearth.evaluation.loose_patches import pair_patches, read_groups
+from bigearth.features import model_transform, open_dataset
 from bigearth.models.vqa.model import VQAModel
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
 

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from bigearth.folders.weights import load_backbone_weights
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.model import VQAModel
-from bigearth.models.weights import load_backbone_weights
 from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
 from bigearth.tasks.schedule import optimizer_with_schedule
 from bigearth.tasks.vqa.config import VQAModelConfig

@@ -3,7 +3,7 @@ r"""``bigearth train`` for VQA recipes (``task: vqa``): fit, select the best che
 The run folder is laid out as a classification run's (:mod:`bigearth.tasks.run`): ``config.yaml``,
 ``logs/metrics.csv``, ``checkpoints/`` (``last.ckpt`` every epoch, ``best-*.ckpt`` on the validation average
 accuracy), ``model/`` (``config.json`` + ``model.safetensors`` + ``vocab.txt`` + ``answers.json`` of the best
-checkpoint, :mod:`bigearth.models.vqa.io`), ``plots/*.png`` and, written last, ``metrics.json`` (validation and
+checkpoint, :mod:`bigearth.folders.vqa`), ``plots/*.png`` and, written last, ``metrics.json`` (validation and
 test reports of the best checkpoint). Running the same command again on an interrupted run resumes it.
 
 Scale as for classification: the ``trainer`` section goes to ``lightning.Trainer`` as it is
@@ -19,8 +19,8 @@ import lightning as L  # noqa: N812
 
 from bigearth.atomic import atomic_write_json
 from bigearth.errors import ConfigError
+from bigearth.folders.vqa import save_vqa_model
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.vqa.io import save_vqa_model
 from bigearth.models.vqa.model import build_tokenizer, check_tokenizer
 from bigearth.tasks.mae.runs import prepare_recipe_run
 from bigearth.tasks.run import CONFIG_FILE, RunFolder

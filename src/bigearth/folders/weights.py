@@ -1,7 +1,7 @@
 """Initialising a backbone from a local weights file (never a download).
 
 The file may be a timm/torch checkpoint (``.pth``, ``.pt``, ``.bin``), a ``.safetensors`` file, a bigearth
-model folder (its ``model.safetensors``) or a published BIFOLD reBEN hub folder (:mod:`bigearth.models.hub`; its
+model folder (its ``model.safetensors``) or a published BIFOLD reBEN hub folder (:mod:`bigearth.folders.hub`; its
 band order from the folder name's release suffix). RGB weights are adapted to the number of bands with timm's
 ``adapt_input_conv``; a classifier with another number of classes is left freshly initialised. A bigearth model
 folder records its bands: weights of other bands (or of the same bands in another order) are refused.
@@ -10,31 +10,13 @@ folder records its bands: weights of other bands (or of the same bands in anothe
 import json
 from pathlib import Path
 
-import safetensors
-import safetensors.torch
 import timm
-import torch
 from timm.models import adapt_input_conv
 from torch import Tensor, nn
 
-from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
-
-MODEL_WEIGHTS_FILE = "model.safetensors"
-
-
-def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    """Return the tensors of a ``.safetensors`` weights file.
-
-    Raises:
-        CorruptDataError: naming the file, if it is truncated or no safetensors file.
-    """
-    try:
-        return safetensors.torch.load_file(path)
-    except (safetensors.SafetensorError, OSError) as error:
-        raise CorruptDataError(
-            f"{path} cannot be read as safetensors weights ({error}): the file is truncated or of another kind; "
-            "copy the model folder again or re-export the model"
-        ) from error
+from bigearth.errors import ConfigError, MissingDataError
+from bigearth.folders.format import MODEL_WEIGHTS_FILE
+from bigearth.folders.hub import is_hub_folder, read_hub_model
 
 
 def _names(value: str | tuple[str, ...] | list[str] | None) -> list[str]:
@@ -94,8 +76,6 @@ def _read_state(path: Path, bands: tuple[str, ...] | None) -> dict[str, Tensor]:
         MissingDataError: if the file does not exist.
         ConfigError: if a folder records other bands than ``bands`` (a hub folder: by its release suffix).
     """
-    from bigearth.models.hub import is_hub_folder, read_hub_model  # hub builds on this module
-
     if path.is_dir() and is_hub_folder(path):
         hub_model = read_hub_model(path)
         _check_bands(path, list(hub_model.metadata.bands), bands)

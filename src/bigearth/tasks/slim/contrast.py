@@ -20,14 +20,14 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from bigearth.models.io import save_model
+from bigearth.folders.classifier import save_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.tasks.ssl.config import load_ssl_config
 from bigearth.tasks.ssl.module import SSLPretrainingTask
 from bigearth.tasks.ssl.pretrain import HEAD_NOTE
 
 #: How the contrast data is described in the model folder's ``trained_on``.
-DESCRIPTION = "dead-leaves images (natural-image-like statistics; bigearth.slim.contrast)"
+DESCRIPTION = "dead-leaves images (natural-image-like statistics; bigearth.tasks.slim.contrast)"
 
 
 def dead_leaves(*, bands: int, size: int, leaves: int = 80, generator: torch.Generator) -> Tensor:

@@ -17,7 +17,7 @@ def plot_comparison(reports: Sequence[dict[str, Any]], *, protocol: str = "knn",
     """Plot relative accuracy (left) and absolute accuracy (right) against FLOPs, one line per encoder.
 
     Args:
-        reports: ``slim evaluate`` reports (:func:`bigearth.slim.evaluate.evaluate_widths`).
+        reports: ``slim evaluate`` reports (:func:`bigearth.tasks.slim.evaluate.evaluate_widths`).
         protocol: ``knn`` or ``linear``.
         metric: ``macro_ap`` or ``micro_ap``.
 

@@ -9,7 +9,7 @@ on how many batches.
 
 Batch-norm statistics are re-estimated at every width, width 1 included, so that every row's statistics come
 from the same data the same way (for an encoder pretrained on other data, such as the contrast encoder of
-:mod:`bigearth.slim.contrast`, this also adapts them to reBEN at every width). Width 1 then differs slightly from
+:mod:`bigearth.tasks.slim.contrast`, this also adapts them to reBEN at every width). Width 1 then differs slightly from
 ``bigearth evaluate --protocol knn`` of the same model; ``--calibration-batches 0`` keeps the recorded statistics
 (and width 1 exactly as trained: slimming to width 1 changes nothing).
 """
@@ -21,9 +21,11 @@ from typing import Any
 import torch
 
 from bigearth.errors import ConfigError
-from bigearth.models.fm.features import FeatureEncoder, load_encoder
-from bigearth.models.io import resolve_model_folder
-from bigearth.slim.batchnorm import batch_norms, calibrate
+from bigearth.features import calibrate
+from bigearth.folders.encoders import load_encoder
+from bigearth.folders.format import resolve_model_folder
+from bigearth.models.encoders import FeatureEncoder
+from bigearth.slim.batchnorm import batch_norms
 from bigearth.slim.flops import encoder_flops, feature_parameters
 from bigearth.slim.network import is_transformer, slim_encoder
 from bigearth.slim.spec import DEFAULT_WIDTHS, SlimSpec, check_attention_scale, parse_widths, width_spec

@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 
 from bigearth.errors import ConfigError
-from bigearth.slim.evaluate import report_header, slimmed_encoders
+from bigearth.features import extract_features
 from bigearth.slim.spec import DEFAULT_WIDTHS
-from bigearth.tasks.mae.features import extract_features
+from bigearth.tasks.slim.evaluate import report_header, slimmed_encoders
 
 
 def covariance_spectrum(features: Tensor) -> Tensor:
@@ -110,7 +110,7 @@ def analyze_widths(
         label: the name in reports and figures.
 
     Returns:
-        The header of :func:`~bigearth.slim.evaluate.report_header` and ``rows``: per width its spec and
+        The header of :func:`~bigearth.tasks.slim.evaluate.report_header` and ``rows``: per width its spec and
         :func:`redundancy`.
 
     Raises:

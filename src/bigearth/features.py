@@ -1,9 +1,12 @@
-"""Pooled features of a data split from any :class:`~bigearth.models.fm.features.FeatureEncoder`.
+"""Feature extraction, in one place: any model applied to a data split with its own bands and statistics.
 
-Images are read with the encoder's bands and class order (checked against the data by
-:func:`bigearth.evaluation.predict.open_dataset`) and normalised with the encoder's own statistics.
+Every consumer of a network's features goes through here: the kNN and linear probes, retrieval, slimming (its
+probes and batch-norm re-estimation), the foundation models' downstream tasks and the classifier's predictions.
+Images are read with the model's bands and class order (checked against the data by :func:`open_dataset`) and
+normalised with the model's own statistics (:func:`model_transform`).
 """
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +16,36 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from bigearth.bands import BandStats
 from bigearth.data.dataset import ReBENDataset, keep_batch
-from bigearth.evaluation.predict import model_transform, open_dataset
-from bigearth.models.fm.features import FeatureEncoder
+from bigearth.data.transforms import BatchTransform
+from bigearth.models.classifier import SceneClassifier
+from bigearth.models.encoders import FeatureEncoder
+from bigearth.models.metadata import check_compatible
+from bigearth.slim.batchnorm import recalibrate_batchnorm
+
+
+def model_transform(model: SceneClassifier | FeatureEncoder) -> BatchTransform:
+    """Return the batch transform a model was trained with (its bands, resampling and statistics)."""
+    metadata = model.metadata
+    stats = {band: BandStats(mean, std) for band, mean, std in zip(metadata.bands, metadata.mean, metadata.std,
+                                                                    strict=True)}  # fmt: skip
+    return BatchTransform(metadata.bands, metadata.resample, stats=stats)
+
+
+def open_dataset(model: SceneClassifier | FeatureEncoder, data: Path, *, split: str | None) -> ReBENDataset:
+    """Open ``data`` with the model's bands and class order (raw band groups), and check it against the model.
+
+    Raises:
+        MissingDataError: if the data lacks a modality the model reads.
+        ConfigError: if the data's band order or class order differs from the model's.
+    """
+    metadata = model.metadata
+    dataset = ReBENDataset(data, split, metadata.bands, class_order=metadata.class_order, resample=metadata.resample,
+                           raw=True)  # fmt: skip
+    # no statistics check: the raw groups are normalised below with the model's own statistics
+    check_compatible(metadata, bands=dataset.bands, class_names=dataset.class_names, source=f"the data in {data}")
+    return dataset
 
 
 @dataclass(frozen=True)
@@ -85,3 +115,15 @@ def extract_features(
         or {view: torch.empty(0, dim) for view in encoder.views},
         labels=torch.cat(labels) if labels else torch.empty(0, len(encoder.metadata.class_names)),
     )
+
+
+def calibrate(encoder: FeatureEncoder, data: Path, *, batches: int = 8, batch_size: int = 64) -> int:
+    """Re-estimate the batch-norm statistics of ``encoder`` from its first training batches; return the images.
+
+    Raises:
+        MissingDataError: if the data lacks a sensor the encoder reads.
+        ConfigError: if the data's band or class order differs from the encoder's.
+    """
+    dataset = open_dataset(encoder, Path(data), split="train")  # type: ignore[arg-type]
+    images = (images for _, images in iterate_images(encoder, dataset, batch_size=batch_size))
+    return recalibrate_batchnorm(encoder, itertools.islice(images, batches))

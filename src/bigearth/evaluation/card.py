@@ -15,9 +15,9 @@ import torch
 
 from bigearth.atomic import atomic_write_bytes
 from bigearth.errors import MissingDataError
+from bigearth.folders.classifier import load_model
+from bigearth.folders.format import CONFIG_FILE, MODEL_WEIGHTS_FILE, RUN_MODEL_DIR, resolve_model_folder
 from bigearth.models.classifier import SceneClassifier
-from bigearth.models.io import CONFIG_FILE, RUN_MODEL_DIR, load_model, resolve_model_folder
-from bigearth.models.weights import MODEL_WEIGHTS_FILE
 
 CARD_FILE = "README.md"
 FIGURE_FILE = "example.png"
@@ -37,7 +37,8 @@ def _example_figure(model: SceneClassifier, data: Path, split: str, out: Path) -
     """Draw the first patch of ``split`` with its labels and the model's predictions; return its patch id."""
     from bigearth.data.plot import plot_sample
     from bigearth.evaluation.plots import save_figure
-    from bigearth.evaluation.predict import model_transform, open_dataset, predict_groups
+    from bigearth.evaluation.predict import predict_groups
+    from bigearth.features import model_transform, open_dataset
 
     dataset = open_dataset(model, data, split=split).restrict(first=1)
     if not len(dataset):

@@ -15,20 +15,22 @@ training data). Without bigearth's loaders::
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 
-from bigearth import __version__
-from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
+from bigearth.folders.format import (
+    CONFIG_FILE,
+    FOUNDATION_TASK,
+    read_model_config,
+    read_safetensors,
+    resolve_model_folder,
+    weights_file,
+    write_folder,
+)
+from bigearth.folders.slimmed import restore_slimming
 from bigearth.models.fm.config import CrossSensorConfig
 from bigearth.models.fm.csmae import CrossSensorMAE
-from bigearth.models.io import CONFIG_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_config, resolve_model_folder
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
-
-#: The ``task`` entry of a cross-sensor foundation model's ``config.json``.
-FOUNDATION_TASK = "cross-sensor-mae"
 
 
 def save_foundation_model(model: CrossSensorMAE, folder: Path, *, extra: dict[str, Any] | None = None) -> None:
@@ -39,22 +41,11 @@ def save_foundation_model(model: CrossSensorMAE, folder: Path, *, extra: dict[st
         folder: the model folder (created if needed).
         extra: further JSON entries.
     """
-    folder = Path(folder)
-    tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
     metadata = model.metadata or ModelMetadata.create(model.config.model_type, list(model.config.bands))
-    config = {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        "task": FOUNDATION_TASK,
-        "bigearth_version": __version__,
-        "model_type": model.config.model_type,
-        "variant": model.config.variant,
-        "network": model.config.to_dict(),
-        **metadata.to_dict(),
-        **(extra or {}),
-    }
-    atomic_write_json(folder / CONFIG_FILE, config)
+    write_folder(folder, model, FOUNDATION_TASK, {
+        "model_type": model.config.model_type, "variant": model.config.variant, "network": model.config.to_dict(),
+        **metadata.to_dict(), **(extra or {}),
+    })  # fmt: skip
 
 
 def is_foundation_model(path: Path) -> bool:
@@ -94,14 +85,10 @@ def load_foundation_model(
                 f"{folder} holds a {config.get('model_type')}-{config.get('variant')} model but a {key} of {wanted!r} "
                 f"was asked for; use a checkpoint of that {key} or set it to {config.get(key)!r}"
             )
-    weights = folder / MODEL_WEIGHTS_FILE
-    if not weights.is_file():
-        raise MissingDataError(f"{weights} is missing; the model folder {folder} is incomplete")
+    weights = weights_file(folder)
     model = CrossSensorMAE(config=CrossSensorConfig.from_dict(config["network"]),
                            metadata=ModelMetadata.from_dict(config))  # fmt: skip
-    from bigearth.slim.network import restore_slimming  # a slimmed folder's weights fit the cut network
-
-    restore_slimming(model, config)
+    restore_slimming(model, config)  # a slimmed folder's weights fit the cut network
     try:
         model.load_state_dict(read_safetensors(weights))
     except RuntimeError as error:

@@ -1,6 +1,6 @@
 """VQA model folders: ``config.json`` + ``model.safetensors`` + ``vocab.txt`` + ``answers.json``.
 
-``config.json`` carries bigearth's model format header (:mod:`bigearth.models.io`) with ``task:
+``config.json`` carries bigearth's model format header (:mod:`bigearth.folders.format`) with ``task:
 visual-question-answering`` and its own layout version :data:`VQA_FORMAT_VERSION`, the architecture
 (``network``), the resolved Hugging Face configuration of the text encoder (``text_config``), the timm
 architecture and arguments of the image encoder, and the image metadata (bands, normalisation, resampling,
@@ -18,21 +18,23 @@ Without bigearth's loaders::
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 
 from bigearth import __version__
-from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
-from bigearth.models.io import CONFIG_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_config, resolve_model_folder
+from bigearth.folders.format import (
+    MODEL_WEIGHTS_FILE,
+    VQA_TASK,
+    read_model_config,
+    read_safetensors,
+    resolve_model_folder,
+    write_folder,
+)
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.answers import AnswerVocabulary
 from bigearth.models.vqa.model import VQAConfig, VQAModel
 from bigearth.models.vqa.tokenizer import VOCAB_FILE, QuestionTokenizer
-from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
 
-#: The ``task`` entry of a VQA model's ``config.json``.
-VQA_TASK = "visual-question-answering"
 #: Version of the VQA folder layout and network wiring; a folder of another version is refused.
 VQA_FORMAT_VERSION = 1
 
@@ -63,22 +65,12 @@ def save_vqa_model(
     if tokenizer.max_length != model.config.max_length:
         raise ValueError(f"the tokenizer cuts at {tokenizer.max_length} tokens, the model at {model.config.max_length}")
     folder = Path(folder)
-    tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
     tokenizer.save(folder)
     answers.save(folder)
-    config = {
-        "format": MODEL_FORMAT,
-        "format_version": MODEL_FORMAT_VERSION,
-        "task": VQA_TASK,
-        "vqa_format_version": VQA_FORMAT_VERSION,
-        "bigearth_version": __version__,
-        **model.describe(),
-        "lowercase": tokenizer.lowercase,
-        **model.metadata.to_dict(),
-        **(extra or {}),
-    }
-    atomic_write_json(folder / CONFIG_FILE, config)
+    write_folder(folder, model, VQA_TASK, {
+        "vqa_format_version": VQA_FORMAT_VERSION, **model.describe(), "lowercase": tokenizer.lowercase,
+        **model.metadata.to_dict(), **(extra or {}),
+    })  # fmt: skip
 
 
 def read_vqa_config(path: Path) -> dict[str, Any]:

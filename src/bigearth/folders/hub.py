@@ -29,9 +29,10 @@ import timm
 
 from bigearth.bands import BAND_PRESETS, REBEN_STATS, resolve_bands
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
+from bigearth.folders.classifier import save_model
+from bigearth.folders.format import MODEL_WEIGHTS_FILE, is_hub_folder
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.weights import MODEL_WEIGHTS_FILE
 
 #: Prefix of the timm network's tensors in a published folder's ``model.safetensors``.
 HUB_WEIGHTS_PREFIX = "model.vision_encoder."
@@ -45,18 +46,6 @@ HUB_BAND_ORDERS: dict[str, dict[int, tuple[str, ...]]] = {
     "v0.2": {channels: BAND_PRESETS[channels] for channels in (2, 10, 12)},
 }
 _RELEASE_SUFFIX = re.compile(r"-(v0\.[12])(?:\.\d+)*$")
-
-
-def is_hub_folder(folder: Path) -> bool:
-    """Return whether ``folder`` holds a published ConfigILM classifier (``config.json`` with ``timm_model_name``)."""
-    config_file = Path(folder) / "config.json"
-    if not config_file.is_file():
-        return False
-    try:
-        config = json.loads(config_file.read_text())
-    except json.JSONDecodeError:
-        return False
-    return isinstance(config, dict) and isinstance(config.get("config"), dict) and "timm_model_name" in config["config"]
 
 
 def release_of(folder: Path) -> str | None:
@@ -195,8 +184,6 @@ def import_hub_model(folder: Path, out: Path, *, band_order: str | None = None) 
     Raises:
         The errors of :func:`read_hub_model`.
     """
-    from bigearth.models.io import save_model  # io refers to this module for its hints
-
     model = read_hub_model(folder, band_order=band_order)
     save_model(model, out, extra={"imported_from": model.metadata.trained_on})
     return model

@@ -9,7 +9,6 @@ sensors' pooled features, so a pair missing one sensor is embedded by the other 
 """
 
 import copy
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -17,8 +16,6 @@ from torch import Tensor, nn
 from bigearth.errors import ConfigError
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.fm.csmae import CrossSensorMAE
-from bigearth.models.fm.io import is_foundation_model, load_foundation_model
-from bigearth.models.io import load_model
 from bigearth.models.metadata import ModelMetadata
 
 
@@ -131,34 +128,3 @@ class BackboneEncoder(FeatureEncoder):
         fresh = SceneClassifier(self.metadata, architecture=self.model.architecture,
                                 model_args=copy.deepcopy(self.model.model_args))  # fmt: skip
         return BackboneEncoder(fresh)
-
-
-def load_encoder(path: Path, *, device: str | torch.device = "cpu") -> FeatureEncoder:
-    """Load any bigearth model folder (or run folder) as a :class:`FeatureEncoder` in evaluation mode.
-
-    Raises:
-        MissingDataError: if there is no model folder at ``path``.
-        CorruptDataError: if its files do not belong together.
-    """
-    if is_foundation_model(path):
-        return FoundationEncoder(load_foundation_model(path, device=device)).eval()
-    return BackboneEncoder(load_model(path, device=device)).eval()
-
-
-def encoder_from_config(config: dict) -> FeatureEncoder:
-    """Build an encoder of the architecture a model folder's ``config.json`` records, with random weights.
-
-    Raises:
-        ConfigError: if the configuration is incomplete.
-    """
-    from bigearth.models.fm.config import CrossSensorConfig
-    from bigearth.models.fm.io import FOUNDATION_TASK
-
-    metadata = ModelMetadata.from_dict(config)
-    if config.get("task") == FOUNDATION_TASK:
-        return FoundationEncoder(CrossSensorMAE(config=CrossSensorConfig.from_dict(config["network"]),
-                                                metadata=metadata))  # fmt: skip
-    if "architecture" not in config or "model_args" not in config:
-        raise ConfigError("the encoder configuration names neither a foundation network nor a timm architecture")
-    return BackboneEncoder(SceneClassifier(metadata, architecture=config["architecture"],
-                                           model_args=config["model_args"]))  # fmt: skip

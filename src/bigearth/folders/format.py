@@ -1,0 +1,174 @@
+"""What every bigearth model folder shares: its files, its header, how it is found, read and written.
+
+A model folder is ``config.json`` + ``model.safetensors`` (+ task files such as a VQA vocabulary). ``config.json``
+starts with the header ``format: bigearth-model``, ``format_version``, ``task`` (one of :data:`FOLDER_TASKS`) and
+``bigearth_version``; the rest is the task's. Files are written atomically, the weights first and ``config.json``
+last, so a folder with a ``config.json`` is complete. A run folder keeps its model folder in ``model/``.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors
+import safetensors.torch
+import torch
+from torch import nn
+
+from bigearth import __version__
+from bigearth.atomic import atomic_write_bytes, atomic_write_json
+from bigearth.errors import CorruptDataError, MissingDataError
+from bigearth.models.metadata import ModelMetadata
+
+CONFIG_FILE = "config.json"
+MODEL_WEIGHTS_FILE = "model.safetensors"
+MODEL_FORMAT = "bigearth-model"
+MODEL_FORMAT_VERSION = 1
+#: A run folder keeps its model folder under this name.
+RUN_MODEL_DIR = "model"
+
+#: The ``task`` entries of ``config.json``, one per folder kind.
+CLASSIFICATION_TASK = "multilabel-classification"
+FOUNDATION_TASK = "cross-sensor-mae"
+SEGMENTATION_TASK = "semantic-segmentation"
+VQA_TASK = "visual-question-answering"
+FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK)
+#: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
+SLIM_KEY = "slim"
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Return the tensors of a ``.safetensors`` weights file.
+
+    Raises:
+        CorruptDataError: naming the file, if it is truncated or no safetensors file.
+    """
+    try:
+        return safetensors.torch.load_file(path)
+    except (safetensors.SafetensorError, OSError) as error:
+        raise CorruptDataError(
+            f"{path} cannot be read as safetensors weights ({error}): the file is truncated or of another kind; "
+            "copy the model folder again or re-export the model"
+        ) from error
+
+
+def write_folder(folder: Path, network: nn.Module, task: str, entries: dict[str, Any]) -> None:
+    """Write ``network``'s state dict, then ``config.json`` with the header and ``entries`` (both atomic).
+
+    Args:
+        folder: the model folder (created if needed).
+        network: the module whose state dict the folder holds.
+        task: the folder kind (one of :data:`FOLDER_TASKS`).
+        entries: the task's ``config.json`` entries, after the header.
+    """
+    folder = Path(folder)
+    tensors = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
+    atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
+    header = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "task": task,
+              "bigearth_version": __version__}  # fmt: skip
+    atomic_write_json(folder / CONFIG_FILE, {**header, **entries})
+
+
+def is_hub_folder(folder: Path) -> bool:
+    """Return whether ``folder`` holds a published ConfigILM classifier (``config.json`` with ``timm_model_name``)."""
+    config_file = Path(folder) / CONFIG_FILE
+    if not config_file.is_file():
+        return False
+    try:
+        config = json.loads(config_file.read_text())
+    except json.JSONDecodeError:
+        return False
+    return isinstance(config, dict) and isinstance(config.get("config"), dict) and "timm_model_name" in config["config"]
+
+
+def resolve_model_folder(path: Path) -> Path:
+    """Return the model folder of a model folder or of a run folder (its ``model/``).
+
+    Raises:
+        MissingDataError: if neither ``path/config.json`` nor ``path/model/config.json`` exists.
+    """
+    path = Path(path)
+    for folder in (path, path / RUN_MODEL_DIR):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise MissingDataError(
+        f"{path} is no model folder (no {CONFIG_FILE}) and no finished run folder (no {RUN_MODEL_DIR}/{CONFIG_FILE}); "
+        "pass the folder that `bigearth train` wrote (an unfinished run: resume it with `bigearth train RUN`)"
+    )
+
+
+def read_model_config(path: Path) -> dict[str, Any]:
+    """Read and check the ``config.json`` of a model or run folder.
+
+    Raises:
+        MissingDataError: if there is no model folder at ``path``.
+        CorruptDataError: if the file is no bigearth model configuration.
+    """
+    folder = resolve_model_folder(path)
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+    except json.JSONDecodeError as error:
+        raise CorruptDataError(f"{folder / CONFIG_FILE} is not valid JSON ({error}); re-export the model") from error
+    if config.get("format") != MODEL_FORMAT or config.get("format_version") != MODEL_FORMAT_VERSION:
+        if is_hub_folder(folder):
+            raise CorruptDataError(
+                f"{folder} is a published BIFOLD/ConfigILM reBEN classifier, not a bigearth model folder; convert it "
+                f"once with `bigearth import {folder} --out MODEL` (add --band-order v0.1|v0.2 if its name has no "
+                "-v0.1.x / -v0.2.x suffix) and pass MODEL"
+            )
+        raise CorruptDataError(
+            f"{folder / CONFIG_FILE} is no {MODEL_FORMAT} v{MODEL_FORMAT_VERSION} configuration "
+            f"(format {config.get('format')!r}, version {config.get('format_version')!r})"
+        )
+    return config
+
+
+def weights_file(folder: Path) -> Path:
+    """Return the weights file of a model folder.
+
+    Raises:
+        MissingDataError: if it is missing.
+    """
+    weights = Path(folder) / MODEL_WEIGHTS_FILE
+    if not weights.is_file():
+        raise MissingDataError(f"{weights} is missing; the model folder {folder} is incomplete")
+    return weights
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """What a model folder holds, read from its ``config.json`` alone (no weights are loaded).
+
+    Attributes:
+        path: the model folder (a run folder's ``model/``).
+        task: its kind, one of :data:`FOLDER_TASKS`.
+        metadata: bands in channel order, normalisation statistics, class order, image size, training data.
+        slim: the recorded slimming cut (``width``, ``embed_width``, ``mode``, ``attention_scale``), or None.
+        config: the whole ``config.json``.
+    """
+
+    path: Path
+    task: str
+    metadata: ModelMetadata
+    slim: dict[str, Any] | None
+    config: dict[str, Any]
+
+
+def describe_folder(path: Path) -> FolderInfo:
+    """Return what the model folder (or run folder) at ``path`` is.
+
+    Raises:
+        MissingDataError: if there is no model folder at ``path``.
+        CorruptDataError: if its ``config.json`` is no bigearth model configuration or names an unknown task.
+    """
+    folder = resolve_model_folder(path)
+    config = read_model_config(folder)
+    task = config.get("task")
+    if task not in FOLDER_TASKS:
+        raise CorruptDataError(
+            f"{folder / CONFIG_FILE} names task {task!r}; bigearth model folders are {list(FOLDER_TASKS)} (a newer "
+            "bigearth may have written it)"
+        )
+    return FolderInfo(path=folder, task=task, metadata=ModelMetadata.from_dict(config), slim=config.get(SLIM_KEY),
+                      config=config)  # fmt: skip
