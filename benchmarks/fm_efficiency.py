@@ -108,8 +108,8 @@ def throughput(config: CrossSensorConfig, *, batch: int, steps: int, device: tor
 
 def downstream(size: str, kind: str, store: Path, work: Path) -> float:
     from bigearth.folders.encoders import load_encoder
-    from bigearth.tasks.mae.pretrain import run_pretraining
     from bigearth.tasks.mae.probe import linear_probe
+    from bigearth.tasks.registry import train_recipe
 
     if size != "mini":
         raise SystemExit(
@@ -117,7 +117,7 @@ def downstream(size: str, kind: str, store: Path, work: Path) -> float:
             "`bigearth pretrain configs/fm/cs*-*.yaml` and probe them with `bigearth probe`"
         )
     overrides = [*KINDS[kind][0], "evaluation.linear_probe=false"]
-    run = run_pretraining(RECIPE, data=store, out=work / f"{size}-{kind}", overrides=overrides)
+    run = train_recipe(RECIPE, data=store, out=work / f"{size}-{kind}", overrides=overrides)
     return linear_probe(load_encoder(run), store).test.macro["ap"]
 
 

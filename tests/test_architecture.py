@@ -47,8 +47,8 @@ def module_names() -> dict[str, Path]:
 MODULES = module_names()
 
 
-def imports_of(name: str, path: Path) -> set[str]:
-    """Return the bigearth modules that ``name`` imports (a ``from package import module`` names the module)."""
+def imported_names(name: str, path: Path) -> set[str]:
+    """Return every ``bigearth`` name that ``name`` imports from (a ``from package import module`` names the module)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -64,7 +64,12 @@ def imports_of(name: str, path: Path) -> set[str]:
                 continue
             for alias in node.names:
                 found.add(f"{module}.{alias.name}" if f"{module}.{alias.name}" in MODULES else module)
-    return {module for module in found if module in MODULES and module != name}
+    return found
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """Return the bigearth modules that ``name`` imports."""
+    return {module for module in imported_names(name, path) if module in MODULES and module != name}
 
 
 GRAPH = {name: imports_of(name, path) for name, path in MODULES.items()}
@@ -74,6 +79,12 @@ def layer_of(name: str) -> str:
     best = max((prefix for parts in LAYERS.values() for prefix in parts
                 if name == prefix or name.startswith(prefix + ".")), key=len)  # fmt: skip
     return next(layer for layer, parts in LAYERS.items() if best in parts)
+
+
+def test_every_import_names_a_module_that_exists() -> None:
+    missing = {name: sorted(found - set(MODULES)) for name, path in MODULES.items()
+               if (found := imported_names(name, path)) - set(MODULES)}  # fmt: skip
+    assert not missing, f"imports of modules that do not exist: {missing}"
 
 
 def test_every_module_has_a_layer() -> None:

@@ -20,9 +20,8 @@ from bigearth.folders.segmenter import load_segmenter
 from bigearth.models.encoders import FoundationEncoder
 from bigearth.retrieval.evaluate import evaluate_retrieval, query_patch
 from bigearth.retrieval.metrics import shares_label
-from bigearth.tasks.mae.pretrain import run_pretraining
 from bigearth.tasks.mae.probe import linear_probe
-from bigearth.tasks.mae.segmentation import run_training
+from bigearth.tasks.registry import train_recipe
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "fm"
 TINY = CONFIGS / "tiny-cpu.yaml"
@@ -104,7 +103,7 @@ def test_thematic_climatic_subset_pretrains_a_csmoe(learning_store: Path, tmp_pa
     assert report["thematic_climatic"]["climate_zone"]["coverage"] == 1.0
     assert report["thematic_climatic"]["land_cover"]["coverage"] >= report["uniform_random"]["land_cover"]["coverage"]
     out = tmp_path / "csmoe"
-    run = run_pretraining(TINY, data=learning_store, out=out, overrides=[
+    run = train_recipe(TINY, data=learning_store, out=out, overrides=[
         *CSMOE, f"data.ids={ids}", "trainer.max_epochs=6", "evaluation.linear_probe=false"])  # fmt: skip
     log = pd.read_csv(run / "logs" / "metrics.csv").groupby("epoch").last()["train/same_sensor"].dropna()
     assert log.iloc[-1] < 0.9 * log.iloc[0], log.tolist()
@@ -112,18 +111,18 @@ def test_thematic_climatic_subset_pretrains_a_csmoe(learning_store: Path, tmp_pa
     assert model.metadata.trained_on["train_samples"] == 96
     assert model.metadata.trained_on["ids"] == str(ids)
     with pytest.raises(ConfigError, match="holds a finished run"):
-        run_pretraining(TINY, data=learning_store, out=out, overrides=[*CSMOE, f"data.ids={ids}"])
+        train_recipe(TINY, data=learning_store, out=out, overrides=[*CSMOE, f"data.ids={ids}"])
     interrupted = tmp_path / "interrupted"
     (interrupted / "checkpoints").mkdir(parents=True)
     shutil.copy(out / "config.yaml", interrupted)
     (interrupted / "checkpoints" / "last.ckpt").touch()
     with pytest.raises(ConfigError, match=r"interrupted run of another recipe .*model\.moe\.num_experts: 4 -> 0"):
-        run_pretraining(TINY, data=learning_store, out=interrupted, overrides=[f"data.ids={ids}"])
+        train_recipe(TINY, data=learning_store, out=interrupted, overrides=[f"data.ids={ids}"])
     outside = tmp_path / "test-ids.parquet"
     pd.DataFrame({"patch_id": [report_id for report_id in pd.read_parquet(learning_store / "metadata.parquet")
                                .query("split == 'test'")["patch_id"][:2]]}).to_parquet(outside)  # fmt: skip
     with pytest.raises(MissingDataError, match="not in the metadata"):
-        run_pretraining(TINY, data=learning_store, out=tmp_path / "bad", overrides=[f"data.ids={outside}"])
+        train_recipe(TINY, data=learning_store, out=tmp_path / "bad", overrides=[f"data.ids={outside}"])
 
 
 @pytest.mark.slow
@@ -181,7 +180,7 @@ def test_retrieval_in_four_directions_agrees_with_brute_force(csmae_run: Path, l
 @pytest.mark.slow
 def test_segmentation_and_fine_tuning_on_the_pretrained_encoder(csmae_run: Path, mini_store: Path,
                                                                tmp_path: Path) -> None:  # fmt: skip
-    run = run_training(CONFIGS / "segmentation-tiny-cpu.yaml", data=mini_store, out=tmp_path / "seg",
+    run = train_recipe(CONFIGS / "segmentation-tiny-cpu.yaml", data=mini_store, out=tmp_path / "seg",
                        overrides=[f"model.encoder={csmae_run}"])  # fmt: skip
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["miou"] <= 1.0
@@ -190,7 +189,7 @@ def test_segmentation_and_fine_tuning_on_the_pretrained_encoder(csmae_run: Path,
     model = load_segmenter(run)
     assert model(torch.zeros(1, 12, 120, 120)).shape == (1, 19, 120, 120)
     with pytest.raises(ConfigError, match=r"model\.encoder is not set"):
-        run_training(CONFIGS / "segmentation-tiny-cpu.yaml", data=mini_store, out=tmp_path / "x", overrides=[])
+        train_recipe(CONFIGS / "segmentation-tiny-cpu.yaml", data=mini_store, out=tmp_path / "x", overrides=[])
     result = CliRunner().invoke(app, ["probe", str(csmae_run), "--data", str(mini_store), "--protocol", "finetune",
                                       "--epochs", "1", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -12,8 +12,6 @@ import yaml
 from torch import nn
 from typer.testing import CliRunner
 
-import bigearth.cli.pretrain
-import bigearth.cli.ssl  # noqa: F401  (registers ssl probe, ssl table)
 from bigearth.cli.app import app
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.folders.encoders import load_encoder

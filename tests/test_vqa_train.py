@@ -21,12 +21,13 @@ from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa import QuestionError, QuestionTokenizer
 from bigearth.models.vqa.answers import OUTSIDE
+from bigearth.tasks.registry import train_recipe
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.vqa.config import load_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule
 from bigearth.tasks.vqa.metrics import VQAReport, VQAScores, per_answer_f1, vqa_report
 from bigearth.tasks.vqa.questions import read_questions
-from bigearth.tasks.vqa.train import build_vqa_data, build_vqa_task, run_training
+from bigearth.tasks.vqa.train import build_vqa_data, build_vqa_task
 from bigearth.text.generate import GenerateSettings, generate
 from bigearth.text.rsvqa import generate_rsvqa
 
@@ -74,7 +75,7 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained_run(mini_store: Path, questions: Path, classifier: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     overrides = [*QUIET, f"data.questions={questions}", "trainer.max_epochs=2", "model.num_answers=40",
                  f"model.image_weights={classifier}"]  # fmt: skip
-    return run_training(DEMO, data=mini_store, out=tmp_path_factory.mktemp("runs") / "vqa", overrides=overrides)
+    return train_recipe(DEMO, data=mini_store, out=tmp_path_factory.mktemp("runs") / "vqa", overrides=overrides)
 
 
 # ---- question files ----
@@ -245,10 +246,10 @@ def test_finished_and_foreign_runs_are_refused(
     trained_run: Path, mini_store: Path, questions: Path, classifier: Path
 ) -> None:
     with pytest.raises(ConfigError, match="finished run"):
-        run_training(DEMO, data=mini_store, out=trained_run,
+        train_recipe(DEMO, data=mini_store, out=trained_run,
                      overrides=[f"data.questions={questions}", f"model.image_weights={classifier}"])  # fmt: skip
     with pytest.raises(ConfigError, match=r"data\.questions"):
-        run_training(DEMO, data=mini_store, out=None, overrides=[])
+        train_recipe(DEMO, data=mini_store, out=None, overrides=[])
 
 
 def test_train_given_a_run_folder_resumes_its_own_task(trained_run: Path, tmp_path: Path) -> None:

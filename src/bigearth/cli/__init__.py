@@ -8,10 +8,10 @@ from bigearth.cli import classification as _classification  # noqa: F401  (regis
 from bigearth.cli import data as _data  # noqa: F401  (registers commands)
 from bigearth.cli import fm as _fm  # noqa: F401  (registers commands)
 from bigearth.cli import interop as _interop  # noqa: F401  (registers commands)
-from bigearth.cli import pretrain as _pretrain  # noqa: F401  (registers commands)
 from bigearth.cli import slim as _slim  # noqa: F401
 from bigearth.cli import ssl as _ssl  # noqa: F401  (registers commands)
 from bigearth.cli import text as _text  # noqa: F401  (registers commands)
+from bigearth.cli import train as _train  # noqa: F401  (registers commands)
 from bigearth.cli import vqa as _vqa  # noqa: F401  (registers commands)
 from bigearth.cli.app import app
 

@@ -1,6 +1,5 @@
-"""Scene classification commands: ``train``, ``evaluate``, ``predict``."""
+"""Scene classification commands: ``evaluate``, ``predict`` (``train`` is :mod:`bigearth.cli.train`'s)."""
 
-import importlib
 import json
 from pathlib import Path
 from typing import Annotated
@@ -9,72 +8,7 @@ import typer
 
 from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
-from bigearth.cli.pretrain import config_task
 from bigearth.errors import BigEarthError, ConfigError
-
-#: config ``task`` -> module with ``run_training(config, *, data, out, overrides) -> Path``, besides classification.
-OTHER_TRAINING_TASKS: dict[str, str] = {
-    "segmentation": "bigearth.tasks.mae.segmentation",
-    "vqa": "bigearth.tasks.vqa.train",
-}
-
-
-@app.command(context_settings={"allow_interspersed_args": True})
-def train(
-    config: Annotated[Path, typer.Argument(help="YAML recipe, or a run folder to resume")],
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
-    ] = None,
-    data: Annotated[Path | None, typer.Option(help="store folder or release root (sets data.path)")] = None,
-    out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config name>-<timestamp>)")] = None,
-) -> None:
-    """Train a model as the recipe says; an interrupted run in --out (or a run folder as CONFIG) is resumed."""
-    from bigearth.tasks.config import apply_overrides, load_config, parse_config
-    from bigearth.tasks.run import RunFolder
-    from bigearth.tasks.train import train as run_training
-
-    extra = list(overrides or []) + ([f"data.path={data}"] if data is not None else [])
-    try:
-        task = _recipe_task(config)
-        if task in OTHER_TRAINING_TASKS:
-            module = importlib.import_module(OTHER_TRAINING_TASKS[task])
-            run_path = module.run_training(config, data=data, out=out, overrides=list(overrides or []))
-            console.print(f"finished: model, metrics and plots in {run_path}")
-            return
-        if config.is_dir():
-            folder = RunFolder(config)
-            recipe = folder.read_config()
-            recipe = parse_config(apply_overrides(recipe.to_dict(), extra), name=recipe.name)
-            out = out or config
-        else:
-            recipe = load_config(config, extra)
-        run = run_training(recipe, out=out)
-    except BigEarthError as error:
-        fail(error)
-    from lightning.fabric.utilities.rank_zero import rank_zero_only  # lazily: `bigearth info` needs no torch
-
-    if rank_zero_only.rank == 0:  # one table, not one per DDP process
-        console.print(f"finished: model, metrics and plots in {run.path}")
-        _print_report(run.path, "test")
-
-
-def _recipe_task(config: Path) -> str:
-    """Return the ``task`` of a YAML recipe or of a run folder's resolved recipe (classification if none)."""
-    from bigearth.tasks.run import CONFIG_FILE
-
-    recipe = config / CONFIG_FILE if config.is_dir() else config
-    if config.is_dir() and not recipe.is_file():
-        raise ConfigError(f"{config} is no run folder (no {CONFIG_FILE}); pass a run folder or a YAML recipe")
-    return config_task(recipe, default="classification")
-
-
-def _print_report(path: Path, split: str) -> None:
-    """Print the metrics table of a finished run's split from its ``metrics.json``."""
-    from bigearth.evaluation.metrics import report_from_dict
-    from bigearth.evaluation.report import report_table
-
-    metrics = json.loads((path / "metrics.json").read_text())
-    console.print(report_table(report_from_dict(metrics[split]), title=f"{metrics['run']}: {split}"))
 
 
 @app.command()
@@ -143,7 +77,6 @@ def predict(
 ) -> None:
     """Write per-class probabilities and thresholded labels of patches in a store/release or in GeoTIFF folders."""
     from bigearth.atomic import atomic_write_bytes
-    from bigearth.errors import ConfigError
     from bigearth.evaluation.metrics import THRESHOLD
     from bigearth.evaluation.predict import predict_dataset, predict_folders, predictions_frame, resolve_device
     from bigearth.folders.classifier import load_model

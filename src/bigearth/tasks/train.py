@@ -25,18 +25,21 @@ Resume: run the same command again (or ``bigearth train RUN``). Training continu
 (:mod:`bigearth.tasks.determinism`); a partial epoch is trained again.
 """
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L  # noqa: N812
 import torch
+from rich.table import Table
 
 from bigearth.atomic import atomic_write_json
 from bigearth.data.datamodule import ReBENDataModule
 from bigearth.errors import ConfigError
-from bigearth.evaluation.metrics import THRESHOLD
+from bigearth.evaluation.metrics import THRESHOLD, report_from_dict
 from bigearth.evaluation.plots import write_plots
+from bigearth.evaluation.report import report_table
 from bigearth.folders.classifier import save_model
 from bigearth.models.metadata import ModelMetadata, check_compatible
 from bigearth.tasks.classification import MONITOR, ClassificationTask
@@ -178,3 +181,9 @@ def write_results(
             "plots": [str(path.relative_to(run.path)) for path in plots],
         },
     )
+
+
+def finished_report(run_path: Path) -> Table:
+    """Return the test metrics table of a finished classification run (from its ``metrics.json``)."""
+    metrics = json.loads((Path(run_path) / "metrics.json").read_text())
+    return report_table(report_from_dict(metrics["test"]), title=f"{metrics['run']}: test")

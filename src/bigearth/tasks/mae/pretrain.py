@@ -28,7 +28,7 @@ from bigearth.models.encoders import FoundationEncoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.sampling.ids import read_ids
 from bigearth.tasks.determinism import EpochSeed
-from bigearth.tasks.mae.config import PretrainConfig, load_pretrain_config, parse_pretrain_config
+from bigearth.tasks.mae.config import PretrainConfig, parse_pretrain_config
 from bigearth.tasks.mae.module import CrossSensorPretrainingTask
 from bigearth.tasks.mae.probe import linear_probe
 from bigearth.tasks.mae.runs import prepare_recipe_run
@@ -132,16 +132,3 @@ def plot_pretraining_curves(metrics_csv: Path) -> Figure:
         ax.legend()
     figure.suptitle("CSMAE pretraining objective")
     return figure
-
-
-def run_pretraining(config: Path, *, data: Path | None, out: Path | None, overrides: list[str]) -> Path:
-    """Entry point of ``bigearth pretrain`` for ``task: csmae`` recipes; returns the run folder.
-
-    Args:
-        config: the YAML recipe; an interrupted run in ``out`` is resumed when the recipe is the same.
-        data: store folder or release root (sets ``data.path``).
-        out: run folder.
-        overrides: dotted ``key=value`` overrides.
-    """
-    extra = list(overrides) + ([f"data.path={data}"] if data is not None else [])
-    return pretrain(load_pretrain_config(Path(config), extra), out=out).path

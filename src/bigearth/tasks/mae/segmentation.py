@@ -30,7 +30,6 @@ from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
 from bigearth.tasks.mae.runs import prepare_recipe_run
 from bigearth.tasks.mae.segmentation_config import (
     SegmentationConfig,
-    load_segmentation_config,
     parse_segmentation_config,
 )
 from bigearth.tasks.mae.segmentation_metrics import SegmentationReport, segmentation_report
@@ -196,16 +195,3 @@ def train_segmentation(config: SegmentationConfig, *, out: Path | None = None) -
             "test": task.reports["test"].to_dict() if "test" in task.reports else None,
         })  # fmt: skip
     return run
-
-
-def run_training(config: Path, *, data: Path | None, out: Path | None, overrides: list[str]) -> Path:
-    """Entry point for ``bigearth train`` with a ``task: segmentation`` recipe; returns the run folder.
-
-    Args:
-        config: the YAML recipe.
-        data: store folder or release root (sets ``data.path``).
-        out: run folder.
-        overrides: dotted ``key=value`` overrides.
-    """
-    extra = list(overrides) + ([f"data.path={data}"] if data is not None else [])
-    return train_segmentation(load_segmentation_config(Path(config), extra), out=out).path

@@ -35,7 +35,7 @@ from bigearth.ssl.location_clusters import fit_location_clusters
 from bigearth.tasks.determinism import EpochSeed
 from bigearth.tasks.mae.runs import prepare_recipe_run
 from bigearth.tasks.run import RunFolder
-from bigearth.tasks.ssl.config import SSLConfig, load_ssl_config, parse_ssl_config
+from bigearth.tasks.ssl.config import SSLConfig, parse_ssl_config
 from bigearth.tasks.ssl.data import PretrainingDataModule, build_pretraining_datamodule
 from bigearth.tasks.ssl.evaluate import probe_encoder
 from bigearth.tasks.ssl.module import SSLPretrainingTask
@@ -150,16 +150,3 @@ def plot_pretraining_curves(metrics_csv: Path) -> Figure:
         ax.set(title=term, xlabel="epoch")
     figure.suptitle("self-supervised pretraining objective")
     return figure
-
-
-def run_pretraining(config: Path, *, data: Path | None, out: Path | None, overrides: list[str]) -> Path:
-    """Entry point of ``bigearth pretrain`` for ``task: ssl`` recipes; returns the run folder.
-
-    Args:
-        config: the YAML recipe; an interrupted run in ``out`` is resumed when the recipe is the same.
-        data: store folder or release root (sets ``data.path``).
-        out: run folder.
-        overrides: dotted ``key=value`` overrides.
-    """
-    extra = list(overrides) + ([f"data.path={data}"] if data is not None else [])
-    return pretrain(load_ssl_config(Path(config), extra), out=out).path

@@ -23,9 +23,9 @@ from bigearth.folders.vqa import save_vqa_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.model import build_tokenizer, check_tokenizer
 from bigearth.tasks.mae.runs import prepare_recipe_run
-from bigearth.tasks.run import CONFIG_FILE, RunFolder
+from bigearth.tasks.run import RunFolder
 from bigearth.tasks.trainer import supervised_trainer
-from bigearth.tasks.vqa.config import VQATrainConfig, load_vqa_config, parse_vqa_config
+from bigearth.tasks.vqa.config import VQATrainConfig, parse_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule
 from bigearth.tasks.vqa.module import MONITOR, VQATask
 from bigearth.tasks.vqa.plots import write_vqa_plots
@@ -163,26 +163,3 @@ def write_vqa_results(
         "test": test.to_dict(),
         "plots": [str(path.relative_to(run.path)) for path in plots],
     })  # fmt: skip
-
-
-def run_training(config: Path, *, data: Path | None, out: Path | None, overrides: list[str]) -> Path:
-    """Entry point of ``bigearth train`` for ``task: vqa`` recipes; returns the run folder.
-
-    Args:
-        config: the YAML recipe, or an interrupted run folder to resume (its ``config.yaml``).
-        data: store folder or release root (sets ``data.path``).
-        out: run folder (default: the run folder given as ``config``, else ``runs/<name>-<timestamp>``).
-        overrides: dotted ``key=value`` overrides.
-
-    Raises:
-        ConfigError: for an invalid recipe or run folder.
-        MissingDataError: if files are missing.
-    """
-    config = Path(config)
-    extra = list(overrides) + ([f"data.path={data}"] if data is not None else [])
-    if config.is_dir():
-        out = out or config
-        recipe = load_vqa_config(config / CONFIG_FILE, extra)  # holds the run's name
-    else:
-        recipe = load_vqa_config(config, extra)
-    return train_vqa(recipe, out=out).path

@@ -1,0 +1,55 @@
+"""``bigearth train`` (and its alias ``bigearth pretrain``): any task, dispatched on the recipe's ``task`` key.
+
+The tasks and how each trains are :mod:`bigearth.tasks.registry`'s; this module only parses the command line.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bigearth.cli.app import app
+from bigearth.cli.data import console, fail
+from bigearth.errors import BigEarthError
+
+TASK_LIST = "classification, segmentation, vqa, ssl, csmae"
+
+
+def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path | None) -> None:
+    """Train (or resume) through the task registry and print where the run is and, if the task has one, its report."""
+    from bigearth.tasks.registry import TASKS, recipe_task, train_recipe
+
+    try:
+        task = TASKS[recipe_task(config)]
+        run = train_recipe(config, data=data, out=out, overrides=overrides)
+    except BigEarthError as error:
+        fail(error)
+    from lightning.fabric.utilities.rank_zero import rank_zero_only  # lazily: `bigearth info` needs no torch
+
+    if rank_zero_only.rank == 0:  # one message, not one per DDP process
+        console.print(f"finished: model, metrics and plots in {run}")
+        if task.report is not None:
+            console.print(task.function("report")(run))
+
+
+@app.command(context_settings={"allow_interspersed_args": True})
+def train(
+    config: Annotated[
+        Path, typer.Argument(help=f"YAML recipe (its `task`: {TASK_LIST}; configs/), or a run folder to resume")
+    ],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="store folder or release root (sets data.path)")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config name>-<timestamp>)")] = None,
+) -> None:
+    """Train any task as its recipe says; an interrupted run in --out (or a run folder as CONFIG) is resumed."""
+    run_recipe(config, list(overrides or []), data, out)
+
+
+#: The alias kept for SSL and CSMAE/CSMoE recipes: the recipe's task decides what runs.
+app.command(
+    "pretrain",
+    context_settings={"allow_interspersed_args": True},
+    help="The same as `bigearth train` (kept for SSL and CSMAE/CSMoE recipes): the recipe's task decides.",
+)(train)
