@@ -13,6 +13,7 @@ import torch
 
 from bigearth.folders.classifier import load_model
 from bigearth.folders.encoders import load_encoder
+from bigearth.folders.format import describe_folder
 from bigearth.folders.segmenter import load_segmenter
 from bigearth.folders.vqa import load_vqa_model
 
@@ -63,3 +64,16 @@ def test_vqa_folder_answers_as_written() -> None:
 def test_a_run_folder_of_today_still_resolves_to_its_model(tmp_path: Path) -> None:
     shutil.copytree(FOLDERS / "classifier", tmp_path / "run" / "model")
     assert load_model(tmp_path / "run").metadata.class_order == "alphabetical"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "bands", "slimmed"),
+    [("classifier", "classifier", 10, False), ("ssl-encoder", "ssl-encoder", 14, False),
+     ("classifier-slim", "classifier", 10, True), ("csmae", "foundation", 14, False),
+     ("csmoe", "foundation", 14, False), ("csmae-slim", "foundation", 14, True), ("segmenter", "segmenter", 14, False),
+     ("vqa", "vqa", 10, False)],
+)  # fmt: skip
+def test_describe_folder_tells_what_each_folder_is(name: str, kind: str, bands: int, slimmed: bool) -> None:
+    info = describe_folder(FOLDERS / name)
+    assert (info.kind, len(info.metadata.bands), bool(info.slim)) == (kind, bands, slimmed)
+    assert info.metadata.class_order == ("alphabetical" if kind in ("classifier", "ssl-encoder") else "table")

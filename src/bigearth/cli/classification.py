@@ -30,7 +30,7 @@ def evaluate(
     from bigearth.evaluation.predict import resolve_device
     from bigearth.evaluation.report import report_table
     from bigearth.folders.classifier import load_model
-    from bigearth.folders.format import read_model_config
+    from bigearth.folders.format import describe_folder
 
     if protocol in ("knn", "linear"):
         from bigearth.tasks.ssl.evaluate import evaluate_encoder
@@ -48,7 +48,7 @@ def evaluate(
     try:
         if protocol != "full":
             raise BigEarthError(f"unknown protocol {protocol!r}: use full, knn or linear")
-        if "ssl" in read_model_config(model):
+        if describe_folder(model).kind == "ssl-encoder":
             raise BigEarthError(
                 f"{model} is a self-supervised encoder whose head was never trained; evaluate it with "
                 "--protocol knn or --protocol linear"

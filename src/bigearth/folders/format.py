@@ -154,6 +154,16 @@ class FolderInfo:
     slim: dict[str, Any] | None
     config: dict[str, Any]
 
+    @property
+    def kind(self) -> str:
+        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter`` or ``vqa``.
+
+        An SSL encoder is a classifier folder whose head was never trained (its ``config.json`` has ``ssl``).
+        """
+        if self.task == CLASSIFICATION_TASK:
+            return "ssl-encoder" if "ssl" in self.config else "classifier"
+        return {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa"}[self.task]
+
 
 def describe_folder(path: Path) -> FolderInfo:
     """Return what the model folder (or run folder) at ``path`` is.

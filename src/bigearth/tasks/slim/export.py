@@ -6,8 +6,8 @@ from typing import Any
 from bigearth.errors import ConfigError
 from bigearth.features import calibrate
 from bigearth.folders.classifier import load_model, save_model
-from bigearth.folders.format import SLIM_KEY, read_model_config
-from bigearth.folders.foundation import is_foundation_model, load_foundation_model, save_foundation_model
+from bigearth.folders.format import SLIM_KEY, describe_folder
+from bigearth.folders.foundation import load_foundation_model, save_foundation_model
 from bigearth.models.encoders import BackboneEncoder
 from bigearth.slim.batchnorm import batch_norms
 from bigearth.slim.network import slim_network
@@ -37,10 +37,11 @@ def save_slimmed_model(
         ConfigError: for an already slimmed model, an unsupported network, or a network with batch norm and no
             data to re-estimate it.
     """
-    if read_model_config(model).get(SLIM_KEY):
+    folder = describe_folder(model)
+    if folder.slim:
         raise ConfigError(f"{model} is already slimmed (its folder records one cut); slim the original model instead")
     extra: dict[str, Any] = {SLIM_KEY: spec.to_dict(), "slimmed_from": str(model)}
-    if is_foundation_model(model):
+    if folder.kind == "foundation":
         save_foundation_model(slim_network(load_foundation_model(model), spec), out, extra=extra)  # type: ignore[arg-type]
         return 0
     classifier = slim_network(load_model(model), spec)
