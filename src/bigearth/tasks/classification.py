@@ -10,9 +10,8 @@ precision,recall}`` per epoch; macro averages run over the classes present in th
 """
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any
 
-import lightning as L  # noqa: N812
 import torch
 from torch import Tensor, nn
 
@@ -21,14 +20,13 @@ from bigearth.folders.weights import load_backbone_weights
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
 from bigearth.tasks.config import ModelConfig, OptimizerConfig, SchedulerConfig
-from bigearth.tasks.schedule import optimizer_with_schedule
+from bigearth.tasks.module import Split, TaskModule
 
-Split = Literal["train", "val", "test"]
 #: The metric that early stopping and checkpoint selection maximise.
 MONITOR = "val/macro_ap"
 
 
-class ClassificationTask(L.LightningModule):
+class ClassificationTask(TaskModule):
     """Train and evaluate a :class:`~bigearth.models.classifier.SceneClassifier` on multi-hot labels.
 
     The constructor takes plain dicts (so that checkpoints rebuild the task from their hyper-parameters) and
@@ -57,6 +55,7 @@ class ClassificationTask(L.LightningModule):
         self.model_config = ModelConfig(**(model or {}))
         self.optimizer_config = OptimizerConfig(**(optimizer or {}))
         self.scheduler_config = SchedulerConfig(**(scheduler or {}))
+        self.lr = self.model_config.lr
         #: The last report of each evaluated split, and the test probabilities and targets behind it.
         self.reports: dict[str, ClassificationReport] = {}
         self.test_scores: tuple[Tensor, Tensor] | None = None
@@ -100,30 +99,17 @@ class ClassificationTask(L.LightningModule):
         labels = batch["label"]
         logits = self(batch["image"]).float()  # the loss and probabilities in float32 under bf16 autocast
         loss = self.loss(logits, labels.float())
-        training = split == "train"
-        self.log(f"{split}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=len(labels),
-                 sync_dist=not training)  # fmt: skip
-        if not training:
+        self.log_loss("loss", loss, split, len(labels))
+        if split != "train":
             self.scores[split].update(torch.sigmoid(logits), labels, sample_ids(batch["patch_id"], labels.device))
         return loss
-
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """One optimisation step's loss."""
-        return self.shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Validation loss; probabilities are collected for the epoch's metrics."""
-        return self.shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Test loss; probabilities are collected for the epoch's metrics."""
-        return self.shared_step(batch, "test")
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         """Return ``patch_id`` and ``probabilities`` ``(B, num_classes)`` float32 on the CPU."""
         return {"patch_id": batch["patch_id"], "probabilities": torch.sigmoid(self(batch["image"]).float()).cpu()}
 
-    def _epoch_metrics(self, split: Split) -> None:
+    def epoch_metrics(self, split: Split) -> None:
+        """Keep the split's report (and the test probabilities and targets) and log its metrics."""
         probabilities, targets = self.scores[split].compute()
         self.scores[split].reset()
         if not len(probabilities):
@@ -132,30 +118,7 @@ class ClassificationTask(L.LightningModule):
         self.reports[split] = report
         if split == "test":
             self.test_scores = (probabilities.cpu(), targets.cpu())
-        # every process holds the same gathered scores: sync_dist averages identical values (and keeps DDP quiet)
-        scalars = {f"{split}/{name}": value for name, value in report.scalars().items()}
-        self.log(f"{split}/macro_ap", scalars.pop(f"{split}/macro_ap"), prog_bar=True, sync_dist=True)
-        self.log_dict(scalars, sync_dist=True)
-
-    def on_validation_epoch_end(self) -> None:
-        """Log the validation metrics (early stopping and checkpoints watch ``val/macro_ap``)."""
-        self._epoch_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Log the test metrics and keep the report and scores in :attr:`reports` and :attr:`test_scores`."""
-        self._epoch_metrics("test")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        """AdamW (timm; no weight decay on biases and norms) and the warm-up + cosine schedule per step."""
-        return optimizer_with_schedule(
-            self.network,
-            name=self.optimizer_config.name,
-            lr=self.model_config.lr,
-            weight_decay=self.optimizer_config.weight_decay,
-            warmup_steps=self.scheduler_config.warmup_steps,
-            total_steps=int(self.trainer.estimated_stepping_batches),
-            final_fraction=self.scheduler_config.final_lr_fraction,
-        )
+        self.log_report(split, report.scalars(), "macro_ap")
 
     @classmethod
     def from_configs(

@@ -7,9 +7,8 @@ which share each step's masks with the full width.
 """
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any
 
-import lightning as L  # noqa: N812
 import torch
 from torch import Tensor
 
@@ -19,12 +18,10 @@ from bigearth.slim.sandwich import Sandwich, SlimmableConfig
 from bigearth.slim.switch import WidthSwitch
 from bigearth.tasks.config import SchedulerConfig
 from bigearth.tasks.mae.config import PretrainModelConfig, PretrainOptimizerConfig
-from bigearth.tasks.schedule import optimizer_with_schedule
-
-Split = Literal["train", "val"]
+from bigearth.tasks.module import Split, TaskModule
 
 
-class CrossSensorPretrainingTask(L.LightningModule):
+class CrossSensorPretrainingTask(TaskModule):
     """Pretrain a :class:`~bigearth.models.fm.csmae.CrossSensorMAE` on S1/S2 image pairs.
 
     The constructor takes plain dicts (checkpoints rebuild the task from its hyper-parameters) and keeps them as
@@ -54,6 +51,7 @@ class CrossSensorPretrainingTask(L.LightningModule):
         self.model_config = PretrainModelConfig.from_dict(model)
         self.optimizer_config = PretrainOptimizerConfig(**(optimizer or {}))
         self.scheduler_config = SchedulerConfig(**(scheduler or {}))
+        self.lr = self.model_config.lr
         self.network = CrossSensorMAE(config=self.model_config.network(), metadata=ModelMetadata.from_dict(metadata))
         slimmable_config = SlimmableConfig(**(slimmable or {}))
         self.switch = WidthSwitch(self.network) if slimmable_config.enabled else None
@@ -85,8 +83,7 @@ class CrossSensorPretrainingTask(L.LightningModule):
         terms = self.objective(output)
         total = terms.total if slim is None else terms.total + slim
         size = len(batch["image"])
-        self.log(f"{split}/loss", total, on_step=training, on_epoch=True, prog_bar=True, batch_size=size,
-                 sync_dist=not training)  # fmt: skip
+        self.log_loss("loss", total, split, size)
         if slim is not None:
             self.log(f"{split}/slim", slim, on_step=False, on_epoch=True, batch_size=size)
         for name, value in terms.as_dict().items():
@@ -95,26 +92,9 @@ class CrossSensorPretrainingTask(L.LightningModule):
                          sync_dist=not training)  # fmt: skip
         return total
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """One optimisation step's loss."""
-        return self.shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Validation loss (random masks, as in training)."""
-        return self.shared_step(batch, "val")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        """AdamW (timm; no weight decay on biases, norms and tokens) and the warm-up + cosine schedule per step."""
-        return optimizer_with_schedule(
-            self.network,
-            name=self.optimizer_config.name,
-            lr=self.model_config.lr,
-            weight_decay=self.optimizer_config.weight_decay,
-            warmup_steps=self.scheduler_config.warmup_steps,
-            total_steps=int(self.trainer.estimated_stepping_batches),
-            final_fraction=self.scheduler_config.final_lr_fraction,
-            betas=tuple(self.optimizer_config.betas),
-        )
+    def optimizer_options(self) -> dict[str, Any]:
+        """The recipe's AdamW betas."""
+        return {"betas": tuple(self.optimizer_config.betas)}
 
     @classmethod
     def from_configs(

@@ -11,7 +11,7 @@ last, ``metrics.json``.
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L  # noqa: N812
 import torch.nn.functional as F  # noqa: N812
@@ -33,11 +33,10 @@ from bigearth.tasks.mae.segmentation_config import (
     parse_segmentation_config,
 )
 from bigearth.tasks.mae.segmentation_metrics import SegmentationReport, segmentation_report
+from bigearth.tasks.module import Split, TaskModule
 from bigearth.tasks.run import RunFolder
-from bigearth.tasks.schedule import optimizer_with_schedule
 from bigearth.tasks.trainer import supervised_trainer
 
-Split = Literal["train", "val", "test"]
 MONITOR = "val/miou"
 
 
@@ -53,7 +52,7 @@ def segmentation_loss(logits: Tensor, mask: Tensor) -> Tensor:
     return F.cross_entropy(logits.float(), mask, ignore_index=IGNORE_INDEX)
 
 
-class SegmentationTask(L.LightningModule):
+class SegmentationTask(TaskModule):
     """Train and evaluate a :class:`~bigearth.models.fm.segmentation.Segmenter`; one step for every split.
 
     Args:
@@ -81,26 +80,13 @@ class SegmentationTask(L.LightningModule):
         logits = self.network(batch["image"])
         mask = batch["mask"]
         loss = segmentation_loss(logits, mask)
-        training = split == "train"
-        self.log(f"{split}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=len(mask),
-                 sync_dist=not training)  # fmt: skip
-        if not training:
+        self.log_loss("loss", loss, split, len(mask))
+        if split != "train":
             self.confusion[split].update(logits.argmax(dim=1), mask)
         return loss
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """One optimisation step's loss."""
-        return self.shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Validation loss and pixel counts."""
-        return self.shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Test loss and pixel counts."""
-        return self.shared_step(batch, "test")
-
-    def _epoch_metrics(self, split: Split) -> None:
+    def epoch_metrics(self, split: Split) -> None:
+        """Keep the split's report and log mIoU (early stopping and checkpoints watch it) and pixel accuracy."""
         confusion = self.confusion[split].compute()
         self.confusion[split].reset()
         if not confusion.sum():
@@ -109,26 +95,6 @@ class SegmentationTask(L.LightningModule):
         self.reports[split] = report
         self.log(f"{split}/miou", report.miou, prog_bar=True)
         self.log(f"{split}/pixel_accuracy", report.pixel_accuracy)
-
-    def on_validation_epoch_end(self) -> None:
-        """Log validation mIoU (early stopping and checkpoints watch it) and pixel accuracy."""
-        self._epoch_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Log the test metrics and keep the report."""
-        self._epoch_metrics("test")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        """AdamW (timm; no weight decay on biases and norms) and the warm-up + cosine schedule per step."""
-        return optimizer_with_schedule(
-            self.network,
-            name=self.optimizer_config.name,
-            lr=self.lr,
-            weight_decay=self.optimizer_config.weight_decay,
-            warmup_steps=self.scheduler_config.warmup_steps,
-            total_steps=int(self.trainer.estimated_stepping_batches),
-            final_fraction=self.scheduler_config.final_lr_fraction,
-        )
 
 
 def build_segmenter(config: SegmentationConfig) -> Segmenter:

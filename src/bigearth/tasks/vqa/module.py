@@ -9,9 +9,8 @@ average_accuracy, macro_f1, accuracy_<type>}`` per epoch (:mod:`bigearth.tasks.v
 """
 
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any
 
-import lightning as L  # noqa: N812
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
@@ -20,11 +19,10 @@ from bigearth.folders.weights import load_backbone_weights
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.model import VQAModel
 from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
-from bigearth.tasks.schedule import optimizer_with_schedule
+from bigearth.tasks.module import Split, TaskModule
 from bigearth.tasks.vqa.config import VQAModelConfig
 from bigearth.tasks.vqa.metrics import VQAReport, VQAScores, vqa_report
 
-Split = Literal["train", "val", "test"]
 #: The metric that early stopping and checkpoint selection maximise.
 MONITOR = "val/average_accuracy"
 
@@ -35,7 +33,7 @@ def answer_targets(answers: Tensor, num_answers: int) -> Tensor:
     return F.one_hot(answers.clamp(min=0), num_answers).float() * inside.unsqueeze(1)
 
 
-class VQATask(L.LightningModule):
+class VQATask(TaskModule):
     """Train and evaluate a :class:`~bigearth.models.vqa.model.VQAModel` on question batches.
 
     The constructor takes plain data (so that checkpoints rebuild the task from their hyper-parameters) and keeps
@@ -70,6 +68,7 @@ class VQATask(L.LightningModule):
         self.save_hyperparameters()
         self.metadata = ModelMetadata.from_dict(metadata)
         self.model_config = VQAModelConfig(**model)
+        self.lr = self.model_config.lr
         self.optimizer_config = OptimizerConfig(**(optimizer or {}))
         self.scheduler_config = SchedulerConfig(**(scheduler or {}))
         self.answers, self.types, self.categories = tuple(answers), tuple(types), tuple(categories)
@@ -145,26 +144,13 @@ class VQATask(L.LightningModule):
         answers = batch["answer"]
         logits = self(batch).float()  # the loss in float32 under bf16 autocast
         loss = self.loss(logits, answer_targets(answers, logits.shape[1]))
-        training = split == "train"
-        self.log(f"{split}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=len(answers),
-                 sync_dist=not training)  # fmt: skip
-        if not training:
+        self.log_loss("loss", loss, split, len(answers))
+        if split != "train":
             self.scores[split].update(logits.argmax(dim=1), answers, batch["type"], batch["category"], batch["sample"])
         return loss
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """One optimisation step's loss."""
-        return self.shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Validation loss; answers are collected for the epoch's metrics."""
-        return self.shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Test loss; answers are collected for the epoch's metrics."""
-        return self.shared_step(batch, "test")
-
-    def _epoch_metrics(self, split: Split) -> None:
+    def epoch_metrics(self, split: Split) -> None:
+        """Keep the split's report and log its metrics (early stopping watches ``val/average_accuracy``)."""
         predictions, answers, types, categories = self.scores[split].columns()
         self.scores[split].reset()
         if not len(predictions):
@@ -172,30 +158,7 @@ class VQATask(L.LightningModule):
         report = vqa_report(predictions, answers, types, categories, type_names=self.types,
                             category_names=self.categories, num_answers=len(self.answers))  # fmt: skip
         self.reports[split] = report
-        # every process holds the same gathered answers: sync_dist averages identical values
-        scalars = {f"{split}/{name}": value for name, value in report.scalars().items()}
-        self.log(f"{split}/average_accuracy", scalars.pop(f"{split}/average_accuracy"), prog_bar=True, sync_dist=True)
-        self.log_dict(scalars, sync_dist=True)
-
-    def on_validation_epoch_end(self) -> None:
-        """Log the validation metrics (early stopping and checkpoints watch ``val/average_accuracy``)."""
-        self._epoch_metrics("val")
-
-    def on_test_epoch_end(self) -> None:
-        """Log the test metrics and keep the report in :attr:`reports`."""
-        self._epoch_metrics("test")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        """AdamW (timm; no weight decay on biases and norms) and the warm-up + cosine schedule per step."""
-        return optimizer_with_schedule(
-            self.network,
-            name=self.optimizer_config.name,
-            lr=self.model_config.lr,
-            weight_decay=self.optimizer_config.weight_decay,
-            warmup_steps=self.scheduler_config.warmup_steps,
-            total_steps=int(self.trainer.estimated_stepping_batches),
-            final_fraction=self.scheduler_config.final_lr_fraction,
-        )
+        self.log_report(split, report.scalars(), "average_accuracy")
 
     @classmethod
     def from_configs(
