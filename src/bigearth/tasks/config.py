@@ -18,9 +18,11 @@ the list of allowed ones.
 
 import inspect
 import types
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import lightning as L  # noqa: N812
 import timm.optim
@@ -186,6 +188,9 @@ class Recipe:
         return asdict(self)
 
 
+RecipeT = TypeVar("RecipeT", bound=Recipe)
+
+
 @dataclass
 class TrainConfig(Recipe):
     """A whole classification recipe."""
@@ -195,15 +200,6 @@ class TrainConfig(Recipe):
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-
-
-_SECTIONS: dict[str, type] = {
-    "model": ModelConfig,
-    "data": DataConfig,
-    "optimizer": OptimizerConfig,
-    "scheduler": SchedulerConfig,
-    "early_stopping": EarlyStoppingConfig,
-}
 
 
 def coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -346,13 +342,10 @@ def parse_config(raw: dict[str, Any], *, name: str = "run") -> TrainConfig:
     Raises:
         ConfigError: for unknown sections or keys, wrong types or an unknown task.
     """
-    header = recipe_header(raw, sections=tuple(_SECTIONS), kind="config", name=name, task=None)
-    task = raw.get("task", "classification")
+    task = raw.get("task", "classification") if isinstance(raw, dict) else None
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; `bigearth train` runs {list(TASKS)}")
-    return TrainConfig(
-        **header, task=task, **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()}
-    )
+    return parse_recipe(raw, TrainConfig, kind="config", name=name, task=task)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -409,20 +402,65 @@ def read_recipe(path: Path, overrides: list[str] | tuple[str, ...] = (), *, fold
     return apply_overrides(raw, list(overrides))
 
 
-def load_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Read a classification recipe and apply command-line overrides.
+def recipe_sections(recipe: type[Recipe]) -> dict[str, type]:
+    """Return a recipe class's sections: its fields whose type is a dataclass, by name, in field order."""
+    hints = get_type_hints(recipe)
+    return {item.name: hints[item.name] for item in fields(recipe) if is_dataclass(hints[item.name])}
+
+
+def parse_recipe(
+    raw: Any,
+    recipe: type[RecipeT],
+    *,
+    kind: str,
+    name: str,
+    task: str | None,
+    parsers: dict[str, Callable[[Any, str], Any]] | None = None,
+    **values: Any,
+) -> RecipeT:
+    """Build any task's recipe from plain data (a parsed YAML file).
+
+    Every section the data names is checked by :func:`parse_section` (or by ``parsers[section]``); a section it
+    leaves out takes the recipe class's default.
 
     Args:
-        path: the YAML file; its name without suffix names runs unless the file sets ``name``.
-        overrides: dotted ``key=value`` pairs.
+        raw: the parsed YAML.
+        recipe: the recipe class.
+        kind: how messages name the recipe (``"VQA recipe"``).
+        name: the run name where the recipe sets none (the file name).
+        task: the ``task`` the recipe must name or leave out; None: the caller checks it.
+        parsers: section name -> ``parse(values, name)`` for sections with subsections.
+        values: further top-level fields the caller has parsed (e.g. SSL's ``augment`` list).
 
     Raises:
-        MissingDataError: if the file does not exist.
-        ConfigError: if it is not valid YAML or not a valid recipe.
+        ConfigError: for unknown sections or keys, wrong types or another task.
     """
-    return parse_config(read_recipe(path, overrides, folder="configs/classification/"), name=Path(path).stem)
+    sections = recipe_sections(recipe)
+    header = recipe_header(raw, sections=(*values, *sections), kind=kind, name=name, task=task)
+    parsers = parsers or {}
+    parsed = {key: parsers.get(key, partial(parse_section, section))(raw[key], key)
+              for key, section in sections.items() if key in raw}  # fmt: skip
+    return recipe(**header, **values, **parsed)
 
 
-def dump_config(config: TrainConfig) -> str:
+def recipe_loader(parse: Callable[..., RecipeT], folder: str) -> Callable[..., RecipeT]:
+    """Return ``load(path, overrides=())``: read a YAML recipe, apply dotted overrides, ``parse`` it.
+
+    The file name without suffix names the run unless the recipe sets ``name``; a missing file
+    (:class:`~bigearth.errors.MissingDataError`) names ``folder``, where the task's recipes live.
+    """
+
+    def load(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> RecipeT:
+        return parse(read_recipe(path, overrides, folder=folder), name=Path(path).stem)
+
+    load.__doc__ = f"Read a YAML recipe (see {folder}), apply dotted ``key=value`` overrides and check it."
+    return load
+
+
+#: Read a classification recipe (see ``configs/classification/``) and apply command-line overrides.
+load_config = recipe_loader(parse_config, "configs/classification/")
+
+
+def dump_config(config: Recipe) -> str:
     """Return a recipe as YAML text (sections in the documented order)."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False)

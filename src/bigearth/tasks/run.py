@@ -17,6 +17,7 @@ resumes from the last checkpoint (or, if that one is damaged, from the newest in
 import os
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ import yaml
 from bigearth.atomic import atomic_write_bytes
 from bigearth.errors import ConfigError, CorruptDataError
 from bigearth.folders.format import RUN_MODEL_DIR
-from bigearth.tasks.config import TrainConfig, dump_config, parse_config
+from bigearth.tasks.config import Recipe, RecipeT, dump_config, parse_config
 
 CONFIG_FILE = "config.yaml"
 #: Environment variable through which the first process tells Lightning-launched ranks the default run folder.
@@ -126,18 +127,18 @@ class RunFolder:
             "resume; remove the folder to train again from the start"
         )
 
-    def read_config(self) -> TrainConfig:
-        """Return the run's resolved recipe.
+    def read_config(self, parse: Callable[..., RecipeT] = parse_config) -> RecipeT:  # type: ignore[assignment]
+        """Return the run's resolved recipe, read by its task's parser ``parse(raw, name=...)``.
 
         Raises:
-            ConfigError: if the folder has no ``config.yaml``.
+            ConfigError: if the folder has no ``config.yaml`` or it does not parse.
         """
         if not self.config_file.is_file():
             raise ConfigError(f"{self.path} is no run folder (no {CONFIG_FILE}); pass a run folder or a YAML recipe")
         raw = yaml.safe_load(self.config_file.read_text())
-        return parse_config(raw, name=raw.get("name", self.path.name))
+        return parse(raw, name=raw.get("name", self.path.name))
 
-    def write_config(self, config: TrainConfig) -> None:
+    def write_config(self, config: Recipe) -> None:
         """Write the resolved recipe atomically."""
         atomic_write_bytes(self.config_file, dump_config(config).encode())
 
@@ -190,19 +191,25 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def config_differences(old: TrainConfig, new: TrainConfig) -> dict[str, tuple[Any, Any]]:
+def config_differences(old: Recipe, new: Recipe) -> dict[str, tuple[Any, Any]]:
     """Return ``{dotted key: (old, new)}`` for every recipe value that differs."""
     before, after = _flatten(old.to_dict()), _flatten(new.to_dict())
     return {key: (before.get(key), after.get(key)) for key in sorted(before.keys() | after.keys())
             if before.get(key) != after.get(key)}  # fmt: skip
 
 
-def prepare_run(config: TrainConfig, out: Path | None) -> tuple[RunFolder, bool]:
+def prepare_run(
+    config: Recipe, out: Path | None, *, parse: Callable[..., Recipe] = parse_config
+) -> tuple[RunFolder, bool]:
     """Choose the run folder and decide whether to resume.
+
+    A finished run is refused, an interrupted run of the same recipe is resumed, one of another recipe is refused
+    with the differences listed.
 
     Args:
         config: the resolved recipe.
         out: the folder asked for with ``--out``; a new ``runs/<name>-<timestamp>`` when None.
+        parse: the recipe's parser (its task's), to read an interrupted run's recipe.
 
     Returns:
         The run folder (its ``config.yaml`` written) and whether to resume from ``last.ckpt``.
@@ -217,7 +224,7 @@ def prepare_run(config: TrainConfig, out: Path | None) -> tuple[RunFolder, bool]
     if run.is_complete:
         raise ConfigError(f"{run.path} holds a finished run ({METRICS_FILE} exists); choose another --out")
     if run.is_interrupted:
-        differences = {key: change for key, change in config_differences(run.read_config(), config).items()
+        differences = {key: change for key, change in config_differences(run.read_config(parse), config).items()
                        if key not in RESUMABLE_KEYS}  # fmt: skip
         if differences:
             listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in differences.items())

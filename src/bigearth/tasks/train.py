@@ -26,9 +26,8 @@ Resume: run the same command again (or ``bigearth train RUN``). Training continu
 """
 
 import json
-import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning as L  # noqa: N812
 import torch
@@ -45,11 +44,18 @@ from bigearth.models.metadata import ModelMetadata, check_compatible
 from bigearth.tasks.classification import MONITOR, ClassificationTask
 from bigearth.tasks.config import DataConfig, TrainConfig
 from bigearth.tasks.run import RunFolder, prepare_run
-from bigearth.tasks.trainer import supervised_trainer
+from bigearth.tasks.trainer import fit_and_evaluate, supervised_trainer
+
+DataModuleT = TypeVar("DataModuleT", bound=ReBENDataModule)
 
 
-def build_datamodule(data: DataConfig) -> ReBENDataModule:
+def build_datamodule(data: DataConfig, module: type[DataModuleT] = ReBENDataModule, **options: Any) -> DataModuleT:
     """Return the recipe's data module.
+
+    Args:
+        data: the recipe's ``data`` section.
+        module: the data module class (a :class:`~bigearth.data.datamodule.ReBENDataModule`).
+        options: arguments that replace the section's (e.g. ``augment=False``).
 
     Raises:
         ConfigError: if no data path is configured, or for unknown bands / class orders.
@@ -57,18 +63,10 @@ def build_datamodule(data: DataConfig) -> ReBENDataModule:
     """
     if not data.path:
         raise ConfigError("no data: pass --data PATH (a store or a release root) or set data.path in the recipe")
-    return ReBENDataModule(
-        data.path,
-        data.bands,
-        batch_size=data.batch_size,
-        num_workers=data.num_workers,
-        class_order=data.class_order,  # type: ignore[arg-type]
-        resample=data.resample,
-        include_snow_cloud=data.include_snow_cloud,
-        device_transform=data.device_transform,
-        augment=data.augment,
-        loader=data.loader,
-    )
+    arguments = {"batch_size": data.batch_size, "num_workers": data.num_workers, "class_order": data.class_order,
+                 "resample": data.resample, "include_snow_cloud": data.include_snow_cloud,
+                 "device_transform": data.device_transform, "augment": data.augment, "loader": data.loader}  # fmt: skip
+    return module(data.path, data.bands, **{**arguments, **options})
 
 
 def describe_data(datamodule: L.LightningDataModule) -> dict[str, Any]:
@@ -141,17 +139,8 @@ def train(
     trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="macro_ap",
                                  callbacks=callbacks)  # fmt: skip
     fitted: Any = torch.compile(task) if config.model.compile else task
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")  # a resumed run appends
-        trainer.fit(fitted, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    # the same trainer evaluates (a second one would launch its DDP processes again); without its logger, so that
-    # the training curves keep the values of the last epoch
-    trainer.loggers = []
-    with warnings.catch_warnings():  # scores are de-duplicated by patch id, so DistributedSampler padding is harmless
-        warnings.filterwarnings("ignore", message=".*DistributedSampler.*")
-        trainer.validate(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    best = fit_and_evaluate(trainer, task, datamodule, resume_from=run.resume_checkpoint() if resume else None,
+                            fitted=fitted)  # fmt: skip
     if trainer.is_global_zero:
         write_results(run, task, config, best_checkpoint=best, epochs=trainer.current_epoch)
     trainer.strategy.barrier("bigearth-results")  # every rank returns a complete run folder

@@ -3,6 +3,7 @@
 import csv
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,39 @@ def supervised_trainer(
             *(callbacks or []),
         ],
     )
+
+
+def fit_and_evaluate(
+    trainer: L.Trainer,
+    task: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    *,
+    resume_from: str | None,
+    fitted: L.LightningModule | None = None,
+) -> str:
+    """Fit, then validate and test the best checkpoint with the same trainer; return that checkpoint's path.
+
+    The same trainer evaluates (a second one would launch its DDP processes again), without its loggers, so that
+    the training curves keep the values of the last epoch. Evaluated predictions are de-duplicated per sample, so
+    ``DistributedSampler``'s padding is harmless.
+
+    Args:
+        trainer: the run's trainer.
+        task: the Lightning module.
+        datamodule: the data.
+        resume_from: the checkpoint an interrupted run resumes from, or None.
+        fitted: what to fit instead of ``task`` (its ``torch.compile`` wrapper).
+
+    Returns:
+        The best checkpoint's path, or ``""`` when none was kept (the last epoch's weights are evaluated).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")  # a resumed run appends
+        trainer.fit(fitted or task, datamodule=datamodule, ckpt_path=resume_from)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    trainer.loggers = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*DistributedSampler.*")
+        trainer.validate(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    return best

@@ -16,7 +16,6 @@ Overrides are dotted ``key=value`` pairs as for ``bigearth train`` (``model.moe.
 """
 
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any, Union
 
 from bigearth.bands import resolve_bands
@@ -28,9 +27,9 @@ from bigearth.tasks.config import (
     OptimizerConfig,
     Recipe,
     SchedulerConfig,
+    parse_recipe,
     parse_section,
-    read_recipe,
-    recipe_header,
+    recipe_loader,
 )
 
 #: The ``task`` of a CSMAE/CSMoE pretraining recipe.
@@ -129,24 +128,15 @@ class PretrainConfig(Recipe):
     slimmable: SlimmableConfig = field(default_factory=SlimmableConfig)
 
 
-_SECTIONS: dict[str, type] = {
-    "data": PretrainDataConfig,
-    "optimizer": PretrainOptimizerConfig,
-    "scheduler": SchedulerConfig,
-    "evaluation": EvaluationConfig,
-    "slimmable": SlimmableConfig,
-}
-
-
-def parse_model(values: dict[str, Any] | None) -> PretrainModelConfig:
+def parse_model(values: dict[str, Any] | None, name: str = "model") -> PretrainModelConfig:
     """Build the model section (its ``moe`` subsection included), refusing unknown keys and wrong types.
 
     Raises:
         ConfigError: naming the offending key or value.
     """
     values = dict(values or {})
-    moe = parse_section(MoEConfig, values.pop("moe", None), "model.moe")
-    return replace(parse_section(PretrainModelConfig, values, "model"), moe=moe)
+    moe = parse_section(MoEConfig, values.pop("moe", None), f"{name}.moe")
+    return replace(parse_section(PretrainModelConfig, values, name), moe=moe)
 
 
 def parse_pretrain_config(raw: dict[str, Any], *, name: str = "csmae") -> PretrainConfig:
@@ -156,12 +146,8 @@ def parse_pretrain_config(raw: dict[str, Any], *, name: str = "csmae") -> Pretra
         ConfigError: for unknown sections or keys, wrong types, another task, or data bands that are not the
             model's.
     """
-    header = recipe_header(raw, sections=("model", *_SECTIONS), kind="CSMAE/CSMoE recipe", name=name, task=TASK)
-    config = PretrainConfig(
-        **header,
-        model=parse_model(raw.get("model")),
-        **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
-    )
+    config = parse_recipe(raw, PretrainConfig, kind="CSMAE/CSMoE recipe", name=name, task=TASK,
+                          parsers={"model": parse_model})  # fmt: skip
     if resolve_bands(config.data.bands) != config.model.bands:
         raise ConfigError(
             f"data.bands {list(resolve_bands(config.data.bands))} are not the model's bands {list(config.model.bands)} "
@@ -170,11 +156,5 @@ def parse_pretrain_config(raw: dict[str, Any], *, name: str = "csmae") -> Pretra
     return config
 
 
-def load_pretrain_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> PretrainConfig:
-    """Read a YAML pretraining recipe and apply dotted overrides.
-
-    Raises:
-        MissingDataError: if the file does not exist.
-        ConfigError: if it is not valid YAML or not a valid recipe.
-    """
-    return parse_pretrain_config(read_recipe(path, overrides, folder="configs/fm/"), name=Path(path).stem)
+#: Read a YAML CSMAE/CSMoE pretraining recipe and apply dotted overrides.
+load_pretrain_config = recipe_loader(parse_pretrain_config, "configs/fm/")

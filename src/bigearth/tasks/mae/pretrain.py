@@ -31,8 +31,7 @@ from bigearth.tasks.determinism import EpochSeed
 from bigearth.tasks.mae.config import PretrainConfig, parse_pretrain_config
 from bigearth.tasks.mae.module import CrossSensorPretrainingTask
 from bigearth.tasks.mae.probe import linear_probe
-from bigearth.tasks.mae.runs import prepare_recipe_run
-from bigearth.tasks.run import RunFolder
+from bigearth.tasks.run import RunFolder, prepare_run
 from bigearth.tasks.train import build_datamodule, describe_data
 from bigearth.tasks.trainer import run_io
 
@@ -66,7 +65,7 @@ def pretrain(
         ConfigError: for an invalid recipe, a finished run in ``out`` or one of another recipe.
         MissingDataError: if the data lacks what the recipe asks for.
     """
-    run, resume = prepare_recipe_run(config, out, parse=parse_pretrain_config)
+    run, resume = prepare_run(config, out, parse=parse_pretrain_config)
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
     datamodule = build_pretraining_data(config)
     metadata = ModelMetadata.create(

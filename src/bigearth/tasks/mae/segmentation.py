@@ -8,7 +8,6 @@ classification run's: ``config.yaml``, ``logs/``, ``checkpoints/``, ``model/`` (
 last, ``metrics.json``.
 """
 
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,15 +26,14 @@ from bigearth.models.fm.segmentation import Segmenter
 from bigearth.models.metadata import check_compatible
 from bigearth.nomenclature import CLASSES_TABLE, IGNORE_INDEX
 from bigearth.tasks.config import OptimizerConfig, SchedulerConfig
-from bigearth.tasks.mae.runs import prepare_recipe_run
 from bigearth.tasks.mae.segmentation_config import (
     SegmentationConfig,
     parse_segmentation_config,
 )
 from bigearth.tasks.mae.segmentation_metrics import SegmentationReport, segmentation_report
 from bigearth.tasks.module import Split, TaskModule
-from bigearth.tasks.run import RunFolder
-from bigearth.tasks.trainer import supervised_trainer
+from bigearth.tasks.run import RunFolder, prepare_run
+from bigearth.tasks.trainer import fit_and_evaluate, supervised_trainer
 
 MONITOR = "val/miou"
 
@@ -138,19 +136,13 @@ def train_segmentation(config: SegmentationConfig, *, out: Path | None = None) -
         ConfigError: for an invalid recipe or data that does not fit the encoder.
         MissingDataError: if the encoder folder or the data is missing.
     """
-    run, resume = prepare_recipe_run(config, out, parse=parse_segmentation_config)
+    run, resume = prepare_run(config, out, parse=parse_segmentation_config)
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
     network = build_segmenter(config)
     datamodule = build_segmentation_data(config, network)
     task = SegmentationTask(network, lr=config.model.lr, optimizer=config.optimizer, scheduler=config.scheduler)
     trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="miou")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")
-        trainer.fit(task, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
-    checkpoint = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else "") or None
-    trainer.loggers = []
-    trainer.validate(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
-    trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
+    checkpoint = fit_and_evaluate(trainer, task, datamodule, resume_from=run.resume_checkpoint() if resume else None)
     if trainer.is_global_zero:
         save_segmenter(task.network, run.model_dir, encoder_config=encoder_folder_config(Path(config.model.encoder)))  # type: ignore[arg-type]
         atomic_write_json(run.metrics_file, {

@@ -12,7 +12,6 @@
 """
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 from bigearth.errors import ConfigError
@@ -22,9 +21,8 @@ from bigearth.tasks.config import (
     OptimizerConfig,
     Recipe,
     SchedulerConfig,
-    parse_section,
-    read_recipe,
-    recipe_header,
+    parse_recipe,
+    recipe_loader,
 )
 
 TASK = "segmentation"
@@ -70,36 +68,17 @@ class SegmentationConfig(Recipe):
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
-_SECTIONS: dict[str, type] = {
-    "model": SegmentationModelConfig,
-    "data": SegmentationDataConfig,
-    "optimizer": OptimizerConfig,
-    "scheduler": SchedulerConfig,
-    "early_stopping": EarlyStoppingConfig,
-}
-
-
 def parse_segmentation_config(raw: dict[str, Any], *, name: str = "segmentation") -> SegmentationConfig:
     """Build a :class:`SegmentationConfig` from plain data.
 
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task or no encoder.
     """
-    header = recipe_header(raw, sections=tuple(_SECTIONS), kind="segmentation recipe", name=name, task=TASK)
-    config = SegmentationConfig(
-        **header,
-        **{key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
-    )
+    config = parse_recipe(raw, SegmentationConfig, kind="segmentation recipe", name=name, task=TASK)
     if not config.model.encoder:
         raise ConfigError("model.encoder is not set: name the model folder of a pretrained encoder (or classifier)")
     return config
 
 
-def load_segmentation_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> SegmentationConfig:
-    """Read a YAML segmentation recipe and apply dotted overrides.
-
-    Raises:
-        MissingDataError: if the file does not exist.
-        ConfigError: if it is not valid YAML or not a valid recipe.
-    """
-    return parse_segmentation_config(read_recipe(path, overrides, folder="configs/fm/"), name=Path(path).stem)
+#: Read a YAML segmentation recipe and apply dotted overrides.
+load_segmentation_config = recipe_loader(parse_segmentation_config, "configs/fm/")

@@ -22,7 +22,6 @@ Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.en
 
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 from bigearth.errors import ConfigError
@@ -31,8 +30,7 @@ from bigearth.slim.sandwich import SlimmableConfig
 from bigearth.ssl.augment import DEFAULT_PIPELINE, build_augmentations
 from bigearth.ssl.georank_loss import GeoRankLoss
 from bigearth.ssl.methods import METHODS, method_arguments
-from bigearth.tasks.config import DataConfig, OptimizerConfig, Recipe, SchedulerConfig, read_recipe, recipe_header
-from bigearth.tasks.config import parse_section as section
+from bigearth.tasks.config import DataConfig, OptimizerConfig, Recipe, SchedulerConfig, parse_recipe, recipe_loader
 
 #: The ``task`` of a self-supervised pretraining recipe.
 TASK = "ssl"
@@ -220,19 +218,6 @@ class SSLConfig(Recipe):
         return "location_clusters" if self.location_clusters.enabled else "plain"
 
 
-_SECTIONS: dict[str, type] = {
-    "model": SSLModelConfig,
-    "data": SSLDataConfig,
-    "multicrop": MultiCropConfig,
-    "georank": GeoRankConfig,
-    "location_clusters": LocationClusterConfig,
-    "optimizer": SSLOptimizerConfig,
-    "scheduler": SchedulerConfig,
-    "evaluation": SSLEvaluationConfig,
-    "slimmable": SlimmableConfig,
-}
-
-
 def _check(config: SSLConfig) -> None:
     """Refuse values that would fail later, naming the key to change."""
     model = config.model
@@ -310,25 +295,16 @@ def parse_ssl_config(raw: dict[str, Any], *, name: str = "ssl") -> SSLConfig:
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task, or inconsistent values.
     """
-    header = recipe_header(raw, sections=("augment", *_SECTIONS), kind="SSL pretraining recipe", name=name, task=TASK)
-    raw = _migrate_location_weight(raw)
-    augment = raw.get("augment", [dict(step) for step in DEFAULT_PIPELINE])
-    if not isinstance(augment, list):
-        raise ConfigError(f"augment must be a list of augmentation names or mappings, got {augment!r}")
-    config = SSLConfig(
-        **header,
-        augment=augment,
-        **{key: section(kind, raw.get(key), key) for key, kind in _SECTIONS.items()},
-    )
+    augment = None
+    if isinstance(raw, dict):  # anything else is refused by parse_recipe
+        raw = _migrate_location_weight(raw)
+        augment = raw.get("augment", [dict(step) for step in DEFAULT_PIPELINE])
+        if not isinstance(augment, list):
+            raise ConfigError(f"augment must be a list of augmentation names or mappings, got {augment!r}")
+    config = parse_recipe(raw, SSLConfig, kind="SSL pretraining recipe", name=name, task=TASK, augment=augment)
     _check(config)
     return config
 
 
-def load_ssl_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> SSLConfig:
-    """Read a YAML pretraining recipe and apply dotted overrides.
-
-    Raises:
-        MissingDataError: if the file does not exist.
-        ConfigError: if it is not valid YAML or not a valid recipe.
-    """
-    return parse_ssl_config(read_recipe(path, overrides, folder="configs/ssl/"), name=Path(path).stem)
+#: Read a YAML SSL pretraining recipe and apply dotted overrides.
+load_ssl_config = recipe_loader(parse_ssl_config, "configs/ssl/")

@@ -12,6 +12,7 @@ from bigearth.data.datamodule import ReBENDataModule
 from bigearth.data.dataset import keep_batch
 from bigearth.errors import ConfigError
 from bigearth.tasks.ssl.config import SSLDataConfig
+from bigearth.tasks.train import build_datamodule
 
 
 class PretrainingDataModule(ReBENDataModule):
@@ -54,16 +55,4 @@ def build_pretraining_datamodule(data: SSLDataConfig) -> PretrainingDataModule:
         ConfigError: if no data path is configured, or for unknown bands or class orders.
         MissingDataError: if the path is neither a store nor a release root.
     """
-    if not data.path:
-        raise ConfigError("no data: pass --data PATH (a store or a release root) or set data.path in the recipe")
-    return PretrainingDataModule(
-        data.path,
-        data.bands,
-        batch_size=data.batch_size,
-        num_workers=data.num_workers,
-        class_order=data.class_order,  # type: ignore[arg-type]
-        resample=data.resample,
-        include_snow_cloud=data.include_snow_cloud,
-        device_transform=data.device_transform,
-        augment=False,
-    )
+    return build_datamodule(data, PretrainingDataModule, augment=False)

@@ -33,8 +33,7 @@ from bigearth.models.encoders import BackboneEncoder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.ssl.location_clusters import fit_location_clusters
 from bigearth.tasks.determinism import EpochSeed
-from bigearth.tasks.mae.runs import prepare_recipe_run
-from bigearth.tasks.run import RunFolder
+from bigearth.tasks.run import RunFolder, prepare_run
 from bigearth.tasks.ssl.config import SSLConfig, parse_ssl_config
 from bigearth.tasks.ssl.data import PretrainingDataModule, build_pretraining_datamodule
 from bigearth.tasks.ssl.evaluate import probe_encoder
@@ -81,7 +80,7 @@ def pretrain(config: SSLConfig, *, out: Path | None = None, callbacks: list[L.Ca
             smaller than one batch.
         MissingDataError: if the data lacks what the recipe asks for.
     """
-    run, resume = prepare_recipe_run(config, out, parse=parse_ssl_config)
+    run, resume = prepare_run(config, out, parse=parse_ssl_config)
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
     datamodule = build_pretraining_datamodule(config.data)
     task = build_task(config, datamodule)

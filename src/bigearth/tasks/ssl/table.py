@@ -15,7 +15,6 @@ import torch
 
 from bigearth.folders.encoders import load_encoder
 from bigearth.models.encoders import FeatureEncoder
-from bigearth.tasks.mae.runs import read_recipe
 from bigearth.tasks.run import RunFolder
 from bigearth.tasks.ssl.config import parse_ssl_config
 from bigearth.tasks.ssl.evaluate import PROTOCOLS, finetune, macro_micro, probe_encoder
@@ -50,7 +49,7 @@ def describe_run(run: Path) -> tuple[str, str]:
     Raises:
         ConfigError: if the folder holds no SSL recipe.
     """
-    config = read_recipe(RunFolder(Path(run)), parse_ssl_config)
+    config = RunFolder(Path(run)).read_config(parse_ssl_config)
     return config.model.method, REGULARISER_NAMES[config.regulariser]
 
 

@@ -16,7 +16,6 @@ Overrides are dotted ``key=value`` pairs as for every ``bigearth train`` recipe
 """
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 from bigearth.errors import ConfigError
@@ -26,9 +25,8 @@ from bigearth.tasks.config import (
     OptimizerConfig,
     Recipe,
     SchedulerConfig,
-    parse_section,
-    read_recipe,
-    recipe_header,
+    parse_recipe,
+    recipe_loader,
 )
 from bigearth.tasks.vqa.questions import ANSWERABLE_TYPES, answerable_types
 
@@ -134,34 +132,17 @@ class VQATrainConfig(Recipe):
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
-_SECTIONS: dict[str, type] = {
-    "model": VQAModelConfig,
-    "data": VQADataConfig,
-    "optimizer": OptimizerConfig,
-    "scheduler": SchedulerConfig,
-    "early_stopping": EarlyStoppingConfig,
-}
-
-
 def parse_vqa_config(raw: dict[str, Any], *, name: str = "vqa") -> VQATrainConfig:
     """Build a :class:`VQATrainConfig` from plain data (a parsed YAML file).
 
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
     """
-    header = recipe_header(raw, sections=tuple(_SECTIONS), kind="VQA recipe", name=name, task=TASK)
-    sections = {key: parse_section(kind, raw.get(key), key) for key, kind in _SECTIONS.items() if key in raw}
-    config = VQATrainConfig(**header, **sections)
+    config = parse_recipe(raw, VQATrainConfig, kind="VQA recipe", name=name, task=TASK)
     config.model.validate()
     config.data.validate()
     return config
 
 
-def load_vqa_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> VQATrainConfig:
-    """Read a YAML VQA recipe and apply dotted overrides.
-
-    Raises:
-        MissingDataError: if the file does not exist.
-        ConfigError: if it is not valid YAML or not a valid recipe.
-    """
-    return parse_vqa_config(read_recipe(path, overrides, folder="configs/vqa/"), name=Path(path).stem)
+#: Read a YAML VQA recipe and apply dotted overrides.
+load_vqa_config = recipe_loader(parse_vqa_config, "configs/vqa/")

@@ -11,7 +11,6 @@ Scale as for classification: the ``trainer`` section goes to ``lightning.Trainer
 process; evaluation gathers the answers of all processes and counts each question once.
 """
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,8 @@ from bigearth.errors import ConfigError
 from bigearth.folders.vqa import save_vqa_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.model import build_tokenizer, check_tokenizer
-from bigearth.tasks.mae.runs import prepare_recipe_run
-from bigearth.tasks.run import RunFolder
-from bigearth.tasks.trainer import supervised_trainer
+from bigearth.tasks.run import RunFolder, prepare_run
+from bigearth.tasks.trainer import fit_and_evaluate, supervised_trainer
 from bigearth.tasks.vqa.config import VQATrainConfig, parse_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule
 from bigearth.tasks.vqa.module import MONITOR, VQATask
@@ -113,21 +111,13 @@ def train_vqa(
         ConfigError: for an invalid recipe, a finished run in ``out`` or one of another recipe.
         MissingDataError: if the data or the questions lack what the recipe asks for.
     """
-    run, resume = prepare_recipe_run(config, out, parse=parse_vqa_config)
+    run, resume = prepare_run(config, out, parse=parse_vqa_config)
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
     datamodule = datamodule if datamodule is not None else build_vqa_data(config)
     task = build_vqa_task(config, datamodule)
     trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="aa",
                                  callbacks=callbacks)  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")  # a resumed run appends
-        trainer.fit(task, datamodule=datamodule, ckpt_path=run.resume_checkpoint() if resume else None)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.loggers = []  # the training curves keep the values of the last epoch
-    with warnings.catch_warnings():  # answers are de-duplicated by question, so DistributedSampler padding is harmless
-        warnings.filterwarnings("ignore", message=".*DistributedSampler.*")
-        trainer.validate(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    best = fit_and_evaluate(trainer, task, datamodule, resume_from=run.resume_checkpoint() if resume else None)
     if trainer.is_global_zero:
         write_vqa_results(run, task, datamodule, config, best_checkpoint=best, epochs=trainer.current_epoch)
     trainer.strategy.barrier("bigearth-vqa-results")
