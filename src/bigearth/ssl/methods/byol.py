@@ -17,8 +17,7 @@ class BYOL(SSLMethod):
     """Symmetrised negative cosine similarity of online predictions and momentum projections [0].
 
     Args:
-        backbone: images ``(B, C, H, W)`` -> features ``(B, feature_dim)``.
-        feature_dim: width of the backbone's features.
+        backbone, feature_dim: the backbone and its feature width (as every method: :mod:`bigearth.ssl.methods`).
         hidden_dim: width of the projector's and predictor's hidden layers (4096 in [0]; 1024 in the GeoRank
             reference code).
         output_dim: width of projections and predictions (256).

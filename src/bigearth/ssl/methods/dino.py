@@ -23,8 +23,7 @@ class DINO(SSLMethod):
     """Cross-entropy between teacher (momentum) and student outputs of the two views, each on the other [0].
 
     Args:
-        backbone: images ``(B, C, H, W)`` -> features ``(B, feature_dim)``.
-        feature_dim: width of the backbone's features.
+        backbone, feature_dim: the backbone and its feature width (as every method: :mod:`bigearth.ssl.methods`).
         hidden_dim: width of the head's hidden layers (2048).
         bottleneck_dim: width before the prototypes (256).
         output_dim: number of prototypes K (65536).

@@ -19,8 +19,7 @@ class MoCoV2(SSLMethod):
     """InfoNCE of each query (view 0, online) against its key (view 1, momentum network) and a queue [1].
 
     Args:
-        backbone: images ``(B, C, H, W)`` -> features ``(B, feature_dim)``.
-        feature_dim: width of the backbone's features.
+        backbone, feature_dim: the backbone and its feature width (as every method: :mod:`bigearth.ssl.methods`).
         hidden_dim: width of the projector's hidden layer (2048).
         output_dim: width of the projections (128).
         temperature: InfoNCE temperature (0.2).

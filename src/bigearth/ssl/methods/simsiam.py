@@ -16,8 +16,7 @@ class SimSiam(SSLMethod):
     """Symmetrised negative cosine similarity of predictions and stop-gradient projections [0].
 
     Args:
-        backbone: images ``(B, C, H, W)`` -> features ``(B, feature_dim)``.
-        feature_dim: width of the backbone's features.
+        backbone, feature_dim: the backbone and its feature width (as every method: :mod:`bigearth.ssl.methods`).
         hidden_dim: width of the projector's hidden layers (2048).
         output_dim: width of the projections (2048).
         prediction_dim: width of the predictor's bottleneck (512).

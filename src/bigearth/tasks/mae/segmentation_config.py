@@ -17,10 +17,7 @@ from typing import Any, Union
 from bigearth.errors import ConfigError
 from bigearth.tasks.config import (
     DataConfig,
-    EarlyStoppingConfig,
-    OptimizerConfig,
-    Recipe,
-    SchedulerConfig,
+    TrainConfig,
     parse_recipe,
     recipe_loader,
 )
@@ -56,16 +53,13 @@ class SegmentationDataConfig(DataConfig):
 
 
 @dataclass
-class SegmentationConfig(Recipe):
-    """A whole segmentation recipe."""
+class SegmentationConfig(TrainConfig):
+    """A whole segmentation recipe: the supervised sections of :class:`~bigearth.tasks.config.TrainConfig`."""
 
     name: str = "segmentation"
     task: str = TASK
-    model: SegmentationModelConfig = field(default_factory=SegmentationModelConfig)
-    data: SegmentationDataConfig = field(default_factory=SegmentationDataConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    model: SegmentationModelConfig = field(default_factory=SegmentationModelConfig)  # type: ignore[assignment]
+    data: SegmentationDataConfig = field(default_factory=SegmentationDataConfig)  # type: ignore[assignment]
 
 
 def parse_segmentation_config(raw: dict[str, Any], *, name: str = "segmentation") -> SegmentationConfig:

@@ -21,10 +21,8 @@ from typing import Any, Union
 from bigearth.errors import ConfigError
 from bigearth.models.vqa.model import VQAConfig
 from bigearth.tasks.config import (
-    EarlyStoppingConfig,
-    OptimizerConfig,
-    Recipe,
     SchedulerConfig,
+    TrainConfig,
     parse_recipe,
     recipe_loader,
 )
@@ -120,16 +118,14 @@ class VQADataConfig:
 
 
 @dataclass
-class VQATrainConfig(Recipe):
-    """A whole VQA recipe; ``name`` (the file name without suffix) names the run folder."""
+class VQATrainConfig(TrainConfig):
+    """A whole VQA recipe: :class:`~bigearth.tasks.config.TrainConfig`'s sections, 10,000 warm-up steps."""
 
     name: str = "vqa"
     task: str = TASK
-    model: VQAModelConfig = field(default_factory=VQAModelConfig)
-    data: VQADataConfig = field(default_factory=VQADataConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    model: VQAModelConfig = field(default_factory=VQAModelConfig)  # type: ignore[assignment]
+    data: VQADataConfig = field(default_factory=VQADataConfig)  # type: ignore[assignment]
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(warmup_steps=10000))
-    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
 def parse_vqa_config(raw: dict[str, Any], *, name: str = "vqa") -> VQATrainConfig:
