@@ -26,24 +26,13 @@ def evaluate(
 ) -> None:
     """Print a model's per-class, macro and micro metrics on one split (each patch counted once)."""
     from bigearth.evaluation.evaluate import evaluate_model
-    from bigearth.evaluation.metrics import report_from_dict
     from bigearth.evaluation.predict import resolve_device
     from bigearth.evaluation.report import report_table
     from bigearth.folders.classifier import load_model
     from bigearth.folders.format import describe_folder
 
     if protocol in ("knn", "linear"):
-        from bigearth.tasks.ssl.evaluate import evaluate_encoder
-
-        try:
-            result = evaluate_encoder(model, data, protocol=protocol, split=split)
-        except BigEarthError as error:
-            fail(error)
-        if as_json:
-            typer.echo(json.dumps({"model": str(model), "data": str(data), **result}, indent=2))
-        else:
-            title = f"{model} on {data} ({split}, {protocol} probe of the encoder)"
-            console.print(report_table(report_from_dict(result), title=title))
+        print_probe(model, data, protocol=protocol, split=split, as_json=as_json)
         return
     try:
         if protocol != "full":
@@ -61,6 +50,23 @@ def evaluate(
         typer.echo(json.dumps({"model": str(model), "data": str(data), "split": split, **report.to_dict()}, indent=2))
     else:
         console.print(report_table(report, title=f"{model} on {data} ({split}, {report.samples} patches)"))
+
+
+def print_probe(model: Path, data: Path, *, protocol: str, split: str, as_json: bool) -> None:
+    """Probe a model's encoder (``knn`` or ``linear``) on one split and print the report (or it as JSON)."""
+    from bigearth.evaluation.metrics import report_from_dict
+    from bigearth.evaluation.report import report_table
+    from bigearth.tasks.ssl.evaluate import evaluate_encoder
+
+    try:
+        result = evaluate_encoder(model, data, protocol=protocol, split=split)
+    except BigEarthError as error:
+        fail(error)
+    if as_json:
+        typer.echo(json.dumps({"model": str(model), "data": str(data), **result}, indent=2))
+    else:
+        title = f"{model} on {data} ({split}, {result['protocol']})"
+        console.print(report_table(report_from_dict(result), title=title))
 
 
 @app.command()

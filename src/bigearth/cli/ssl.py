@@ -1,6 +1,5 @@
 """SSL commands: ``ssl probe`` (kNN or linear probe of an encoder) and ``ssl table`` (the results table)."""
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -8,6 +7,7 @@ import typer
 
 from bigearth.atomic import atomic_write_bytes
 from bigearth.cli.app import app
+from bigearth.cli.classification import print_probe
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError
 
@@ -23,18 +23,8 @@ def probe(
     split: Annotated[str, typer.Option(help="the evaluated split: validation (val) or test")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
 ) -> None:
-    """Probe an encoder's frozen features on reBEN classification (training split: neighbours or probe fit)."""
-    from bigearth.tasks.ssl.evaluate import evaluate_encoder
-
-    try:
-        result = evaluate_encoder(model, data, protocol=protocol, split=split)
-    except BigEarthError as error:
-        fail(error)
-    if as_json:
-        typer.echo(json.dumps({"model": str(model), "data": str(data), **result}, indent=2))
-        return
-    console.print(f"{result['protocol']} on {data} ({split}, {result['samples']} patches)")
-    console.print(f"macro AP {result['macro']['ap']:.4f}   micro AP {result['micro']['ap']:.4f}   ({result['note']})")
+    """Probe an encoder's frozen features on reBEN classification (`bigearth evaluate --protocol knn|linear`)."""
+    print_probe(model, data, protocol=protocol, split=split, as_json=as_json)
 
 
 @ssl_app.command()

@@ -5,7 +5,7 @@ from typing import Any
 
 import lightning as L  # noqa: N812
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from bigearth.bands import resolve_bands
 from bigearth.data.dataset import ReBENDataset, SampleTransform, finish_batch, keep_batch
@@ -105,16 +105,7 @@ class ReBENDataModule(L.LightningDataModule):
                 dataset, batch_size=self.batch_size, shuffle=shuffle, threads=max(self.num_workers, 1),
                 pin_memory=torch.cuda.is_available(),
             )  # fmt: skip
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=keep_batch,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-            multiprocessing_context="spawn" if self.num_workers > 0 else None,
-        )
+        return process_loader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader | ThreadedBatchLoader:
         """Shuffled training batches."""
@@ -145,3 +136,24 @@ class ReBENDataModule(L.LightningDataModule):
         if self.augmentation is not None and training:
             batch = self.augmentation(batch)
         return batch
+
+
+def process_loader(
+    dataset: Dataset, *, batch_size: int, shuffle: bool, num_workers: int, drop_last: bool = False
+) -> DataLoader:
+    """Return a DataLoader of raw batches (:func:`~bigearth.data.dataset.keep_batch`) in spawned worker processes.
+
+    Workers persist across epochs, memory is pinned when a GPU is present, and ``num_workers=0`` reads in the
+    calling process.
+    """
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        collate_fn=keep_batch,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=num_workers > 0,
+        multiprocessing_context="spawn" if num_workers > 0 else None,
+    )

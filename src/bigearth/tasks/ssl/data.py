@@ -5,11 +5,9 @@ rank), and the views are made by the task (the data module's own flips and rotat
 """
 
 import lightning as L  # noqa: N812
-import torch
 from torch.utils.data import DataLoader
 
-from bigearth.data.datamodule import ReBENDataModule
-from bigearth.data.dataset import keep_batch
+from bigearth.data.datamodule import ReBENDataModule, process_loader
 from bigearth.errors import ConfigError
 from bigearth.tasks.ssl.config import SSLDataConfig
 from bigearth.tasks.train import build_datamodule
@@ -35,17 +33,8 @@ class PretrainingDataModule(ReBENDataModule):
         if len(train) < self.batch_size:
             raise ConfigError(f"the training split of {self.path} has {len(train)} patches, fewer than one batch of "
                               f"{self.batch_size}; lower data.batch_size")  # fmt: skip
-        return DataLoader(
-            train,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=self.num_workers,
-            collate_fn=keep_batch,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-            multiprocessing_context="spawn" if self.num_workers > 0 else None,
-        )
+        return process_loader(train, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers,
+                              drop_last=True)  # fmt: skip
 
 
 def build_pretraining_datamodule(data: SSLDataConfig) -> PretrainingDataModule:

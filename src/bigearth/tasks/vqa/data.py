@@ -24,7 +24,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from bigearth.bands import resolve_bands
-from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
+from bigearth.data.datamodule import process_loader
+from bigearth.data.dataset import ReBENDataset, finish_batch
 from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import MissingDataError
 from bigearth.models.vqa.answers import DEFAULT_NUM_ANSWERS, AnswerVocabulary
@@ -280,16 +281,7 @@ class VQADataModule(L.LightningDataModule):
         size = self.batch_size
         if dataset.group_by_image and not self.group_by_image:  # evaluation: about as many questions as training
             size = max(1, round(self.batch_size / self.questions_per_image))
-        return DataLoader(
-            dataset,
-            batch_size=size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=keep_batch,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
-            multiprocessing_context="spawn" if self.num_workers > 0 else None,
-        )
+        return process_loader(dataset, batch_size=size, shuffle=shuffle, num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches."""

@@ -99,13 +99,7 @@ def train_vqa(
     datamodule: VQADataModule | None = None,
     callbacks: list[L.Callback] | None = None,
 ) -> RunFolder:
-    """Train a VQA recipe and write its run folder.
-
-    Args:
-        config: the resolved recipe.
-        out: run folder; ``runs/<name>-<timestamp>`` when None. An interrupted run there is resumed.
-        datamodule: data to use instead of building one from ``config.data`` (tests, notebooks).
-        callbacks: extra Lightning callbacks.
+    """Train a VQA recipe and write its run folder, with the arguments of :func:`bigearth.tasks.train.train`.
 
     Raises:
         ConfigError: for an invalid recipe, a finished run in ``out`` or one of another recipe.
