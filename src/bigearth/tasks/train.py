@@ -44,7 +44,7 @@ from bigearth.models.metadata import ModelMetadata, check_compatible
 from bigearth.tasks.classification import MONITOR, ClassificationTask
 from bigearth.tasks.config import DataConfig, TrainConfig
 from bigearth.tasks.run import RunFolder, prepare_run
-from bigearth.tasks.trainer import fit_and_evaluate, supervised_trainer
+from bigearth.tasks.trainer import evaluated_entries, fit_and_evaluate, supervised_trainer
 
 DataModuleT = TypeVar("DataModuleT", bound=ReBENDataModule)
 
@@ -162,11 +162,7 @@ def write_results(
             "backbone": config.model.backbone,
             "bands": list(task.metadata.bands),
             "class_order": task.metadata.class_order,
-            "best_checkpoint": Path(best_checkpoint).name if best_checkpoint else None,
-            "selected_on": f"{MONITOR} (highest)" if best_checkpoint else "last epoch (no validation)",
-            "epochs_trained": epochs,
-            "validation": task.reports["val"].to_dict() if "val" in task.reports else None,
-            "test": test.to_dict(),
+            **evaluated_entries(task.reports, best_checkpoint=best_checkpoint, monitor=MONITOR, epochs=epochs),
             "plots": [str(path.relative_to(run.path)) for path in plots],
         },
     )

@@ -192,3 +192,21 @@ def fit_and_evaluate(
         trainer.validate(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     return best
+
+
+def evaluated_entries(reports: dict[str, Any], *, best_checkpoint: str, monitor: str, epochs: int) -> dict[str, Any]:
+    """Return the ``metrics.json`` entries of a fitted and evaluated supervised run.
+
+    Args:
+        reports: the task's ``{"val": report, "test": report}`` (each with ``to_dict()``; a split may be missing).
+        best_checkpoint: :func:`fit_and_evaluate`'s result.
+        monitor: the metric checkpoints were selected on.
+        epochs: epochs trained.
+    """
+    return {
+        "best_checkpoint": Path(best_checkpoint).name if best_checkpoint else None,
+        "selected_on": f"{monitor} (highest)" if best_checkpoint else "last epoch (no validation)",
+        "epochs_trained": epochs,
+        "validation": reports["val"].to_dict() if "val" in reports else None,
+        "test": reports["test"].to_dict() if "test" in reports else None,
+    }

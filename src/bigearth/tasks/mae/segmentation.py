@@ -33,7 +33,7 @@ from bigearth.tasks.mae.segmentation_config import (
 from bigearth.tasks.mae.segmentation_metrics import SegmentationReport, segmentation_report
 from bigearth.tasks.module import Split, TaskModule
 from bigearth.tasks.run import RunFolder, prepare_run
-from bigearth.tasks.trainer import fit_and_evaluate, supervised_trainer
+from bigearth.tasks.trainer import evaluated_entries, fit_and_evaluate, supervised_trainer
 
 MONITOR = "val/miou"
 
@@ -148,8 +148,7 @@ def train_segmentation(config: SegmentationConfig, *, out: Path | None = None) -
         atomic_write_json(run.metrics_file, {
             "run": config.name, "task": "segmentation", "encoder": config.model.encoder,
             "reinitialised": config.model.reinitialise, "frozen": config.model.freeze_encoder,
-            "best_checkpoint": Path(checkpoint).name if checkpoint else None, "epochs_trained": trainer.current_epoch,
-            "validation": task.reports["val"].to_dict() if "val" in task.reports else None,
-            "test": task.reports["test"].to_dict() if "test" in task.reports else None,
+            **evaluated_entries(task.reports, best_checkpoint=checkpoint, monitor=MONITOR,
+                                epochs=trainer.current_epoch),
         })  # fmt: skip
     return run

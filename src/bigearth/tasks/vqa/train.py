@@ -22,7 +22,7 @@ from bigearth.folders.vqa import save_vqa_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.model import build_tokenizer, check_tokenizer
 from bigearth.tasks.run import RunFolder, prepare_run
-from bigearth.tasks.trainer import fit_and_evaluate, supervised_trainer
+from bigearth.tasks.trainer import evaluated_entries, fit_and_evaluate, supervised_trainer
 from bigearth.tasks.vqa.config import VQATrainConfig, parse_vqa_config
 from bigearth.tasks.vqa.data import VQADataModule
 from bigearth.tasks.vqa.module import MONITOR, VQATask
@@ -140,10 +140,6 @@ def write_vqa_results(
         "test_answer_coverage": datamodule.answers.coverage(test_answers),
         "truncated_questions": {split: datamodule.dataset(split).truncated
                                 for split in ("train", "validation", "test")},
-        "best_checkpoint": Path(best_checkpoint).name if best_checkpoint else None,
-        "selected_on": f"{MONITOR} (highest)" if best_checkpoint else "last epoch (no validation)",
-        "epochs_trained": epochs,
-        "validation": task.reports["val"].to_dict() if "val" in task.reports else None,
-        "test": test.to_dict(),
+        **evaluated_entries(task.reports, best_checkpoint=best_checkpoint, monitor=MONITOR, epochs=epochs),
         "plots": [str(path.relative_to(run.path)) for path in plots],
     })  # fmt: skip
