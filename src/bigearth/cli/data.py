@@ -128,13 +128,13 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
     """Count patches per split, country and class."""
-    from bigearth.data.metadata import read_metadata
+    from bigearth.data.metadata import read_metadata_table
     from bigearth.data.source import open_source
     from bigearth.data.summary import summarise
 
     try:
         kind = open_source(path).kind
-        summary = summarise(read_metadata(path, include_snow_cloud=True)) | {"path": str(path), "kind": kind}
+        summary = summarise(read_metadata_table(path, include_snow_cloud=True)) | {"path": str(path), "kind": kind}
     except BigEarthError as error:
         fail(error)
     if as_json:
