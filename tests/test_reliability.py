@@ -199,6 +199,47 @@ def test_training_stops_on_a_non_finite_loss(store_copy: Path, tmp_path: Path) -
         train(config, out=tmp_path / "run")
 
 
+def test_failed_pack_leaves_no_temporary_folder_and_a_killed_one_is_cleared(store_copy: Path, monkeypatch) -> None:
+    reads = []
+    read_many = StoreReader.read_many
+
+    def fill_the_disk_on_the_third_read(self: StoreReader, *args, **kwargs) -> list:
+        reads.append(1)
+        if len(reads) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return read_many(self, *args, **kwargs)
+
+    monkeypatch.setattr(StoreReader, "read_many", fill_the_disk_on_the_third_read)
+    before = sorted(path.name for path in store_copy.iterdir())
+    with pytest.raises(OSError, match="No space left"):
+        pack(store_copy, chunk=64)
+    assert sorted(path.name for path in store_copy.iterdir()) == before  # no .packed.tmp, no packed/
+    assert "packed" not in json.loads((store_copy / "manifest.json").read_text())
+    monkeypatch.undo()
+    killed = store_copy / ".packed.tmp"  # what a pack killed with -9 leaves
+    killed.mkdir()
+    (killed / "s1.npy").write_bytes(b"half")
+    pack(store_copy, chunk=64)
+    assert not killed.exists()
+    assert verify(store_copy).ok
+
+
+def test_temporary_files_of_killed_writers_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    from bigearth.atomic import atomic_write_json
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True)  # fmt: skip
+    target = tmp_path / "manifest [1].json"  # glob characters in the name are taken literally
+    killed = tmp_path / f".{target.name}.{int(finished.stdout)}.tmp"  # its process has exited
+    running = tmp_path / f".{target.name}.{os.getppid()}.tmp"  # another writer that still runs
+    other = tmp_path / f".{target.name}.backup.tmp"  # no process id: not ours
+    for path in (killed, running, other):
+        path.write_text("half")
+    atomic_write_json(target, {"complete": True})
+    assert json.loads(target.read_text()) == {"complete": True}
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([target.name, running.name, other.name])
+
+
 class Opaque:
     """A class that a ``weights_only`` load must refuse to rebuild."""
 
