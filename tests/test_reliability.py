@@ -81,6 +81,64 @@ def test_verify_without_root_finds_a_flipped_pixel_by_its_checksum(store_copy: P
     assert f"store value {patch_id!r} does not match its checksum" in report.problems[0]
 
 
+def test_checksums_checked_on_read_name_the_damaged_key(store_copy: Path) -> None:
+    from bigearth.data.dataset import ReBENDataset
+    from bigearth.errors import StoreIntegrityError
+
+    patch_id = read_metadata(store_copy)["patch_id"].iloc[3]
+
+    def flip(arrays: dict[str, np.ndarray]) -> None:
+        arrays["B04"][5, 7] ^= 1
+
+    rewrite_value(store_copy, patch_id, flip)
+    rewrite_value(store_copy, f"{patch_id}_reference_map", lambda arrays: arrays["Data"].__setitem__((0, 0), 111))
+    unchecked = ReBENDataset(store_copy, split=None, bands="s2").restrict([patch_id])
+    assert unchecked[0]["image"].shape == (12, 120, 120)  # served as it is: the damage goes unnoticed
+    checked = ReBENDataset(store_copy, split=None, bands="s2", verify_checksums=True)
+    with pytest.raises(StoreIntegrityError, match=f"store value '{patch_id}' does not match its checksum") as error:
+        checked.restrict([patch_id])[0]
+    assert "bigearth verify STORE" in str(error.value)
+    s1_only = ReBENDataset(store_copy, split=None, bands="s1", with_mask=True, verify_checksums=True)
+    with pytest.raises(StoreIntegrityError, match=f"'{patch_id}_reference_map' does not match"):
+        s1_only.restrict([patch_id])[0]
+    others = ReBENDataset(store_copy, split=None, bands=14, verify_checksums=True)
+    others.restrict([p for p in others.index.patch_id if p != patch_id][:8])
+    assert others.__getitems__(list(range(8)))["image"].shape == (8, 14, 120, 120)
+    copy = pickle.loads(pickle.dumps(StoreReader(store_copy, verify_checksums=True)))  # as a spawned worker gets it
+    with pytest.raises(StoreIntegrityError, match=patch_id):
+        copy.read_s2(patch_id)
+
+
+def test_checksum_table_lookup_and_crc32_by_hand() -> None:
+    from bigearth.data.checksums import ChecksumTable
+    from bigearth.errors import StoreIntegrityError
+
+    table = ChecksumTable(np.array(["b", "a", "c"]), np.array([2, 0x3610A686, 3]))  # CRC-32 of b"hello"
+    assert [table.recorded(key) for key in ("a", "b", "c", "d", "a" * 100)] == [0x3610A686, 2, 3, None, None]
+    table.check("a", b"hello")
+    with pytest.raises(
+        StoreIntegrityError, match=r"'a' does not match its checksum \(CRC-32 3138956147, recorded 907060870"
+    ):
+        table.check("a", b"hellp")  # zlib.crc32(b"hellp") == 3138956147
+    with pytest.raises(StoreIntegrityError, match="'d' has no recorded checksum"):
+        table.check("d", b"hello")
+
+
+def test_checksums_on_read_are_refused_where_none_are_recorded(store_copy: Path, mini_root: Path) -> None:
+    from bigearth.data.dataset import ReBENDataset
+    from bigearth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="release root: its GeoTIFFs have no recorded checksums"):
+        ReBENDataset(mini_root, split="test", verify_checksums=True)
+    with pytest.raises(ConfigError, match="packed layout holds no per-value checksums"):
+        ReBENDataset(store_copy, split="test", packed=True, verify_checksums=True)
+    manifest = json.loads((store_copy / "manifest.json").read_text())
+    del manifest["checksums"]["values"]  # as a store of format 1 has it
+    (store_copy / "manifest.json").write_text(json.dumps(manifest | {"format_version": 1}))
+    with pytest.raises(StoreError, match=r"records no per-value checksums .* re-encode it with `bigearth encode`"):
+        ReBENDataset(store_copy, split="test", verify_checksums=True)
+
+
 def test_checksum_table_holds_the_crc32_of_every_value(store_copy: Path) -> None:
     table = pq.read_table(store_copy / CHECKSUMS_FILE).to_pydict()
     reader = StoreReader(store_copy)
