@@ -296,6 +296,14 @@ def test_temporary_files_of_killed_writers_are_removed_by_the_next_write(tmp_pat
     atomic_write_json(target, {"complete": True})
     assert json.loads(target.read_text()) == {"complete": True}
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([target.name, running.name, other.name])
+    from bigearth.tasks.trainer import AtomicCheckpointIO
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    killed_best = checkpoints / f".best-epoch=01.ckpt.{int(finished.stdout)}.tmp"  # a name no later epoch writes
+    killed_best.write_bytes(b"half")
+    AtomicCheckpointIO().save_checkpoint({"epoch": 2}, checkpoints / "last.ckpt")
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["last.ckpt"]
 
 
 class Opaque:

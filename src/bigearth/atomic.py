@@ -3,7 +3,8 @@
 A reader never sees a half-written file under the final name, so a manifest or a checkpoint that exists is
 complete. A failed write (a full disk, an interrupt) removes its temporary file and leaves the target as it was; a
 writer killed before it could (kill -9, a power cut) leaves ``.NAME.PID.tmp``, which the next write of ``NAME``
-removes once no process ``PID`` runs.
+removes once no process ``PID`` runs (and the next checkpoint write in its folder, for checkpoints, whose names
+change from epoch to epoch).
 """
 
 import glob
@@ -21,7 +22,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
+    remove_stale_temporaries(path.parent, glob.escape(path.name))
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as handle:
@@ -39,17 +40,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.close(directory)
 
 
-def remove_stale_temporaries(path: Path) -> list[Path]:
-    """Remove the temporary files ``.NAME.PID.tmp`` of ``path`` that writers killed mid-write left behind.
+def remove_stale_temporaries(folder: Path, names: str) -> list[Path]:
+    """Remove the temporary files ``.NAME.PID.tmp`` in ``folder`` that writers killed mid-write left behind.
 
-    A temporary file whose process still runs (another writer of the same target) is left alone.
+    A temporary file whose process still runs (another writer) is left alone.
+
+    Args:
+        folder: the folder of the targets.
+        names: glob pattern of the target names (``glob.escape(name)`` for one target, ``"*.ckpt"`` for checkpoints).
 
     Returns:
         The files removed.
     """
     removed = []
-    for temporary in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = temporary.name[len(path.name) + 2 : -len(".tmp")]
+    for temporary in folder.glob(f".{names}.*.tmp"):
+        pid = temporary.name.removesuffix(".tmp").rpartition(".")[2]
         if pid.isdigit() and not process_runs(int(pid)):
             temporary.unlink(missing_ok=True)
             removed.append(temporary)
