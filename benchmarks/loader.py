@@ -13,12 +13,15 @@ also measured at torch's default thread count and at one thread, each on an othe
 ``os.cpu_count()`` busy processes keep every core busy, beside the previous CPU route (torch operations, which
 use torch's intra-op threads). Also measures encode throughput (patches/s) with both GeoTIFF readers (tifffile,
 rasterio) and, where CUDA is available, samples/s delivered into GPU memory (raw batches from workers, resize +
-normalise on the GPU).
+normalise on the GPU). The cost of checking every value read against the store's checksum table
+(``verify_checksums=True``) is measured on the full output and on raw band groups from the LMDB, beside the same
+rows without it; ``--checksums-only`` measures just those four rows.
 
 Every row is the median of ``--repeats`` runs, the rows interleaved round by round, with the load average at its
 runs (the machine may be shared: compare rows of one run only).
 
 Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--threads 1] [--repeats 5] [--cache data/bench]
+       [--checksums-only]
 """
 
 import argparse
@@ -169,6 +172,28 @@ def thread_rows(packed_raw: ReBENDataset, batch_size: int, default_threads: int)
     }
 
 
+def checksum_rows(store: Path, batch_size: int) -> dict[str, tuple[Callable[[], None], int]]:
+    """The full output and raw band groups read from the LMDB, with and without checking every value's CRC-32."""
+    rows = {}
+    for raw in (False, True):
+        output = "raw band groups from the LMDB" if raw else "(b) store reader, full output"
+        for verify in (False, True):
+            dataset = ReBENDataset(store, split=None, bands=14, packed=False, raw=raw, verify_checksums=verify)
+            dataset.__getitems__(list(range(min(len(dataset), 256))))  # open the LMDB, warm the page cache
+            name = f"{output}, {'checksums verified on read' if verify else 'no checksum check'}"
+            rows[name] = (lambda dataset=dataset: read_all(dataset, batch_size), len(dataset))
+    return rows
+
+
+def print_checksum_costs(results: dict[str, tuple[float, float]]) -> None:
+    """Print the samples/s ratio of reading with checksum checks to reading without, per output."""
+    for output in ("(b) store reader, full output", "raw band groups from the LMDB"):
+        checked = results[f"{output}, checksums verified on read"][0]
+        unchecked = results[f"{output}, no checksum check"][0]
+        print(f"{output}: with checksums / without = {checked / unchecked:.3f} ({checked:,.0f} vs {unchecked:,.0f} "
+              "samples/s)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patches", type=int, default=2000)
@@ -179,6 +204,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the measuring process")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; rows report the median")
     parser.add_argument("--encode-repeats", type=int, default=3, help="encodes of the root with each reader")
+    parser.add_argument("--checksums-only", action="store_true", help="only the checksum rows (encodes once)")
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
@@ -189,6 +215,16 @@ def main() -> None:
         start = time.perf_counter()
         synthesize(root, patches=args.patches, seed=0)
         print(f"synthesised {args.patches} patches in {time.perf_counter() - start:.1f} s")
+    if args.checksums_only:
+        if not (store / "manifest.json").is_file():
+            encode(root, store, workers=args.workers)
+        print(f"{args.patches} patches, batch {args.batch_size}, {args.threads} torch thread(s), {os.cpu_count()} "
+              f"CPUs, median of {args.repeats} interleaved rounds")  # fmt: skip
+        results = measure_interleaved(checksum_rows(store, args.batch_size), args.repeats)
+        for name, (rate, load_average) in results.items():
+            print(f"{name:<72} {rate:>10,.0f} samples/s   load {load_average:5.1f}")
+        print_checksum_costs(results)
+        return
     encode_load = os.getloadavg()[0]
     encoded = encode_rates(root, store, args.workers, args.encode_repeats)
     frame = read_metadata(root, include_snow_cloud=True)
@@ -221,6 +257,7 @@ def main() -> None:
         },
         args.repeats,
     )
+    results |= measure_interleaved(checksum_rows(store, args.batch_size), args.repeats)
     threads = thread_rows(packed_raw, args.batch_size, default_threads)
     results |= measure_interleaved(threads, args.repeats)
     with busy_cores():
@@ -274,6 +311,7 @@ def main() -> None:
     b = results["(b) store reader, 14 x 120 x 120 float32 normalised + labels"][0]
     c = results["(c) per-sample GeoTIFF reading, same output"][0]
     print(f"store reader / per-sample GeoTIFF: {b / c:,.1f} x")
+    print_checksum_costs(results)
     for busy in ("", ", every core busy"):
         one = results[f"full output (packed), 1 torch thread(s), numpy route{busy}"][0]
         many = results[f"full output (packed), {default_threads} torch thread(s), numpy route{busy}"][0]

@@ -189,11 +189,13 @@ def test_predict_reports_a_patch_folder_that_lacks_a_band(mini_root: Path, tmp_p
     assert f"{first.name}_B03.tif" in error_lines(result.output)[0]
 
 
-def test_help_and_info_do_not_import_torch(mini_store: Path) -> None:
-    code = ("import sys\nfrom bigearth.cli import app\ntry:\n    app()\nexcept SystemExit:\n    pass\n"
-            "print('imported:', sorted(m for m in ('torch', 'lightning', 'timm') if m in sys.modules))")  # fmt: skip
+def test_cli_help_and_info_do_not_import_the_heavy_stacks(mini_store: Path) -> None:
+    """Registering every command, ``--help`` and ``info`` start without torch, Lightning, timm, GDAL or pandas."""
+    code = ("import sys\nfrom bigearth.cli import app\nif sys.argv[1:]:\n    try:\n        app()\n"
+            "    except SystemExit:\n        pass\nprint('imported:', sorted(m for m in ('torch', 'lightning', 'timm', "
+            "'rasterio', 'pandas') if m in sys.modules))")  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    for arguments in (["--help"], ["info", str(mini_store)]):
+    for arguments in ([], ["--help"], ["info", str(mini_store)]):
         done = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True,
                               env=environment, timeout=300, check=False)  # fmt: skip
         assert done.stdout.splitlines()[-1] == "imported: []", done.stdout + done.stderr

@@ -81,6 +81,64 @@ def test_verify_without_root_finds_a_flipped_pixel_by_its_checksum(store_copy: P
     assert f"store value {patch_id!r} does not match its checksum" in report.problems[0]
 
 
+def test_checksums_checked_on_read_name_the_damaged_key(store_copy: Path) -> None:
+    from bigearth.data.dataset import ReBENDataset
+    from bigearth.errors import StoreIntegrityError
+
+    patch_id = read_metadata(store_copy)["patch_id"].iloc[3]
+
+    def flip(arrays: dict[str, np.ndarray]) -> None:
+        arrays["B04"][5, 7] ^= 1
+
+    rewrite_value(store_copy, patch_id, flip)
+    rewrite_value(store_copy, f"{patch_id}_reference_map", lambda arrays: arrays["Data"].__setitem__((0, 0), 111))
+    unchecked = ReBENDataset(store_copy, split=None, bands="s2").restrict([patch_id])
+    assert unchecked[0]["image"].shape == (12, 120, 120)  # served as it is: the damage goes unnoticed
+    checked = ReBENDataset(store_copy, split=None, bands="s2", verify_checksums=True)
+    with pytest.raises(StoreIntegrityError, match=f"store value '{patch_id}' does not match its checksum") as error:
+        checked.restrict([patch_id])[0]
+    assert "bigearth verify STORE" in str(error.value)
+    s1_only = ReBENDataset(store_copy, split=None, bands="s1", with_mask=True, verify_checksums=True)
+    with pytest.raises(StoreIntegrityError, match=f"'{patch_id}_reference_map' does not match"):
+        s1_only.restrict([patch_id])[0]
+    others = ReBENDataset(store_copy, split=None, bands=14, verify_checksums=True)
+    others.restrict([p for p in others.index.patch_id if p != patch_id][:8])
+    assert others.__getitems__(list(range(8)))["image"].shape == (8, 14, 120, 120)
+    copy = pickle.loads(pickle.dumps(StoreReader(store_copy, verify_checksums=True)))  # as a spawned worker gets it
+    with pytest.raises(StoreIntegrityError, match=patch_id):
+        copy.read_s2(patch_id)
+
+
+def test_checksum_table_lookup_and_crc32_by_hand() -> None:
+    from bigearth.data.checksums import ChecksumTable
+    from bigearth.errors import StoreIntegrityError
+
+    table = ChecksumTable(np.array(["b", "a", "c"]), np.array([2, 0x3610A686, 3]))  # CRC-32 of b"hello"
+    assert [table.recorded(key) for key in ("a", "b", "c", "d", "a" * 100)] == [0x3610A686, 2, 3, None, None]
+    table.check("a", b"hello")
+    with pytest.raises(
+        StoreIntegrityError, match=r"'a' does not match its checksum \(CRC-32 3138956147, recorded 907060870"
+    ):
+        table.check("a", b"hellp")  # zlib.crc32(b"hellp") == 3138956147
+    with pytest.raises(StoreIntegrityError, match="'d' has no recorded checksum"):
+        table.check("d", b"hello")
+
+
+def test_checksums_on_read_are_refused_where_none_are_recorded(store_copy: Path, mini_root: Path) -> None:
+    from bigearth.data.dataset import ReBENDataset
+    from bigearth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="release root: its GeoTIFFs have no recorded checksums"):
+        ReBENDataset(mini_root, split="test", verify_checksums=True)
+    with pytest.raises(ConfigError, match="packed layout holds no per-value checksums"):
+        ReBENDataset(store_copy, split="test", packed=True, verify_checksums=True)
+    manifest = json.loads((store_copy / "manifest.json").read_text())
+    del manifest["checksums"]["values"]  # as a store of format 1 has it
+    (store_copy / "manifest.json").write_text(json.dumps(manifest | {"format_version": 1}))
+    with pytest.raises(StoreError, match=r"records no per-value checksums .* re-encode it with `bigearth encode`"):
+        ReBENDataset(store_copy, split="test", verify_checksums=True)
+
+
 def test_checksum_table_holds_the_crc32_of_every_value(store_copy: Path) -> None:
     table = pq.read_table(store_copy / CHECKSUMS_FILE).to_pydict()
     reader = StoreReader(store_copy)
@@ -197,6 +255,55 @@ def test_training_stops_on_a_non_finite_loss(store_copy: Path, tmp_path: Path) -
                                 "trainer.limit_val_batches=1", "data.batch_size=4", *QUIET])  # fmt: skip
     with pytest.raises(TrainingError, match=r"the training loss is nan at epoch 0, batch 0"):
         train(config, out=tmp_path / "run")
+
+
+def test_failed_pack_leaves_no_temporary_folder_and_a_killed_one_is_cleared(store_copy: Path, monkeypatch) -> None:
+    reads = []
+    read_many = StoreReader.read_many
+
+    def fill_the_disk_on_the_third_read(self: StoreReader, *args, **kwargs) -> list:
+        reads.append(1)
+        if len(reads) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return read_many(self, *args, **kwargs)
+
+    monkeypatch.setattr(StoreReader, "read_many", fill_the_disk_on_the_third_read)
+    before = sorted(path.name for path in store_copy.iterdir())
+    with pytest.raises(OSError, match="No space left"):
+        pack(store_copy, chunk=64)
+    assert sorted(path.name for path in store_copy.iterdir()) == before  # no .packed.tmp, no packed/
+    assert "packed" not in json.loads((store_copy / "manifest.json").read_text())
+    monkeypatch.undo()
+    killed = store_copy / ".packed.tmp"  # what a pack killed with -9 leaves
+    killed.mkdir()
+    (killed / "s1.npy").write_bytes(b"half")
+    pack(store_copy, chunk=64)
+    assert not killed.exists()
+    assert verify(store_copy).ok
+
+
+def test_temporary_files_of_killed_writers_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    from bigearth.atomic import atomic_write_json
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True)  # fmt: skip
+    target = tmp_path / "manifest [1].json"  # glob characters in the name are taken literally
+    killed = tmp_path / f".{target.name}.{int(finished.stdout)}.tmp"  # its process has exited
+    running = tmp_path / f".{target.name}.{os.getppid()}.tmp"  # another writer that still runs
+    other = tmp_path / f".{target.name}.backup.tmp"  # no process id: not ours
+    for path in (killed, running, other):
+        path.write_text("half")
+    atomic_write_json(target, {"complete": True})
+    assert json.loads(target.read_text()) == {"complete": True}
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([target.name, running.name, other.name])
+    from bigearth.tasks.trainer import AtomicCheckpointIO
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    killed_best = checkpoints / f".best-epoch=01.ckpt.{int(finished.stdout)}.tmp"  # a name no later epoch writes
+    killed_best.write_bytes(b"half")
+    AtomicCheckpointIO().save_checkpoint({"epoch": 2}, checkpoints / "last.ckpt")
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["last.ckpt"]
 
 
 class Opaque:
@@ -351,8 +458,64 @@ def test_missing_or_empty_labels_are_refused(metadata: pd.DataFrame, tmp_path: P
 
 def test_flag_column_of_the_wrong_type_is_refused(metadata: pd.DataFrame, tmp_path: Path) -> None:
     metadata["contains_seasonal_snow"] = metadata["contains_seasonal_snow"].map({True: "yes", False: "no"})
-    with pytest.raises(MetadataError, match="column contains_seasonal_snow holds str values, not booleans"):
+    wrong_type = r"column contains_seasonal_snow holds (large_)?string values, not booleans"  # pandas 3 str: large
+    with pytest.raises(MetadataError, match=wrong_type):
         write_and_read(metadata, tmp_path / "m")
+
+
+def test_missing_flag_value_or_labels_that_are_no_lists_are_refused(metadata: pd.DataFrame, tmp_path: Path) -> None:
+    flags = metadata.assign(contains_cloud_or_shadow=[None if row == 1 else False for row in range(len(metadata))])
+    with pytest.raises(MetadataError, match="column contains_cloud_or_shadow has 1 missing value"):
+        write_and_read(flags.astype({"contains_cloud_or_shadow": "boolean"}), tmp_path / "flags")
+    words = metadata.assign(labels=[", ".join(labels) for labels in metadata["labels"]])
+    with pytest.raises(MetadataError, match=r"column labels holds (large_)?string values, not lists of class names"):
+        write_and_read(words, tmp_path / "words")
+
+
+def test_info_counts_a_hand_made_table(tmp_path: Path) -> None:
+    """Five patches whose counts are worked out by hand: two flagged rows are left out of every per-split count."""
+    from typer.testing import CliRunner
+
+    from bigearth.cli import app
+
+    tile = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP"
+    rows = [  # country, split, labels, snow, cloud
+        ("Austria", "train", ["Urban fabric", "Pastures"], False, False),
+        ("Austria", "test", ["Pastures"], False, False),
+        ("Belgium", "validation", ["Arable land"], True, False),
+        ("Belgium", "train", ["Pastures", "Mixed forest"], False, True),
+        ("Belgium", "train", ["Mixed forest"], False, False),
+    ]
+    frame = pd.DataFrame(
+        {
+            "patch_id": [f"{tile}_{x:02d}_00" for x in range(len(rows))],
+            "labels": [labels for _, _, labels, _, _ in rows],
+            "split": [split for _, split, _, _, _ in rows],
+            "country": [country for country, _, _, _, _ in rows],
+            "s1_name": [f"S1A_IW_GRDH_1SDV_20170613T165043_33UUP_{x}_0" for x in range(len(rows))],
+            "s2v1_name": [f"S2A_MSIL2A_20170613T101031_{x}_0" for x in range(len(rows))],
+            "contains_seasonal_snow": [snow for *_, snow, _ in rows],
+            "contains_cloud_or_shadow": [cloud for *_, cloud in rows],
+        }
+    )
+    write_metadata(frame, tmp_path / "metadata.parquet")
+    result = CliRunner().invoke(app, ["info", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["patches"], summary["clean_patches"]) == (5, 3)
+    assert summary["flagged"] == {"seasonal_snow": 1, "cloud_or_shadow": 1}
+    assert summary["splits"] == {"train": 2, "validation": 0, "test": 1}
+    assert summary["countries"] == {
+        "Austria": {"train": 1, "validation": 0, "test": 1},
+        "Belgium": {"train": 1, "validation": 0, "test": 0},
+    }
+    counted = {name: counts for name, counts in summary["classes"].items() if any(counts.values())}
+    assert counted == {
+        "Urban fabric": {"train": 1, "validation": 0, "test": 0},
+        "Pastures": {"train": 1, "validation": 0, "test": 1},
+        "Mixed forest": {"train": 1, "validation": 0, "test": 0},
+    }
+    assert len(summary["classes"]) == 19
 
 
 def test_encode_into_the_root_itself_is_refused(mini_root: Path) -> None:

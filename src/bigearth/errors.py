@@ -31,3 +31,7 @@ class ConfigError(BigEarthError, ValueError):
 
 class TrainingError(BigEarthError, RuntimeError):
     """Training cannot go on: a loss or a validation metric is NaN or infinite."""
+
+
+class StoreIntegrityError(StoreError):
+    """A store value differs from the checksum recorded when the store was written (damage or a change since)."""

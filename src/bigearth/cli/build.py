@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError
 
-if TYPE_CHECKING:  # the build package loads GDAL and Dask: imported when a command runs
+if TYPE_CHECKING:  # the build package loads GDAL and Dask, rich.progress takes time: imported when a command runs
+    from rich.progress import Progress
+
     from bigearth.construct import BuildSummary, TileProgressEvent
     from bigearth.construct.tile import TileJob
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # the build package loads GDAL and Dask: imported when a comm
 class _BuildProgress:
     """Two rich bars, tiles and patches, fed by build progress events (from any thread)."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: "Progress") -> None:
         self.progress = progress
         self.tiles = progress.add_task("tiles", total=None)
         self.patches = progress.add_task("patches", total=None)
@@ -74,6 +75,15 @@ def build_command(
     any_country: Annotated[bool, typer.Option(help="assign any country, not only reBEN's ten")] = False,
 ) -> None:
     """Build reBEN (official layout and metadata) from S2 L2A tiles, S1 scenes and CLC 2018, on Dask."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from bigearth.construct import BuildOptions, build
     from bigearth.construct.quality import QualityThresholds
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bigearth.cli.app import app, at_least, console, fail, labelled
@@ -19,6 +18,8 @@ __all__ = ["console", "fail", "progress_bar"]
 @contextmanager
 def progress_bar(description: str) -> Iterator:
     """Yield a ``(done, total)`` callback that drives a rich progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # slow import
+
     description_column = TextColumn("{task.description}", style="progress.description", markup=False)
     with Progress(
         description_column, BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=False
@@ -128,13 +129,13 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
     """Count patches per split, country and class."""
-    from bigearth.data.metadata import read_metadata
+    from bigearth.data.metadata import read_metadata_table
     from bigearth.data.source import open_source
     from bigearth.data.summary import summarise
 
     try:
         kind = open_source(path).kind
-        summary = summarise(read_metadata(path, include_snow_cloud=True)) | {"path": str(path), "kind": kind}
+        summary = summarise(read_metadata_table(path, include_snow_cloud=True)) | {"path": str(path), "kind": kind}
     except BigEarthError as error:
         fail(error)
     if as_json:

@@ -115,6 +115,9 @@ class ReBENDataset(Dataset):
         normalise: standardise with reBEN's published statistics (default); False gives float32 values in native
             units (reflectance x 10^4, backscatter in dB) after resampling, as TorchGeo gives raw values.
         root: alias of ``path`` (TorchGeo's name).
+        verify_checksums: compare every store value read with the CRC-32 its checksum table records and raise
+            :class:`~bigearth.errors.StoreIntegrityError` naming the key on a mismatch (stores of format 2; reads
+            the LMDB, not the packed layout, which ``bigearth verify`` checks against the LMDB). Off by default.
     """
 
     def __init__(
@@ -133,15 +136,26 @@ class ReBENDataset(Dataset):
         transforms: SampleTransform | None = None,
         normalise: bool = True,
         root: Path | str | None = None,
+        verify_checksums: bool = False,
     ) -> None:
         if (path is None) == (root is None):
             given = "both were given" if path is not None else "neither was given"
             raise ConfigError(f"pass the store or release root as path or as root (its alias): {given}")
         path = path if path is not None else root
-        self.source: PatchSource = open_source(Path(path))
+        self.source: PatchSource = open_source(Path(path), verify_checksums=verify_checksums)
+        if packed and verify_checksums:
+            raise ConfigError(
+                "the packed layout holds no per-value checksums: pass packed=False (or leave it unset) with "
+                "verify_checksums, or check the packed layout once with `bigearth verify STORE`"
+            )
         if packed and not (isinstance(self.source, StoreReader) and has_packed(self.source.path)):
             raise MissingDataError(f"{path} has no packed layout; write one with `bigearth encode --packed`")
-        use_packed = packed is not False and isinstance(self.source, StoreReader) and has_packed(self.source.path)
+        use_packed = (
+            packed is not False
+            and not verify_checksums
+            and isinstance(self.source, StoreReader)
+            and has_packed(self.source.path)
+        )
         self.packed = PackedReader(self.source.path) if use_packed else None
         self.bands = resolve_bands(bands)
         self.groups = group_bands(self.bands)

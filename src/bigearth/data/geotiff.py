@@ -1,12 +1,12 @@
-"""Reading reBEN GeoTIFFs (tifffile or rasterio) and writing them (rasterio), with checks naming patch and file."""
+"""Reading reBEN GeoTIFFs (tifffile or rasterio) and writing them (rasterio), with checks naming patch and file.
+
+tifffile and rasterio (GDAL) are imported by the functions that read or write a file, not with this module: the
+commands that only read a store or the metadata (``bigearth info``) start without them.
+"""
 
 from pathlib import Path
 
 import numpy as np
-import rasterio
-import tifffile
-from rasterio.errors import RasterioIOError
-from rasterio.transform import from_origin
 
 from bigearth.bands import S1_BANDS, S2_BANDS, native_size
 from bigearth.data.layout import reference_map_path, s1_band_path, s2_band_path
@@ -58,6 +58,9 @@ def _corrupt(path: Path, patch: str, error: Exception) -> CorruptDataError:
 
 
 def _read_rasterio(path: Path, patch: str, size: int, dtype: np.dtype) -> np.ndarray:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
     try:
         with rasterio.open(path) as source:
             _check_layout(path, patch, count=source.count, width=source.width, height=source.height,
@@ -68,6 +71,8 @@ def _read_rasterio(path: Path, patch: str, size: int, dtype: np.dtype) -> np.nda
 
 
 def _read_tifffile(path: Path, patch: str, size: int, dtype: np.dtype) -> np.ndarray:
+    import tifffile
+
     try:
         with tifffile.TiffFile(path) as tiff:
             page = tiff.pages.first
@@ -159,6 +164,9 @@ def write_band(
         nodata: nodata value tag, or None for none.
         compress: GDAL compression name (``"deflate"`` for reference maps, with predictor 2 as in reBEN) or None.
     """
+    import rasterio
+    from rasterio.transform import from_origin
+
     path.parent.mkdir(parents=True, exist_ok=True)
     size = array.shape[-1]
     pixel = 1200 / size

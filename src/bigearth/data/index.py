@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from bigearth.data.geo import patch_latlon
 from bigearth.data.layout import normalise_split
-from bigearth.data.metadata import label_codes, read_metadata
+from bigearth.data.metadata import contiguous, read_metadata
 from bigearth.nomenclature import CLASSES_TABLE, ClassOrder, class_names
 
 
@@ -53,8 +53,7 @@ class PatchIndex:
 def coordinates(patch_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return patch-centre latitude and longitude (degrees) of S2 patch names, vectorised per tile."""
     # <...>_T<tile>_<x>_<y>: the last three fields, split by pyarrow (pandas' str.rsplit is 10x slower)
-    names = pa.array(patch_ids, type=pa.string())  # a ChunkedArray where pandas keeps strings in arrow
-    names = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
+    names = contiguous(pa.array(patch_ids, type=pa.string()))  # a ChunkedArray where pandas keeps strings in arrow
     parts = pc.split_pattern(names, "_", max_splits=3, reverse=True)
     fields = [pc.list_element(parts, position) for position in (1, 2, 3)]
     tiles = pc.dictionary_encode(pc.utf8_slice_codeunits(fields[0], 1))
@@ -68,6 +67,20 @@ def coordinates(patch_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         rows = order[starts[number] : starts[number + 1]]
         lat[rows], lon[rows] = patch_latlon(tile, x[rows], y[rows])
     return lat, lon
+
+
+def label_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Flatten a column of label lists into the row of every label and its position in ``CLASSES_TABLE``.
+
+    Returns:
+        rows ``(L,)`` int64 and codes ``(L,)`` int64 (-1 for a name that is not a reBEN class), L labels in all.
+    """
+    lists = labels.to_numpy()
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    names = np.concatenate(list(lists)) if counts.sum() else np.empty(0, dtype=object)
+    return np.repeat(np.arange(len(lists)), counts), pd.Index(CLASSES_TABLE, dtype=object).get_indexer(names).astype(
+        np.int64
+    )
 
 
 def multi_hot_matrix(labels: pd.Series, order: ClassOrder) -> np.ndarray:

@@ -62,7 +62,29 @@ def pack(store: Path, *, progress: Callable[[int, int], None] | None = None, chu
     with_maps = bool(manifest["counts"]["reference_map"])
     groups = [*PACKED_GROUPS, *([REFERENCE_GROUP] if with_maps else [])]
     temporary = store / f".{PACKED_DIR}.tmp"
-    shutil.rmtree(temporary, ignore_errors=True)
+    shutil.rmtree(temporary, ignore_errors=True)  # left by a pack that was killed
+    try:
+        _write_packed(reader, frame, groups, temporary, progress, chunk)
+    except BaseException:  # a full disk, Ctrl-C: nothing half-written stays beside the store
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    shutil.rmtree(store / PACKED_DIR, ignore_errors=True)
+    os.replace(temporary, store / PACKED_DIR)
+    entry = {"rows": len(frame), "groups": {g: list(PACKED_GROUPS.get(g, ("Data",))) for g in groups}}
+    atomic_write_json(store / MANIFEST_FILE, manifest | {"packed": entry})
+    return entry
+
+
+def _write_packed(
+    reader: StoreReader,
+    frame: pd.DataFrame,
+    groups: list[str],
+    temporary: Path,
+    progress: Callable[[int, int], None] | None,
+    chunk: int,
+) -> None:
+    """Write the packed arrays and ``rows.parquet`` of ``frame``'s patches into the folder ``temporary``, fsynced."""
+    with_maps = REFERENCE_GROUP in groups
     temporary.mkdir()
     arrays = {}
     for group in groups:
@@ -88,11 +110,6 @@ def pack(store: Path, *, progress: Callable[[int, int], None] | None = None, chu
     for file in temporary.iterdir():
         with open(file, "rb+") as handle:
             os.fsync(handle.fileno())
-    shutil.rmtree(store / PACKED_DIR, ignore_errors=True)
-    os.replace(temporary, store / PACKED_DIR)
-    entry = {"rows": len(frame), "groups": {g: list(PACKED_GROUPS.get(g, ("Data",))) for g in groups}}
-    atomic_write_json(store / MANIFEST_FILE, manifest | {"packed": entry})
-    return entry
 
 
 class PackedReader:

@@ -8,7 +8,7 @@ from bigearth.data import geotiff
 from bigearth.bands import S1_BANDS, S2_BANDS
 from bigearth.data.layout import METADATA_FILE, is_release_root
 from bigearth.data.store import PatchVisitor, StoreReader, is_store
-from bigearth.errors import MissingDataError
+from bigearth.errors import ConfigError, MissingDataError
 
 
 class ReleaseReader:
@@ -45,16 +45,27 @@ class ReleaseReader:
 PatchSource = StoreReader | ReleaseReader
 
 
-def open_source(path: Path) -> PatchSource:
+def open_source(path: Path, *, verify_checksums: bool = False) -> PatchSource:
     """Open a store folder or a release root, whichever ``path`` is.
+
+    Args:
+        path: store folder or release root.
+        verify_checksums: compare every store value read with its recorded checksum (stores only).
 
     Raises:
         MissingDataError: if ``path`` is neither.
+        ConfigError: if ``verify_checksums`` is asked of a release root (its GeoTIFFs have no recorded checksums).
+        StoreError: if ``verify_checksums`` is asked of a store without checksums (see :class:`StoreReader`).
     """
     path = Path(path)
     if is_store(path):
-        return StoreReader(path)
+        return StoreReader(path, verify_checksums=verify_checksums)
     if is_release_root(path) or (path / METADATA_FILE).is_file():
+        if verify_checksums:
+            raise ConfigError(
+                f"{path} is a release root: its GeoTIFFs have no recorded checksums, so verify_checksums applies "
+                "to stores only; encode one with `bigearth encode`, or read without verify_checksums"
+            )
         return ReleaseReader(path)
     raise MissingDataError(
         f"{path} is neither a store (no data.mdb) nor a reBEN release root (no BigEarthNet-S2, BigEarthNet-S1 or "

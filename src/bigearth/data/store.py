@@ -21,7 +21,6 @@ workers work after the parent has read (``ds[0]`` before a ``DataLoader`` with f
 
 import json
 import os
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 
 from bigearth.data import safetensors_codec
 from bigearth.bands import S1_BANDS, S2_BANDS, native_size
+from bigearth.data.checksums import ChecksumTable
 from bigearth.data.layout import METADATA_FILE, reference_map_key
 from bigearth.errors import CorruptDataError, MissingDataError, StoreError
 
@@ -178,11 +178,6 @@ def check_manifest(payload: Any, file: Path) -> None:
         )
 
 
-def value_checksum(value: bytes | memoryview) -> int:
-    """Return the CRC-32 of a store value (as ``zlib.crc32``), the per-value checksum of the checksum table."""
-    return zlib.crc32(value)
-
-
 class StoreReader:
     """Reads patches from a store (or a rico-hdl LMDB) by name.
 
@@ -190,42 +185,66 @@ class StoreReader:
 
     Args:
         path: the store folder.
+        verify_checksums: compare every value read with the CRC-32 that the store's checksum table records (one
+            CRC per value read; see ``docs/reliability.md`` for the cost). Off by default: ``bigearth verify``
+            checks a whole store once.
+
+    Raises:
+        MissingDataError: if ``path`` holds no LMDB.
+        StoreError: with ``verify_checksums``, if the store records no checksums (store format 1 or a foreign
+            rico-hdl LMDB) or its checksum table is damaged.
     """
 
     kind = "store"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, verify_checksums: bool = False) -> None:
         self.path = Path(path)
         if not is_store(self.path):
             raise MissingDataError(f"{self.path} holds no data.mdb: it is no store; run `bigearth encode` first")
         self.manifest = read_manifest(self.path)
+        self.checksums = None
+        if verify_checksums:
+            self.checksums = None if self.manifest is None else ChecksumTable.read(self.path, self.manifest)
+            if self.checksums is None:
+                raise StoreError(
+                    f"the store {self.path} records no per-value checksums (store format 1 or a rico-hdl LMDB without "
+                    "a bigearth manifest), so values cannot be checked on read; re-encode it with `bigearth encode` "
+                    "to add them, or read without verify_checksums"
+                )
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "manifest": self.manifest}
+        return {"path": self.path, "manifest": self.manifest, "checksums": self.checksums}
+
+    def _checked(self, key: str, value: bytes | memoryview | None) -> bytes | memoryview:
+        """Return a value read for ``key``, compared with its checksum if asked to.
+
+        Raises:
+            MissingDataError: if the key is not in the store (``value`` None).
+            StoreIntegrityError: if the value differs from its recorded checksum.
+        """
+        if value is None:
+            raise MissingDataError(
+                f"patch {key} is not in the store {self.path}; re-encode the store from a release root "
+                "that holds it, or remove the patch from the metadata"
+            )
+        if self.checksums is not None:
+            self.checksums.check(key, value)
+        return value
 
     def get(self, key: str) -> bytes:
         """Return the raw value of ``key``.
 
         Raises:
             MissingDataError: if the key is not in the store.
+            StoreIntegrityError: with ``verify_checksums``, if the value differs from its recorded checksum.
         """
         with shared_environment(self.path).begin(buffers=False) as transaction:
-            value = transaction.get(key.encode())
-        if value is None:
-            raise MissingDataError(
-                f"patch {key} is not in the store {self.path}; re-encode the store from a release root "
-                "that holds it, or remove the patch from the metadata"
-            )
-        return value
+            return self._checked(key, transaction.get(key.encode()))
 
     def get_many(self, keys: list[str]) -> list[bytes]:
         """Return the raw values of ``keys`` in one read transaction (see :meth:`get`)."""
         with shared_environment(self.path).begin(buffers=False) as transaction:
-            values = [transaction.get(key.encode()) for key in keys]
-        for key, value in zip(keys, values, strict=True):
-            if value is None:
-                self.get(key)  # raises the message for the missing key
-        return values
+            return [self._checked(key, transaction.get(key.encode())) for key in keys]
 
     def for_each(self, names: list[str], bands: tuple[str, ...], visit: PatchVisitor) -> None:
         """Call ``visit(i, {band: array})`` for the chosen bands of each patch, in one read transaction.
@@ -235,12 +254,11 @@ class StoreReader:
 
         Raises:
             MissingDataError: naming the first name not in the store.
+            StoreIntegrityError: with ``verify_checksums``, naming the first value that differs from its checksum.
         """
         with shared_environment(self.path).begin(buffers=True) as transaction:
             for i, name in enumerate(names):
-                value = transaction.get(name.encode())
-                if value is None:
-                    self.get(name)  # raises the message for the missing key
+                value = self._checked(name, transaction.get(name.encode()))
                 visit(i, select_bands(decode_checked(value, name), bands, name))
 
     def read_many(self, names: list[str], bands: tuple[str, ...]) -> list[dict[str, np.ndarray]]:

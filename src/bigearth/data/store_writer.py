@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.bands import S1_BANDS, S2_BANDS
+from bigearth.data.checksums import value_checksum
 from bigearth.data.layout import METADATA_FILES
 from bigearth.data.store import (
     CHECKSUMS_FILE,
@@ -36,7 +37,6 @@ from bigearth.data.store import (
     STORE_FORMAT_VERSION,
     check_not_truncated,
     close_shared_environment,
-    value_checksum,
 )
 from bigearth.errors import StoreError
 

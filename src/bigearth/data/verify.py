@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bigearth.bands import S1_BANDS, S2_BANDS
+from bigearth.data.checksums import ChecksumTable
 from bigearth.data.layout import reference_map_key
 from bigearth.data.metadata import read_metadata
 from bigearth.data.source import ReleaseReader
@@ -32,7 +33,6 @@ from bigearth.data.store import (
     StoreReader,
     decode_checked,
     shared_environment,
-    value_checksum,
 )
 from bigearth.data.store_writer import key_kind
 from bigearth.errors import BigEarthError, CorruptDataError, StoreError
@@ -91,28 +91,6 @@ def _check_manifest_against_store(store: Path, manifest: dict[str, Any], keys: l
     return problems
 
 
-def _read_checksums(store: Path, manifest: dict[str, Any]) -> dict[str, int]:
-    """Return the per-value CRC-32 table (empty for a format-1 store, which has none).
-
-    Raises:
-        StoreError: if a format-2 store's table is missing, unreadable or differs from the manifest's MD5.
-    """
-    entry = manifest["checksums"].get("values")
-    if entry is None:
-        return {}
-    file = store / entry["file"]
-    if not file.is_file() or _md5(file) != entry["md5"]:
-        raise StoreError(
-            f"the checksum table {file} is missing or differs from the manifest's MD5; the store is damaged: "
-            "re-encode it"
-        )
-    try:
-        table = pq.read_table(file)
-    except (pa.ArrowInvalid, OSError) as error:
-        raise StoreError(f"the checksum table {file} cannot be read ({error}); re-encode the store") from error
-    return dict(zip(table["key"].to_pylist(), table["crc32"].to_pylist(), strict=True))
-
-
 def verify(
     store: Path, root: Path | None = None, *, progress: Callable[[int, int], None] | None = None
 ) -> VerifyReport:
@@ -139,13 +117,13 @@ def verify(
     release = ReleaseReader(root) if root is not None else None
     keys = _expected_keys(store, reader)
     report = VerifyReport()
-    checksums: dict[str, int] = {}
+    checksums = None
     if reader.manifest is not None:
         report.problems += _check_manifest_against_store(store, reader.manifest, reader.all_keys())
-        checksums = _read_checksums(store, reader.manifest)
+        checksums = ChecksumTable.read(store, reader.manifest)
     for done, key in enumerate(keys, start=1):
         try:
-            _check_key(reader, release, key, checksums.get(key))
+            _check_key(reader, release, key, checksums)
         except BigEarthError as error:
             report.problems.append(str(error))
         report.checked += 1
@@ -156,13 +134,10 @@ def verify(
     return report
 
 
-def _check_key(reader: StoreReader, release: ReleaseReader | None, key: str, checksum: int | None) -> None:
+def _check_key(reader: StoreReader, release: ReleaseReader | None, key: str, checksums: ChecksumTable | None) -> None:
     value = reader.get(key)
-    if checksum is not None and value_checksum(value) != checksum:
-        raise CorruptDataError(
-            f"store value {key!r} does not match its checksum (CRC-32 {value_checksum(value)}, recorded {checksum}): "
-            "the value was changed or damaged after encoding; re-encode the store"
-        )
+    if checksums is not None:
+        checksums.check(key, value)
     kind = key_kind(key)
     if kind == "reference_map":
         stored = {REFERENCE_MAP_TENSOR: _checked_reference_map(reader, key)}

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.plugins import TorchCheckpointIO
 
-from bigearth.atomic import atomic_write_bytes
+from bigearth.atomic import atomic_write_bytes, remove_stale_temporaries
 from bigearth.errors import TrainingError
 from bigearth.tasks.config import EarlyStoppingConfig, Recipe
 from bigearth.tasks.determinism import EpochSeed
@@ -35,6 +35,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         """Serialise ``checkpoint`` and write it to ``path`` atomically."""
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
+        remove_stale_temporaries(Path(path).parent, "*.ckpt")  # of best-*.ckpt names a killed run will not reuse
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     def load_checkpoint(
