@@ -82,9 +82,7 @@ class ClassificationTask(TaskModule):
 
     def configure_model(self) -> None:
         """Load ``model.weights`` when a fresh training run starts (not on resume or evaluation)."""
-        trainer = self._trainer
-        fresh_fit = trainer is not None and trainer.state.fn == "fit" and trainer.ckpt_path is None
-        if self.model_config.weights and fresh_fit and not self._weights_loaded:
+        if self.model_config.weights and self.fresh_fit and not self._weights_loaded:
             load_backbone_weights(self.network.backbone, self.model_config.weights, bands=self.metadata.bands)
             self._weights_loaded = True
 

@@ -29,6 +29,12 @@ class TaskModule(L.LightningModule):
     optimizer_config: Any
     scheduler_config: SchedulerConfig
 
+    @property
+    def fresh_fit(self) -> bool:
+        """Whether a training run starts from scratch now (not a resume, an evaluation or a prediction)."""
+        trainer = self._trainer
+        return trainer is not None and trainer.state.fn == "fit" and trainer.ckpt_path is None
+
     def shared_step(self, batch: dict[str, Any], split: Split) -> Tensor:
         """Return the loss of a batch of ``split`` (and collect what the split's metrics need)."""
         raise NotImplementedError

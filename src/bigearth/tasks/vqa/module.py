@@ -121,12 +121,10 @@ class VQATask(TaskModule):
 
     def configure_model(self) -> None:
         """Load ``model.image_weights`` when a fresh training run starts (not on resume or evaluation)."""
-        trainer = self._trainer
-        fresh_fit = trainer is not None and trainer.state.fn == "fit" and trainer.ckpt_path is None
         if (
             self.model_config.image_weights
             and self.network.image is not None
-            and fresh_fit
+            and self.fresh_fit
             and not self._weights_loaded
         ):
             load_backbone_weights(
