@@ -31,3 +31,7 @@ class ConfigError(BigEarthError, ValueError):
 
 class TrainingError(BigEarthError, RuntimeError):
     """Training cannot go on: a loss or a validation metric is NaN or infinite."""
+
+
+class MissingExtraError(BigEarthError, ImportError):
+    """An optional capability's package is not installed; the message names the extra that installs it."""

@@ -14,6 +14,13 @@ The journey of a build, one module per step:
 :mod:`~bigearth.build.fixtures` writes small synthetic inputs for tests, examples and benchmarks.
 """
 
+# ruff: noqa: E402  (the extra's packages are checked before the modules below import them)
+
+from bigearth._optional import require
+
+require("shapely", extra="build")
+require("pyogrio", extra="build")
+
 from bigearth.build.options import BuildOptions
 from bigearth.build.report import BuildSummary
 from bigearth.build.runner import TileProgressEvent, build

@@ -11,6 +11,7 @@ from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.cli.pretrain import config_task
 from bigearth.errors import BigEarthError, ConfigError
+from bigearth.recipes import resolve_recipe
 
 #: config ``task`` -> module with ``run_training(config, *, data, out, overrides) -> Path``, besides classification.
 OTHER_TRAINING_TASKS: dict[str, str] = {
@@ -21,7 +22,9 @@ OTHER_TRAINING_TASKS: dict[str, str] = {
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML recipe, or a run folder to resume")],
+    config: Annotated[
+        Path, typer.Argument(help="YAML recipe, run folder to resume, or packaged recipe (`bigearth configs`)")
+    ],
     overrides: Annotated[
         list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
     ] = None,
@@ -35,6 +38,7 @@ def train(
 
     extra = list(overrides or []) + ([f"data.path={data}"] if data is not None else [])
     try:
+        config = resolve_recipe(config)
         task = _recipe_task(config)
         if task in OTHER_TRAINING_TASKS:
             module = importlib.import_module(OTHER_TRAINING_TASKS[task])

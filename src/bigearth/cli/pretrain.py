@@ -14,6 +14,7 @@ import yaml
 from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError, MissingDataError
+from bigearth.recipes import resolve_recipe
 
 #: config ``task`` -> module holding ``run_pretraining``.
 PRETRAINING_TASKS: dict[str, str] = {
@@ -60,12 +61,13 @@ def pretraining_module(config: Path) -> str:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
 def pretrain(
     context: typer.Context,
-    config: Annotated[Path, typer.Argument(help="YAML recipe (configs/ssl/*.yaml, configs/fm/*.yaml)")],
+    config: Annotated[Path, typer.Argument(help="YAML recipe or packaged recipe, e.g. ssl/mocov2")],
     data: Annotated[Path | None, typer.Option(help="store folder or release root (overrides data.path)")] = None,
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config>-<time>)")] = None,
 ) -> None:
     """Self-supervised pretraining (SSL methods with GeoRank, CSMAE/CSMoE); key=value overrides follow."""
     try:
+        config = resolve_recipe(config)
         module = importlib.import_module(pretraining_module(config))
         run = module.run_pretraining(config, data=data, out=out, overrides=list(context.args))
     except BigEarthError as error:
