@@ -14,7 +14,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 #: Layer -> the top-level parts of ``bigearth`` in it.
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("bigearth", "bigearth.errors", "bigearth.atomic", "bigearth.nomenclature", "bigearth.bands",
-             "bigearth.parallel"),
+             "bigearth.parallel", "bigearth._optional", "bigearth.recipes"),
     "data": ("bigearth.data", "bigearth.construct", "bigearth.text", "bigearth.sampling"),
     "networks": ("bigearth.models", "bigearth.ssl"),
     "slimming": ("bigearth.slim",),

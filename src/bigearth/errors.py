@@ -35,3 +35,7 @@ class TrainingError(BigEarthError, RuntimeError):
 
 class StoreIntegrityError(StoreError):
     """A store value differs from the checksum recorded when the store was written (damage or a change since)."""
+
+
+class MissingExtraError(BigEarthError, ImportError):
+    """An optional capability's package is not installed; the message names the extra that installs it."""

@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from multiprocessing import get_context
 from typing import TypeVar
 
-from bigearth.errors import ConfigError
+from bigearth._optional import require
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -31,7 +31,7 @@ def run_jobs(
             ``workers`` processes; None uses a process pool.
 
     Raises:
-        ConfigError: if a scheduler is asked for and ``dask[distributed]`` is not installed.
+        MissingExtraError: if a scheduler is asked for and Dask is not installed (the ``build`` extra).
     """
     if scheduler is not None:
         yield from _run_dask(function, jobs, workers=workers, scheduler=scheduler)
@@ -65,12 +65,9 @@ def _run_pool(function: Callable[[J], R], jobs: Sequence[J], *, workers: int) ->
 
 def _run_dask(function: Callable[[J], R], jobs: Sequence[J], *, workers: int, scheduler: str) -> Iterator[R]:
     """Run jobs on a Dask cluster (a local one for ``scheduler == "local"``)."""
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as error:
-        raise ConfigError(
-            "--scheduler needs Dask: pip install 'dask[distributed]' (or drop --scheduler to use local processes)"
-        ) from error
+    require("distributed", extra="build")  # the package behind dask.distributed
+    from dask.distributed import Client, LocalCluster, as_completed
+
     cluster = None
     if scheduler == LOCAL_SCHEDULER:
         cluster = LocalCluster(n_workers=max(workers, 1), threads_per_worker=1, processes=True, dashboard_address=None)

@@ -5,6 +5,7 @@ Each module registers its commands on :data:`bigearth.cli.app.app`; importing th
 
 from bigearth.cli import build as _build  # noqa: F401  (registers commands)
 from bigearth.cli import classification as _classification  # noqa: F401  (registers commands)
+from bigearth.cli import configs as _configs  # noqa: F401  (registers commands)
 from bigearth.cli import data as _data  # noqa: F401  (registers commands)
 from bigearth.cli import fm as _fm  # noqa: F401  (registers commands)
 from bigearth.cli import interop as _interop  # noqa: F401  (registers commands)

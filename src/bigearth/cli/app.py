@@ -10,7 +10,7 @@ import errno
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -112,3 +112,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    """Print ``bigearth <version>`` and exit, for ``--version``."""
+    if value:
+        from bigearth import __version__
+
+        console.print(f"bigearth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Deep learning on Sentinel-1/Sentinel-2 data around the refined BigEarthNet (reBEN) archive."""

@@ -10,6 +10,7 @@ from rich.table import Table
 from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError, CorruptDataError, MissingDataError
+from bigearth.recipes import resolve_recipe
 
 slim_app = typer.Typer(help="Slimmability: post-hoc width slimming, its accuracy and FLOPs, redundancy analysis.",
                        no_args_is_help=True)  # fmt: skip
@@ -195,16 +196,14 @@ def export(
 @slim_app.command()
 def contrast(
     out: Annotated[Path, typer.Option(help="folder to write (its model/ is the encoder)")],
-    recipe: Annotated[Path, typer.Option(help="SSL recipe: method, backbone, views, epochs")] = Path(
-        "configs/ssl/tiny-cpu.yaml"
-    ),
+    recipe: Annotated[Path, typer.Option(help="SSL recipe (file or packaged name)")] = Path("ssl/tiny-cpu"),
     images: Annotated[int, typer.Option(callback=at_least(1), help="dead-leaves images per epoch")] = 384,
 ) -> None:
     """Pretrain the contrast encoder on natural-image-like (dead-leaves) images, with reBEN's band metadata."""
     from bigearth.tasks.slim.contrast import train_contrast_encoder
 
     try:
-        folder = train_contrast_encoder(recipe, out, images=images)
+        folder = train_contrast_encoder(resolve_recipe(recipe), out, images=images)
     except BigEarthError as error:
         fail(error)
     console.print(f"wrote {folder}; compare it with `bigearth slim evaluate {folder} --data STORE`")

@@ -17,9 +17,11 @@ TASK_LIST = "classification, segmentation, vqa, ssl, csmae"
 
 def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path | None) -> None:
     """Train (or resume) through the task registry and print where the run is and, if the task has one, its report."""
+    from bigearth.recipes import resolve_recipe
     from bigearth.tasks.registry import TASKS, recipe_task, train_recipe
 
     try:
+        config = resolve_recipe(config)
         task = TASKS[recipe_task(config)]
         run = train_recipe(config, data=data, out=out, overrides=overrides)
     except BigEarthError as error:
@@ -35,8 +37,11 @@ def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path 
 @app.command(context_settings={"allow_interspersed_args": True})
 def train(
     config: Annotated[
-        Path, typer.Argument(help=f"YAML recipe (its `task`: {TASK_LIST}; configs/), or a run folder to resume")
-    ],
+        Path,
+        typer.Argument(
+            help=f"YAML recipe (its `task`: {TASK_LIST}), run folder to resume, or packaged recipe (`bigearth configs`)"
+        ),
+    ],  # fmt: skip
     overrides: Annotated[
         list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
     ] = None,

@@ -16,6 +16,13 @@ The journey of a build, one module per step:
 :mod:`~bigearth.construct.fixtures` writes small synthetic inputs for tests, examples and benchmarks.
 """
 
+# ruff: noqa: E402  (the extra's packages are checked before the modules below import them)
+
+from bigearth._optional import require
+
+require("shapely", extra="build")
+require("pyogrio", extra="build")
+
 from bigearth.construct.options import BuildOptions
 from bigearth.construct.report import BuildSummary
 from bigearth.construct.runner import TileProgressEvent, build

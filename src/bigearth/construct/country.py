@@ -14,6 +14,7 @@ from functools import cache
 import numpy as np
 import shapely
 
+from bigearth._optional import require
 from bigearth.data.layout import COUNTRIES
 from bigearth.errors import ConfigError
 
@@ -24,9 +25,7 @@ BOUNDARY_SOURCE = "geo-intel-offline (Natural Earth admin-0 polygons, simplified
 @cache
 def _source() -> dict[str, list[dict]]:
     """Return the raw polygons of the boundary source, grouped by country name."""
-    from geo_intel_offline.data_loader import get_loader
-
-    loader = get_loader()
+    loader = require("geo_intel_offline.data_loader", extra="build").get_loader()
     grouped: dict[str, list[dict]] = {}
     for country_id, polygon in loader.polygons.items():
         name = loader.metadata.get(country_id, {}).get("name")

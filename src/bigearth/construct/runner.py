@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bigearth._optional import require
 from bigearth.construct import state
 from bigearth.construct.options import BuildOptions
 from bigearth.construct.plan import plan_build
@@ -50,9 +51,7 @@ BuildProgress = Callable[[TileProgressEvent], None]
 
 def cut_tile_on_worker(job: TileJob) -> dict[str, Any]:
     """Cut one tile on a Dask worker, reporting each finished row of patches as a Dask event."""
-    from distributed import get_worker
-
-    worker = get_worker()
+    worker = require("distributed", extra="build").get_worker()
 
     def report(examined: int, candidates: int) -> None:
         worker.log_event(PROGRESS_TOPIC, {"tile": job.tile, "examined": examined, "candidates": candidates})
@@ -79,6 +78,7 @@ def _run_here(jobs: list[TileJob], progress: BuildProgress | None) -> None:
 
 
 def _run_dask(jobs: list[TileJob], workers: int, scheduler: str | None, progress: BuildProgress | None) -> None:
+    require("distributed", extra="build")
     from distributed import Client, LocalCluster, as_completed
 
     with ExitStack() as stack:

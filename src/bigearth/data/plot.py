@@ -1,5 +1,6 @@
 """Figures of one patch: true colour, false colour, VV, VH and the reference map with a class legend."""
 
+import math
 import textwrap
 from collections.abc import Mapping
 
@@ -59,7 +60,13 @@ def plot_bands(
             ("reference map", shown, {"cmap": cmap, "vmin": 0, "vmax": len(class_names), "interpolation": "nearest"})
         )
         present = sorted(int(i) for i in np.unique(mask) if i != IGNORE_INDEX)
-    figure, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.8 + 0.25 * len(present)), squeeze=False)
+    columns = 2 if len(panels) >= 4 else 1  # legend columns: long class names need about two panels' width
+    lines = [textwrap.fill(line, width=38 * len(panels)) for line in title.split("\n")] if title else []
+    title_lines = sum(line.count("\n") + 1 for line in lines)
+    # inches: square panels, plus what the title lines and legend rows take, so that no band is left blank
+    height = 3.3 + 0.17 * title_lines + 0.2 * math.ceil(len(present) / columns)
+    size = (3.2 * len(panels), height)
+    figure, axes = plt.subplots(1, len(panels), figsize=size, squeeze=False, layout="constrained")
     for axis, (name, image, options) in zip(axes[0], panels, strict=True):
         axis.imshow(image, **options)
         if show_titles:
@@ -67,11 +74,9 @@ def plot_bands(
         axis.set_axis_off()
     if present:
         handles = [Patch(color=np.array(CLASS_COLOURS[class_names[i]]) / 255, label=class_names[i]) for i in present]
-        figure.legend(handles=handles, loc="lower center", ncol=1, fontsize=8, frameon=False)
-    if title:  # wrapped to the figure's width (about 38 characters per panel at this font size)
-        lines = [textwrap.fill(line, width=38 * len(panels)) for line in title.split("\n")]
+        figure.legend(handles=handles, loc="outside lower center", ncol=columns, fontsize=8, frameon=False)
+    if lines:  # wrapped to the figure's width (about 38 characters per panel at this font size)
         figure.suptitle("\n".join(lines), fontsize=9)
-    figure.tight_layout(rect=(0, 0.05 * len(present), 1, 1))
     return figure
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import BoundaryNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
@@ -84,13 +85,15 @@ def plot_per_class_ap(report: ClassificationReport, *, split: str = "test") -> F
     positions = np.arange(len(order))
     names = [report.class_names[i] for i in order]
     axes.barh(positions, np.nan_to_num(ap[order]), color=[_colour(n) for n in names], edgecolor="black", linewidth=0.6)
-    for y, i in zip(positions, order, strict=True):
+    for y, i in zip(positions, order, strict=True):  # a column right of AP 1, clear of the bars and the macro line
         text = "absent" if math.isnan(ap[i]) else f"{ap[i]:.3f}  (n={report.support[i]})"
-        axes.text(np.nan_to_num(ap[i]) + 0.01, y, text, va="center", fontsize=8)
-    axes.axvline(report.macro["ap"], color="black", linestyle="--", label=f"macro AP {report.macro['ap']:.3f}")
+        axes.text(1.02, y, text, va="center", fontsize=8)
+    axes.axvline(report.macro["ap"], color="black", linestyle="--")
+    axes.axvline(1, color="grey", linewidth=0.6)
     axes.set_yticks(positions, [short_name(n) for n in names], fontsize=8)
-    axes.set(xlim=(0, 1.18), xlabel="average precision", title=f"Per-class average precision ({split})")
-    axes.legend(loc="lower right")
+    axes.set_xticks(np.linspace(0, 1, 6))
+    title = f"Per-class average precision ({split}); dashed line: macro AP {report.macro['ap']:.3f}"
+    axes.set(xlim=(0, 1.2), xlabel="average precision", title=title)
     figure.text(0.01, 0.005, report.note, fontsize=7, color="dimgrey")
     return figure
 
@@ -159,12 +162,14 @@ def plot_error_cooccurrence(
     axes = figure.subplots()
     off_diagonal = np.ma.masked_array(counts, mask=np.eye(len(counts), dtype=bool))  # colour confusions only
     axes.imshow(np.eye(len(counts)), cmap="Greys", vmin=0, vmax=6)  # pale grey diagonal: pure misses
-    image = axes.imshow(off_diagonal, cmap="Reds", vmin=0, vmax=max(1, int(off_diagonal.max() or 1)))
-    figure.colorbar(image, ax=axes, shrink=0.7, label="samples with both errors")
+    limit = max(1, int(off_diagonal.max() or 1))
+    # counts are whole numbers: one colour step per count up to 10, whole-number ticks beyond
+    steps = BoundaryNorm(np.arange(-0.5, limit + 1), 256) if limit <= 10 else Normalize(0, limit)
+    image = axes.imshow(off_diagonal, cmap="Reds", norm=steps)
+    figure.colorbar(image, ax=axes, shrink=0.7, label="samples with both errors", ticks=MaxNLocator(integer=True))
     labels = [short_name(n) for n in class_names]
     axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
     axes.set_yticks(range(len(labels)), labels, fontsize=8)
-    limit = off_diagonal.max() or 1
     for (i, j), value in np.ndenumerate(counts):
         if value:
             light = i != j and value > 0.6 * limit

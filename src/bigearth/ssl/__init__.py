@@ -8,3 +8,7 @@
 
 The Lightning task that trains them is :mod:`bigearth.tasks.ssl`.
 """
+
+from bigearth._optional import require
+
+require("lightly", extra="ssl")

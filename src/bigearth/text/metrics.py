@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bigearth._optional import require
 from bigearth.errors import ConfigError
 
 if TYPE_CHECKING:  # pycocoevalcap is imported on first use
@@ -162,6 +163,8 @@ def caption_scores(
         raise ConfigError("every predicted caption needs at least one reference caption")
     if not predictions:
         return dict.fromkeys(CAPTION_METRICS, float("nan")), backend
+    require("pycocoevalcap", extra="text")
+    require("nltk", extra="text")
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge

@@ -134,11 +134,12 @@ def statistics_figure(stats: TextStatistics) -> Figure:
     counts, balance, lengths = figure.subplots(1, 3)
     table = stats.counts.pivot(index="category", columns="type", values="texts").fillna(0)
     bottom = np.zeros(len(table))
+    positions = np.arange(len(table))
     for kind in table.columns:
-        counts.bar(table.index, table[kind], bottom=bottom, label=str(kind))
+        counts.bar(positions, table[kind], bottom=bottom, label=str(kind))
         bottom += table[kind].to_numpy()
-    counts.tick_params(axis="x", labelrotation=60)
-    counts.legend(fontsize="small")
+    counts.set_xticks(positions, table.index, rotation=60, ha="right", rotation_mode="anchor")
+    counts.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))  # beside the bars, never over one
     counts.set_title("texts per category and type")
     counts.set_ylabel("texts")
     if len(stats.yes_share):

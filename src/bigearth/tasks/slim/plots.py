@@ -1,5 +1,6 @@
 """Figures of the slimming reports: relative accuracy vs FLOPs for several encoders, and feature redundancy."""
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ def plot_comparison(reports: Sequence[dict[str, Any]], *, protocol: str = "knn",
     """
     figure = Figure(figsize=(12, 4.8), layout="constrained")
     relative_axes, absolute_axes = figure.subplots(1, 2)
+    places: dict[tuple[str, float], tuple[float, float]] = {}  # (width label, log10 FLOPs %) -> highest point
     for report in reports:
         if protocol not in report["rows"][0]:
             raise ConfigError(f"the report of {report['label']} has no {protocol!r} probe; evaluate with it")
@@ -36,9 +38,12 @@ def plot_comparison(reports: Sequence[dict[str, Any]], *, protocol: str = "knn",
                                   label=report["label"])[0]  # fmt: skip
         absolute_axes.plot(flops, [row[protocol][metric] for row in rows], marker="o", color=line.get_color(),
                            label=report["label"])  # fmt: skip
-        for row, x, y in zip(rows, flops, relative, strict=True):
-            relative_axes.annotate(_width_label(row), (100 * x / flops[0], y), textcoords="offset points",
-                                   xytext=(3, 3), fontsize=7, color=line.get_color())  # fmt: skip
+        for row, x, y in zip(rows, flops, relative, strict=True):  # encoders of one architecture share places
+            place = (_width_label(row), round(math.log10(100 * x / flops[0]), 2))
+            places[place] = max(places.get(place, (0.0, -math.inf)), (100 * x / flops[0], y), key=lambda p: p[1])
+    for (label, _), point in places.items():  # one label per place, above its highest point
+        relative_axes.annotate(label, point, textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7,
+                               color="0.2")  # fmt: skip
     name = f"{protocol} {metric.replace('_', ' ')}"
     relative_axes.set(xscale="log", xlabel="FLOPs (% of width 1)", ylabel=f"relative {name} (% of width 1)",
                       title="relative accuracy vs FLOPs (labels: width)")  # fmt: skip

@@ -2,3 +2,7 @@
 
 Methods: SimCLR, MoCo-v2, BYOL, SimSiam, DINO; recipes with ``task: ssl`` live in ``configs/ssl/``.
 """
+
+from bigearth._optional import require
+
+require("lightly", extra="ssl")
