@@ -13,6 +13,7 @@ from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError
 
 TASK_LIST = "classification, segmentation, vqa, ssl, csmae"
+CONFIG_HELP = f"YAML recipe (its `task`: {TASK_LIST}), run folder to resume, or packaged recipe (`bigearth configs`)"
 
 
 def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path | None) -> None:
