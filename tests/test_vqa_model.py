@@ -13,9 +13,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
-from bigearth.folders import load_vqa_model, save_vqa_model
 from bigearth.folders.classifier import save_model
-from bigearth.folders.vqa import read_vqa_config
+from bigearth.folders.vqa import load_vqa_model, read_vqa_config, save_vqa_model
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa import AnswerVocabulary, QuestionError, QuestionTokenizer, VQAConfig, VQAModel, build_tokenizer

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 import bigearth.cli.vqa  # noqa: F401  (registers ask)
 from bigearth.cli.app import app
 from bigearth.errors import ConfigError, MetadataError, MissingDataError
-from bigearth.folders import load_vqa_model
 from bigearth.folders.classifier import load_model, save_model
+from bigearth.folders.vqa import load_vqa_model
 from bigearth.folders.weights import load_backbone_weights
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.metadata import ModelMetadata

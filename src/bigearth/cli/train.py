@@ -37,12 +37,7 @@ def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path 
 
 @app.command(context_settings={"allow_interspersed_args": True})
 def train(
-    config: Annotated[
-        Path,
-        typer.Argument(
-            help=f"YAML recipe (its `task`: {TASK_LIST}), run folder to resume, or packaged recipe (`bigearth configs`)"
-        ),
-    ],  # fmt: skip
+    config: Annotated[Path, typer.Argument(help=CONFIG_HELP)],
     overrides: Annotated[
         list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
     ] = None,

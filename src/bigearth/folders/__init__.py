@@ -14,6 +14,8 @@ module             job
 ``hub``            the published BIFOLD reBEN classifiers, converted once into bigearth folders
 =================  ==============================================================================
 
+The package exports what the core install reads (classifiers, any folder as an encoder, the format);
+``foundation``, ``segmenter`` and ``vqa`` need their extras and are imported from their modules.
 Networks (:mod:`bigearth.models`) import neither this package nor slimming; slimming (:mod:`bigearth.slim`)
 imports networks only; this package imports both; tasks, evaluation and the command line import this package.
 """
@@ -21,22 +23,13 @@ imports networks only; this package imports both; tasks, evaluation and the comm
 from bigearth.folders.classifier import load_model, save_model
 from bigearth.folders.encoders import load_encoder
 from bigearth.folders.format import FolderInfo, describe_folder, read_model_config, resolve_model_folder
-from bigearth.folders.foundation import load_foundation_model, save_foundation_model
-from bigearth.folders.segmenter import load_segmenter, save_segmenter
-from bigearth.folders.vqa import load_vqa_model, save_vqa_model
 
 __all__ = [
     "FolderInfo",
     "describe_folder",
     "load_encoder",
-    "load_foundation_model",
     "load_model",
-    "load_segmenter",
-    "load_vqa_model",
     "read_model_config",
     "resolve_model_folder",
-    "save_foundation_model",
     "save_model",
-    "save_segmenter",
-    "save_vqa_model",
 ]

@@ -7,13 +7,10 @@ import torch
 
 from bigearth.errors import ConfigError
 from bigearth.folders.classifier import load_model
-from bigearth.folders.format import FOUNDATION_TASK
-from bigearth.folders.foundation import is_foundation_model, load_foundation_model
+from bigearth.folders.format import FOUNDATION_TASK, describe_folder
 from bigearth.folders.slimmed import restore_slimming
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.encoders import BackboneEncoder, FeatureEncoder, FoundationEncoder
-from bigearth.models.fm.config import CrossSensorConfig
-from bigearth.models.fm.csmae import CrossSensorMAE
 from bigearth.models.metadata import ModelMetadata
 
 
@@ -24,7 +21,9 @@ def load_encoder(path: Path, *, device: str | torch.device = "cpu") -> FeatureEn
         MissingDataError: if there is no model folder at ``path``.
         CorruptDataError: if its files do not belong together.
     """
-    if is_foundation_model(path):
+    if describe_folder(path).task == FOUNDATION_TASK:
+        from bigearth.folders.foundation import load_foundation_model  # the [fm] extra, only where needed
+
         return FoundationEncoder(load_foundation_model(path, device=device)).eval()
     return BackboneEncoder(load_model(path, device=device)).eval()
 
@@ -39,6 +38,9 @@ def encoder_from_config(config: dict[str, Any]) -> FeatureEncoder:
     """
     metadata = ModelMetadata.from_dict(config)
     if config.get("task") == FOUNDATION_TASK:
+        from bigearth.models.fm.config import CrossSensorConfig
+        from bigearth.models.fm.csmae import CrossSensorMAE
+
         network = CrossSensorMAE(config=CrossSensorConfig.from_dict(config["network"]), metadata=metadata)
         restore_slimming(network, config)
         return FoundationEncoder(network)

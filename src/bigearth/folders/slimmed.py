@@ -11,8 +11,6 @@ from typing import Any
 from torch import nn
 
 from bigearth.folders.format import SLIM_KEY
-from bigearth.slim.network import cut_network
-from bigearth.slim.spec import SlimSpec
 
 
 def restore_slimming(network: nn.Module, config: dict[str, Any]) -> None:
@@ -24,4 +22,7 @@ def restore_slimming(network: nn.Module, config: dict[str, Any]) -> None:
         ConfigError: for an invalid ``slim`` entry.
     """
     if config.get(SLIM_KEY):
+        from bigearth.slim.network import cut_network  # slimming knows every network kind: imported when needed
+        from bigearth.slim.spec import SlimSpec
+
         cut_network(network, SlimSpec.from_dict(config[SLIM_KEY]))

@@ -9,14 +9,17 @@ sensors' pooled features, so a pair missing one sensor is embedded by the other 
 """
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from bigearth.errors import ConfigError
 from bigearth.models.classifier import SceneClassifier
-from bigearth.models.fm.csmae import CrossSensorMAE
 from bigearth.models.metadata import ModelMetadata
+
+if TYPE_CHECKING:  # the foundation models need the [fm] extra; scene classifiers do not
+    from bigearth.models.fm.csmae import CrossSensorMAE
 
 
 class FeatureEncoder(nn.Module):
@@ -61,7 +64,7 @@ class FoundationEncoder(FeatureEncoder):
         model: the pretrained model.
     """
 
-    def __init__(self, model: CrossSensorMAE) -> None:
+    def __init__(self, model: "CrossSensorMAE") -> None:
         super().__init__()
         if model.metadata is None:
             raise ConfigError("the foundation model carries no metadata (bands, statistics); load it from a folder")
@@ -90,6 +93,8 @@ class FoundationEncoder(FeatureEncoder):
 
     def reinitialised(self) -> "FoundationEncoder":
         """Return a freshly initialised encoder of the same architecture."""
+        from bigearth.models.fm.csmae import CrossSensorMAE
+
         return FoundationEncoder(CrossSensorMAE(config=self.config, metadata=self.metadata))
 
 

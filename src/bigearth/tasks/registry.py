@@ -71,6 +71,8 @@ TASKS: Mapping[str, Task] = MappingProxyType({task.name: task for task in (
          "bigearth.tasks.mae.config:load_pretrain_config", "bigearth.tasks.mae.pretrain:pretrain", FOUNDATION_TASK,
          "configs/fm/"),
 )})  # fmt: skip
+#: The tasks whose recipes are listed with ``bigearth pretrain`` (the alias runs any task, as ``train`` does).
+PRETRAINING_TASKS = ("ssl", "csmae")
 #: The task of a recipe that names none.
 DEFAULT_TASK = "classification"
 
