@@ -2,14 +2,15 @@
 
 Binary and multiple-choice answers are parsed tolerantly (:mod:`bigearth.text.answers`; an unparsable answer is
 wrong and counted in ``unparsable``), boxes strictly (reference outputs and predictions by the same rules), and
-scored as :mod:`bigearth.text.metrics` documents. A caption prediction is scored against every reference caption
-of its patch. Bad predictions files (missing or unknown IDs, duplicated IDs, malformed boxes) raise an error that
-names the row, or, with ``skip_invalid``, the rows concerned are left out, listed in :attr:`Evaluation.skipped`,
-and the rest is scored.
+scored as :mod:`bigearth.text.metrics` and :mod:`bigearth.text.caption_metrics` document. A caption
+prediction is scored against every reference caption of its patch. Bad predictions files (missing or unknown IDs,
+duplicated IDs, malformed boxes) raise an error that names the row, or, with ``skip_invalid``, the rows concerned
+are left out, listed in :attr:`Evaluation.skipped`, and the rest is scored.
 
 Large files: :func:`evaluate_file` reads the texts in batches (:func:`~bigearth.text.reader.iter_texts`) and
-keeps only sums per type and category for binary, multiple-choice and box rows; captions are scored at the end
-on the caption rows (their metrics are corpus-level), which are kept in memory. The predictions are held as one
+keeps only sums per type and category for binary, multiple-choice and box rows; the caption rows of each batch are
+tokenised and kept as Arrow strings, and their corpus-level metrics computed chunk by chunk at the end
+(:class:`~bigearth.text.caption_metrics.CaptionCorpus`). The predictions are held as one
 Arrow table (``ID``, ``prediction``); per batch, the batch's IDs are hashed and the prediction IDs looked up in them.
 """
 
@@ -30,7 +31,8 @@ from matplotlib.figure import Figure
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.errors import BigEarthError, ConfigError, MetadataError, MissingDataError
 from bigearth.text.answers import options_of, parse_binary, parse_boxes, parse_choice
-from bigearth.text.metrics import IOU_THRESHOLD, IOU_THRESHOLDS, box_score, caption_scores
+from bigearth.text.caption_metrics import CaptionCorpus
+from bigearth.text.metrics import IOU_THRESHOLD, IOU_THRESHOLDS, box_score
 from bigearth.text.reader import BATCH_ROWS, TextCheck, check_texts, iter_texts, normalise_text_split, warn_legacy
 from bigearth.text.schema import (
     BINARY,
@@ -64,7 +66,8 @@ class Evaluation:
             :data:`METRICS` of the type (NaN elsewhere).
         skipped: ``(ID, reason)`` of rows left out (``skip_invalid``).
         unknown_categories: rows per category outside the released ones (scored under their own name).
-        caption_backend: how captions were scored (:func:`~bigearth.text.metrics.caption_scores`), or None.
+        caption_backend: how captions were scored (``CaptionCorpus.backend`` of
+            :mod:`~bigearth.text.caption_metrics`), or None.
     """
 
     scores: pd.DataFrame
@@ -135,8 +138,7 @@ class _Scores:
         self.sums: dict[tuple[str, str], defaultdict] = {}
         self.skipped: list[tuple[str, str]] = []
         self.missing: list[str] = []
-        self.captions: list[pd.DataFrame] = []
-        self.references: list[pd.DataFrame] = []
+        self.captions = CaptionCorpus()
 
     def add(self, batch: pd.DataFrame) -> None:
         """Score one batch of checked texts."""
@@ -150,15 +152,16 @@ class _Scores:
         position = np.full(len(batch), -1, dtype=np.int64)
         position[batch_rows] = matched
         self.seen[matched] = True
-        is_caption = (batch["type"] == CAPTION).to_numpy()
-        self.references.append(batch.loc[is_caption, ["patch_id", "output"]])
+        references = batch[batch["type"] == CAPTION]
         scored = np.ones(len(batch), dtype=bool) if self.split is None else (batch["split"] == self.split).to_numpy()
         missing = scored & (position < 0)
         self.missing += batch.loc[missing, "ID"].tolist()
         rows = batch[scored & ~missing].copy()
         answers = pc.fill_null(self.predictions["prediction"].take(position[scored & ~missing]), "")
         rows["prediction"] = answers.to_pylist()
-        self.captions.append(rows.loc[rows["type"] == CAPTION, ["patch_id", "prediction"]])
+        captions = rows[rows["type"] == CAPTION]
+        self.captions.add(references["patch_id"].tolist(), references["output"].tolist(),
+                          captions["patch_id"].tolist(), captions["prediction"].tolist())  # fmt: skip
         for kind in (BINARY, MULTIPLE_CHOICE, DETECTION):
             of_kind = rows[rows["type"] == kind]
             if len(of_kind):
@@ -210,12 +213,10 @@ class _Scores:
             )
         self.skipped += [(i, "ID not in the texts") for i in unknown] + [(i, "no prediction") for i in self.missing]
         records = [record for kind in (BINARY, MULTIPLE_CHOICE, DETECTION) for record in self._records(kind)]
-        captions = pd.concat(self.captions, ignore_index=True)
         backend = None
-        if len(captions):
-            references = pd.concat(self.references).groupby("patch_id")["output"].agg(list)
-            values, backend = caption_scores(list(captions["prediction"]), list(references.loc[captions["patch_id"]]))
-            records.append({"type": CAPTION, "category": ALL, "n": len(captions), **values})
+        if len(self.captions):
+            values, backend = self.captions.scores()
+            records.append({"type": CAPTION, "category": ALL, "n": len(self.captions), **values})
         if not records:
             raise ConfigError("nothing to score: no text has a valid prediction (check --split and the IDs)")
         columns = ["type", "category", "n", *dict.fromkeys(m for ms in METRICS.values() for m in ms)]
