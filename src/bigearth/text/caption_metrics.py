@@ -37,8 +37,10 @@ import functools
 import math
 import re
 import shutil
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -239,8 +241,31 @@ def _bleu(testlen: int, reflen: int, guess: list[int], correct: list[int]) -> li
     return bleus
 
 
+def _meteor_statistics(hypotheses: list[str], groups: list[list[str]]) -> list[str]:
+    """Return METEOR 1.5's ``SCORE`` statistics of each caption (the lines of ``Meteor._stat``).
+
+    The lines are written by a thread while the answers are read, instead of one round trip per caption.
+    """
+    meteor = _meteor()
+    lines = [
+        " ||| ".join(("SCORE", " ||| ".join(refs), hypothesis.replace("|||", "").replace("  ", " "))) + "\n"
+        for hypothesis, refs in zip(hypotheses, groups, strict=True)
+    ]
+
+    def write() -> None:
+        meteor.meteor_p.stdin.write("".join(lines).encode())
+        meteor.meteor_p.stdin.flush()
+
+    with meteor.lock:
+        writer = threading.Thread(target=write)
+        writer.start()
+        statistics = [meteor.meteor_p.stdout.readline().decode().strip() for _ in lines]
+        writer.join()
+    return statistics
+
+
 def _meteor_corpus(statistics: list[str]) -> float:
-    """Return METEOR 1.5 of the corpus from the per-caption ``SCORE`` statistics (as ``Meteor.compute_score``)."""
+    """Return METEOR 1.5 of the corpus from the per-caption statistics (the ``EVAL`` of ``Meteor.compute_score``)."""
     meteor = _meteor()
     with meteor.lock:
         meteor.meteor_p.stdin.write(("EVAL ||| " + " ||| ".join(statistics) + "\n").encode())
@@ -334,34 +359,35 @@ class CaptionCorpus:
         frequency = _DocumentFrequency(references, starts, np.bincount(patch_of, minlength=len(patches)))
         log_n = np.log(float(count))
         predictions = pa.chunked_array(self._texts["predictions"], pa.string())
-        rouge, meteor = Rouge(), _meteor() if self.java else None
+        rouge = Rouge()
         testlen = reflen = 0
         guess, correct = [0] * ORDER, [0] * ORDER
         per_caption = {name: np.zeros(count) for name in ("rouge_l", "cider", "meteor")}
         statistics: list[str] = []
-        for first in range(0, count, self.chunk):
-            hypotheses = predictions.slice(first, self.chunk).to_pylist()
-            groups = [references[starts[p] : starts[p + 1]] for p in patch_of[first : first + self.chunk]]
-            test_counts = [precook(h) for h in hypotheses]
-            reference_counts = [[precook(r) for r in refs] for refs in groups]
-            grams = {g for counts in [*test_counts, *(c for cs in reference_counts for c in cs)] for g in counts}
-            known = frequency.lookup(grams)
-            for i, (hypothesis, refs) in enumerate(zip(hypotheses, groups, strict=True)):
-                cooked = cook_test(hypothesis, cook_refs(refs))
-                testlen += cooked["testlen"]
-                reflen += min((abs(length - cooked["testlen"]), length) for length in cooked["reflen"])[1]
-                guess = [total + value for total, value in zip(guess, cooked["guess"], strict=True)]
-                correct = [total + value for total, value in zip(correct, cooked["correct"], strict=True)]
-                per_caption["rouge_l"][first + i] = rouge.calc_score([hypothesis], refs)
-                per_caption["cider"][first + i] = _cider_d(test_counts[i], reference_counts[i], known, log_n)
-                if meteor is None:
-                    per_caption["meteor"][first + i] = _nltk_meteor(hypothesis, refs)
-                else:
-                    with meteor.lock:
-                        statistics.append(meteor._stat(hypothesis, refs))
+        with ThreadPoolExecutor(1) as java:  # METEOR works in Java while Python scores the rest
+            for first in range(0, count, self.chunk):
+                hypotheses = predictions.slice(first, self.chunk).to_pylist()
+                groups = [references[starts[p] : starts[p + 1]] for p in patch_of[first : first + self.chunk]]
+                meteor = java.submit(_meteor_statistics, hypotheses, groups) if self.java else None
+                test_counts = [precook(h) for h in hypotheses]
+                reference_counts = [[precook(r) for r in refs] for refs in groups]
+                grams = {g for counts in [*test_counts, *(c for cs in reference_counts for c in cs)] for g in counts}
+                known = frequency.lookup(grams)
+                for i, (hypothesis, refs) in enumerate(zip(hypotheses, groups, strict=True)):
+                    cooked = cook_test(hypothesis, cook_refs(refs))
+                    testlen += cooked["testlen"]
+                    reflen += min((abs(length - cooked["testlen"]), length) for length in cooked["reflen"])[1]
+                    guess = [total + value for total, value in zip(guess, cooked["guess"], strict=True)]
+                    correct = [total + value for total, value in zip(correct, cooked["correct"], strict=True)]
+                    per_caption["rouge_l"][first + i] = rouge.calc_score([hypothesis], refs)
+                    per_caption["cider"][first + i] = _cider_d(test_counts[i], reference_counts[i], known, log_n)
+                    if meteor is None:
+                        per_caption["meteor"][first + i] = _nltk_meteor(hypothesis, refs)
+                if meteor is not None:
+                    statistics += meteor.result()
         scores = {f"bleu_{n + 1}": float(value) for n, value in enumerate(_bleu(testlen, reflen, guess, correct))}
         scores |= {name: float(np.mean(values)) for name, values in per_caption.items()}
-        if meteor is not None:
+        if self.java:
             scores["meteor"] = _meteor_corpus(statistics)
         return {key: scores[key] for key in CAPTION_METRICS}, self.backend
 
