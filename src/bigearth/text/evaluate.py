@@ -40,6 +40,7 @@ from bigearth.text.schema import (
     CATEGORIES,
     DETECTION,
     MULTIPLE_CHOICE,
+    POINT,
     PREDICTION_COLUMNS,
     TEXT_COLUMNS,
 )
@@ -50,9 +51,11 @@ _ACCURACY_AT = {f"accuracy_iou{round(t * 100)}": t for t in IOU_THRESHOLDS}
 METRICS: dict[str, tuple[str, ...]] = {
     BINARY: ("accuracy", "unparsable"),
     MULTIPLE_CHOICE: ("accuracy", "unparsable"),
-    DETECTION: ("mean_iou", *_ACCURACY_AT, "box_precision_iou50", "box_recall_iou50"),
+    DETECTION: ("mean_iou", *_ACCURACY_AT, "box_precision_iou50", "box_recall_iou50", "accuracy"),
     CAPTION: ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider"),
 }
+#: Columns of the score table that count rows (integers).
+COUNTS: tuple[str, ...] = ("n", "unparsable")
 #: Columns read from a texts file for scoring.
 SCORED_COLUMNS: tuple[str, ...] = ("ID", "patch_id", "input", "output", "type", "category", "split")
 
@@ -78,8 +81,7 @@ class Evaluation:
     def to_json(self) -> dict:
         """Return the scores as a JSON-ready dict (NaN left out)."""
         rows = [
-            {key: value for key, value in row.items() if not (isinstance(value, float) and np.isnan(value))}
-            for row in self.scores.to_dict("records")
+            {key: value for key, value in row.items() if not pd.isna(value)} for row in self.scores.to_dict("records")
         ]
         return {"scores": rows, "skipped": [list(item) for item in self.skipped],
                 "unknown_categories": self.unknown_categories, "caption_backend": self.caption_backend}  # fmt: skip
@@ -166,9 +168,10 @@ class _Scores:
             of_kind = rows[rows["type"] == kind]
             if len(of_kind):
                 values = self._boxes(of_kind) if kind == DETECTION else self._choices(of_kind, kind)
-                for category, sums in values.groupby(of_kind.loc[values.index, "category"]).sum().iterrows():
+                groups = values.groupby(of_kind.loc[values.index, "category"]).sum(min_count=1)
+                for category, sums in groups.iterrows():
                     total = self.sums.setdefault((kind, str(category)), defaultdict(float))
-                    for name, value in sums.items():
+                    for name, value in sums.dropna().items():  # point rows have no IoU sums, box rows no "right"
                         total[name] += float(value)
 
     @staticmethod
@@ -182,8 +185,9 @@ class _Scores:
 
     def _boxes(self, rows: pd.DataFrame) -> pd.DataFrame:
         records = {}
-        for index, text_id, prediction, output in zip(rows.index, rows["ID"], rows["prediction"], rows["output"],
-                                                      strict=True):  # fmt: skip
+        for index, text_id, category, prediction, output in zip(rows.index, rows["ID"], rows["category"],
+                                                                rows["prediction"], rows["output"],
+                                                                strict=True):  # fmt: skip
             truth = parse_boxes(output, text_id, what="reference output")
             try:
                 boxes = parse_boxes(prediction, text_id)
@@ -191,6 +195,9 @@ class _Scores:
                 if not self.skip:
                     raise
                 self.skipped.append((text_id, str(error)))
+                continue
+            if category == POINT:  # exact match: the same points (or boxes), in any order
+                records[index] = {"n": 1, "right": sorted(map(tuple, boxes)) == sorted(map(tuple, truth))}
                 continue
             score = box_score(boxes, truth)
             records[index] = {"n": 1, "iou": score.iou, "matches": score.matches(IOU_THRESHOLD),
@@ -220,7 +227,7 @@ class _Scores:
         if not records:
             raise ConfigError("nothing to score: no text has a valid prediction (check --split and the IDs)")
         columns = ["type", "category", "n", *dict.fromkeys(m for ms in METRICS.values() for m in ms)]
-        scores = pd.DataFrame.from_records(records).reindex(columns=columns)
+        scores = pd.DataFrame.from_records(records).reindex(columns=columns).astype(dict.fromkeys(COUNTS, "Int64"))
         return Evaluation(scores, self.skipped, dict(check.unknown_categories), backend)
 
     def _records(self, kind: str) -> list[dict[str, object]]:
@@ -230,18 +237,20 @@ class _Scores:
         if not groups:
             return []
         total: defaultdict = defaultdict(float)
-        for _, sums in groups:
-            for name, value in sums.items():
-                total[name] += value
-        return [{"type": kind, "category": category, **_metrics(kind, sums)} for category, sums in
-                [*groups, (ALL, total)]]  # fmt: skip
+        for category, sums in groups:
+            if kind != DETECTION or category != POINT:  # points are no part of the box scores
+                for name, value in sums.items():
+                    total[name] += value
+        return [{"type": kind, "category": category, **_metrics(sums)} for category, sums in
+                [*groups, (ALL, total)] if sums]  # fmt: skip
 
 
-def _metrics(kind: str, sums: dict[str, float]) -> dict[str, float | int]:
-    """Return the metrics of one group from its sums."""
+def _metrics(sums: dict[str, float]) -> dict[str, float | int]:
+    """Return the metrics of one group from its sums (exact-match rows have ``right``, box rows ``iou``)."""
     n = int(sums["n"])
-    if kind != DETECTION:
-        return {"n": n, "accuracy": sums["right"] / n, "unparsable": int(sums["unparsable"])}
+    if "iou" not in sums:
+        counts = {"unparsable": int(sums["unparsable"])} if "unparsable" in sums else {}
+        return {"n": n, "accuracy": sums["right"] / n, **counts}
     return {
         "n": n, "mean_iou": sums["iou"] / n, **{name: sums[name] / n for name in _ACCURACY_AT},
         "box_precision_iou50": sums["matches"] / sums["predicted"] if sums["predicted"] else float("nan"),
