@@ -1,5 +1,10 @@
 """Scoring a model's answers on BigEarthNet.txt: per type and category, with a table, JSON and a bar plot.
 
+Rows of the released ``point`` category (DESIGN 2.10 and the BigEarthNet.txt paper define no pointing metric) are
+scored by exact match: right when the predicted points (or boxes) are the reference ones, in any order, each
+coordinate equal after parsing (``(0.30, 0.4)`` matches ``<point>(0.3, 0.4)</point>``); they get an ``accuracy``
+row of their own and are no part of the box scores (mIoU, Acc@IoU) of the ``all`` row.
+
 Binary and multiple-choice answers are parsed tolerantly (:mod:`bigearth.text.answers`; an unparsable answer is
 wrong and counted in ``unparsable``), boxes strictly (reference outputs and predictions by the same rules), and
 scored as :mod:`bigearth.text.metrics` and :mod:`bigearth.text.caption_metrics` document. A caption
