@@ -189,3 +189,19 @@ def test_caption_corpus_errors() -> None:
     corpus.add(["a"], ["arable land"], ["b"], ["pastures"])
     with pytest.raises(ConfigError, match=r"1 predicted caption.* no reference caption, e.g. b"):
         corpus.scores()
+
+
+def test_document_frequencies_beyond_65535_reference_words() -> None:
+    from bigearth.text.caption_metrics import _DocumentFrequency
+
+    # 66,000 distinct words: 4-gram codes no longer fit 64 bits and are kept as Python integers. Patch 0 has the
+    # long reference and "w1 w2 w3" (1 prediction), patch 1 has "w5 w6 w7" (2 predictions).
+    long = " ".join(f"w{i}" for i in range(66_000))
+    frequency = _DocumentFrequency([long, "w1 w2 w3", "w5 w6 w7"], np.array([0, 2, 3]), np.array([1, 2]))
+    assert frequency.dtype == object
+    grams = [("w1", "w2", "w3"), ("w5", "w6"), ("w65999",), ("w5", "w6", "w7", "w8"), ("w3", "w2"), ("x",)]
+    by_hand = {("w1", "w2", "w3"): 1.0, ("w5", "w6"): 3.0, ("w65999",): 1.0, ("w5", "w6", "w7", "w8"): 1.0}
+    assert frequency.lookup(grams) == by_hand
+    small = _DocumentFrequency(["a b", "b a"], np.array([0, 1, 2]), np.array([1, 0]))  # patch 1: no prediction
+    assert small.dtype == np.uint64
+    assert small.lookup([("a", "b"), ("b", "a"), ("a",)]) == {("a", "b"): 1.0, ("a",): 1.0}
