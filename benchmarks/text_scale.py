@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,11 +52,50 @@ def replicate(texts: Path, out: Path, predictions: Path, replicas: int) -> int:
     return table.num_rows * replicas
 
 
+def _tree_rss(root: int) -> tuple[int, int]:
+    """Return the resident memory (kB) of the processes under ``root``: (Java processes, the others)."""
+    table = subprocess.run(["ps", "-eo", "pid=,ppid=,rss=,comm="], capture_output=True, text=True, check=False)
+    rows = [line.split(None, 3) for line in table.stdout.splitlines()]
+    children: dict[int, list[tuple[int, int, str]]] = {}
+    for pid, ppid, rss, name in (row for row in rows if len(row) == 4):
+        children.setdefault(int(ppid), []).append((int(pid), int(rss), name))
+    java = other = 0
+    queue = [root]
+    while queue:
+        for pid, rss, name in children.get(queue.pop(), []):
+            java, other = (java + rss, other) if name == "java" else (java, other + rss)
+            queue.append(pid)
+    return java, other
+
+
 def measure(label: str, command: list[str]) -> tuple[float, float]:
-    """Run a command under /usr/bin/time -v; return (seconds, peak GB) and print its last lines and CPU time."""
+    """Run a command under /usr/bin/time -v; return (seconds, peak GB) and print its last lines and CPU time.
+
+    The process tree is sampled every 5 s with ``ps``: the peak of bigearth and of the Java processes it starts
+    (PTB tokenizer, METEOR 1.5) apart, of their sum, and when Java first held more than 1 GB (the METEOR JVM).
+    """
     start = time.perf_counter()
-    result = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False)
+    process = subprocess.Popen(["/usr/bin/time", "-v", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    samples: list[tuple[float, int, int]] = []
+
+    def sample() -> None:
+        while process.poll() is None:
+            samples.append((time.perf_counter() - start, *_tree_rss(process.pid)))
+            time.sleep(5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    sampler.join()
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     seconds = time.perf_counter() - start
+    if samples:
+        gb = 1024**2
+        meteor = next((f"{t:,.0f} s" for t, java, _ in samples if java > gb), "never")
+        print(f"{label} sampled every 5 s: bigearth peak {max(s[2] for s in samples) / gb:.2f} GB, Java peak "
+              f"{max(s[1] for s in samples) / gb:.2f} GB, together {max(s[1] + s[2] for s in samples) / gb:.2f} GB; "
+              f"Java above 1 GB (METEOR 1.5) from {meteor}")  # fmt: skip
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)
     peak_gb = int(peak[1]) / 1024**2 if peak else float("nan")
     cpu = sum(float(v) for v in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", result.stderr))

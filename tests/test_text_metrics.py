@@ -7,9 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from bigearth.errors import CorruptDataError
+from bigearth.errors import ConfigError, CorruptDataError
 from bigearth.text.answers import options_of, parse_binary, parse_boxes, parse_choice
-from bigearth.text.metrics import COCO, FALLBACK, box_score, caption_scores, iou_matrix, tokens
+from bigearth.text.caption_metrics import COCO, FALLBACK, CaptionCorpus, caption_scores, tokens
+from bigearth.text.metrics import box_score, iou_matrix
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="the PTB tokenizer and METEOR 1.5 need Java")
 
@@ -135,3 +136,72 @@ def test_meteor_without_java() -> None:
     stem = caption_scores(["forests near lakes"], [["forest near lake"]], java=False)[0]["meteor"]
     assert stem == pytest.approx(1 - 0.5 * (1 / 3) ** 3)
     assert tokens("Arable land: 62%, (west)!") == ["arable", "land", "62%", "west"]
+
+
+# A corpus fed in batches: patch "b"'s references arrive after its predictions, patch "c" has two predictions,
+# patch "d" none (its references must not count in CIDEr-D's document frequencies), and TIE_CANDIDATE against
+# TIE_REFERENCES is the length tie of test_bleu_and_rouge_l_as_coco_caption.
+BATCHES = [
+    (["a", "a", "c"], ["Arable land covers most of the image.", "Arable land and pastures.", "A lake near a forest."],
+     ["a", "b", "c"], ["Arable land covers the image.", "Forest near the river.", "A lake."]),
+    (["b", "b", "d", "d"], [*TIE_REFERENCES, "Urban fabric in the west.", "Industrial units."],
+     ["c", "a"], ["A forest near a lake, a lake near a forest.", "Pastures."]),
+    (["c"], ["Coniferous forest around a lake."], [], []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("java", [pytest.param(True, marks=[needs_java, pytest.mark.slow]), False])
+def test_chunked_corpus_equals_one_shot_pycocoevalcap(java: bool) -> None:
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    corpus = CaptionCorpus(java=java, chunk=2)
+    for batch in BATCHES:
+        corpus.add(*batch)
+    scores, _ = corpus.scores()
+    references: dict[str, list[str]] = {}
+    for keys, texts, _, _ in BATCHES:
+        for key, text in zip(keys, texts, strict=True):
+            references.setdefault(key, []).append(text)
+    predictions = [(key, text) for _, _, keys, texts in BATCHES for key, text in zip(keys, texts, strict=True)]
+    gts = {i: [{"caption": r} for r in references[key]] for i, (key, _) in enumerate(predictions)}
+    res = {i: [{"caption": text}] for i, (_, text) in enumerate(predictions)}
+    if java:
+        gts, res = PTBTokenizer().tokenize(gts), PTBTokenizer().tokenize(res)
+    else:
+        gts, res = ({i: [" ".join(tokens(c["caption"])) for c in d[i]] for i in d} for d in (gts, res))
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    assert [scores[f"bleu_{n}"] for n in range(1, 5)] == pytest.approx(bleu, rel=1e-12)
+    assert scores["rouge_l"] == pytest.approx(Rouge().compute_score(gts, res)[0], rel=1e-12)
+    assert scores["cider"] == pytest.approx(Cider().compute_score(gts, res)[0], rel=1e-12)
+    assert scores["cider"] > 0
+    if java:
+        assert scores["meteor"] == pytest.approx(Meteor().compute_score(gts, res)[0], rel=1e-12)
+
+
+def test_caption_corpus_errors() -> None:
+    corpus = CaptionCorpus(java=False)
+    with pytest.raises(ConfigError, match="one key per caption"):
+        corpus.add(["a"], [], [], [])
+    corpus.add(["a"], ["arable land"], ["b"], ["pastures"])
+    with pytest.raises(ConfigError, match=r"1 predicted caption.* no reference caption, e.g. b"):
+        corpus.scores()
+
+
+def test_document_frequencies_beyond_65535_reference_words() -> None:
+    from bigearth.text.caption_metrics import _DocumentFrequency
+
+    # 66,000 distinct words: 4-gram codes no longer fit 64 bits and are kept as Python integers. Patch 0 has the
+    # long reference and "w1 w2 w3" (1 prediction), patch 1 has "w5 w6 w7" (2 predictions).
+    long = " ".join(f"w{i}" for i in range(66_000))
+    frequency = _DocumentFrequency([long, "w1 w2 w3", "w5 w6 w7"], np.array([0, 2, 3]), np.array([1, 2]))
+    assert frequency.dtype == object
+    grams = [("w1", "w2", "w3"), ("w5", "w6"), ("w65999",), ("w5", "w6", "w7", "w8"), ("w3", "w2"), ("x",)]
+    by_hand = {("w1", "w2", "w3"): 1.0, ("w5", "w6"): 3.0, ("w65999",): 1.0, ("w5", "w6", "w7", "w8"): 1.0}
+    assert frequency.lookup(grams) == by_hand
+    small = _DocumentFrequency(["a b", "b a"], np.array([0, 1, 2]), np.array([1, 0]))  # patch 1: no prediction
+    assert small.dtype == np.uint64
+    assert small.lookup([("a", "b"), ("b", "a"), ("a",)]) == {("a", "b"): 1.0, ("a",): 1.0}

@@ -212,7 +212,11 @@ def stats(
     console.print(_table(statistics.counts, "texts per type and category"))
     console.print(_table(statistics.yes_share, "yes/no balance"))
     if len(statistics.letters):
-        console.print(_table(statistics.letters.reset_index(), "right letter of multiple-choice questions"))
+        console.print(
+            _table(
+                statistics.letters.rename_axis("category").reset_index(), "right letter of multiple-choice questions"
+            )
+        )
     console.print(_table(statistics.lengths, "lengths in words"))
     _print_unknown(statistics.unknown_categories)
     if plot is not None:

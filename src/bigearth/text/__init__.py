@@ -14,8 +14,8 @@ The journey of this package, one module per step:
   and writes the parquet files whose columns :mod:`~bigearth.text.schema` defines, resumably
   (:mod:`~bigearth.text.parts`).
 * :mod:`~bigearth.text.reader` reads text files (released values, earlier values with a warning, in batches),
-  :mod:`~bigearth.text.answers` parses predictions, :mod:`~bigearth.text.metrics` scores them (captions through
-  pycocoevalcap), :mod:`~bigearth.text.baselines` makes the majority and random
-  predictions, :mod:`~bigearth.text.evaluate` reports per type and category and :mod:`~bigearth.text.stats`
-  describes a text file.
+  :mod:`~bigearth.text.answers` parses predictions, :mod:`~bigearth.text.metrics` scores boxes and
+  :mod:`~bigearth.text.caption_metrics` captions (as pycocoevalcap, batch by batch),
+  :mod:`~bigearth.text.baselines` makes the majority and random predictions, :mod:`~bigearth.text.evaluate`
+  reports per type and category and :mod:`~bigearth.text.stats` describes a text file.
 """

@@ -12,8 +12,9 @@ Parsing rules (documented for users of ``bigearth text evaluate``):
   (DESIGN 2.10 lists the exact released form as unknown): a JSON list of ``[x_min, y_min, x_max, y_max]`` boxes
   (a single box without the outer list is accepted; ``[]`` means no box), or boxes written ``[x1 y1, x2 y2]``
   and points written ``(x, y)``, one or several, optionally inside ``<box>``/``<point>`` tags and after a
-  ``<ref>...</ref>`` phrase. A point is read as a box of zero size ``[x, y, x, y]`` (its IoU with anything but
-  itself is 0). Anything else is malformed: an error naming the row, or the row is left out with
+  ``<ref>...</ref>`` phrase. A point is read as a box of zero size ``[x, y, x, y]`` (no area, so its IoU is 0,
+  even with itself: rows of the ``point`` category are scored by exact match instead, see
+  :mod:`bigearth.text.evaluate`). Anything else is malformed: an error naming the row, or the row is left out with
   ``--skip-invalid``. The reference outputs are read by the same rules.
 """
 

@@ -1,15 +1,21 @@
 """Scoring a model's answers on BigEarthNet.txt: per type and category, with a table, JSON and a bar plot.
 
+Rows of the released ``point`` category (DESIGN 2.10 and the BigEarthNet.txt paper define no pointing metric) are
+scored by exact match: right when the predicted points (or boxes) are the reference ones, in any order, each
+coordinate equal after parsing (``(0.30, 0.4)`` matches ``<point>(0.3, 0.4)</point>``); they get an ``accuracy``
+row of their own and are no part of the box scores (mIoU, Acc@IoU) of the ``all`` row.
+
 Binary and multiple-choice answers are parsed tolerantly (:mod:`bigearth.text.answers`; an unparsable answer is
 wrong and counted in ``unparsable``), boxes strictly (reference outputs and predictions by the same rules), and
-scored as :mod:`bigearth.text.metrics` documents. A caption prediction is scored against every reference caption
-of its patch. Bad predictions files (missing or unknown IDs, duplicated IDs, malformed boxes) raise an error that
-names the row, or, with ``skip_invalid``, the rows concerned are left out, listed in :attr:`Evaluation.skipped`,
-and the rest is scored.
+scored as :mod:`bigearth.text.metrics` and :mod:`bigearth.text.caption_metrics` document. A caption
+prediction is scored against every reference caption of its patch. Bad predictions files (missing or unknown IDs,
+duplicated IDs, malformed boxes) raise an error that names the row, or, with ``skip_invalid``, the rows concerned
+are left out, listed in :attr:`Evaluation.skipped`, and the rest is scored.
 
 Large files: :func:`evaluate_file` reads the texts in batches (:func:`~bigearth.text.reader.iter_texts`) and
-keeps only sums per type and category for binary, multiple-choice and box rows; captions are scored at the end
-on the caption rows (their metrics are corpus-level), which are kept in memory. The predictions are held as one
+keeps only sums per type and category for binary, multiple-choice and box rows; the caption rows of each batch are
+tokenised and kept as Arrow strings, and their corpus-level metrics computed chunk by chunk at the end
+(:class:`~bigearth.text.caption_metrics.CaptionCorpus`). The predictions are held as one
 Arrow table (``ID``, ``prediction``); per batch, the batch's IDs are hashed and the prediction IDs looked up in them.
 """
 
@@ -30,7 +36,8 @@ from matplotlib.figure import Figure
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.errors import BigEarthError, ConfigError, MetadataError, MissingDataError
 from bigearth.text.answers import options_of, parse_binary, parse_boxes, parse_choice
-from bigearth.text.metrics import IOU_THRESHOLD, IOU_THRESHOLDS, box_score, caption_scores
+from bigearth.text.caption_metrics import CaptionCorpus
+from bigearth.text.metrics import IOU_THRESHOLD, IOU_THRESHOLDS, box_score
 from bigearth.text.reader import BATCH_ROWS, TextCheck, check_texts, iter_texts, normalise_text_split, warn_legacy
 from bigearth.text.schema import (
     BINARY,
@@ -38,6 +45,7 @@ from bigearth.text.schema import (
     CATEGORIES,
     DETECTION,
     MULTIPLE_CHOICE,
+    POINT,
     PREDICTION_COLUMNS,
     TEXT_COLUMNS,
 )
@@ -48,9 +56,11 @@ _ACCURACY_AT = {f"accuracy_iou{round(t * 100)}": t for t in IOU_THRESHOLDS}
 METRICS: dict[str, tuple[str, ...]] = {
     BINARY: ("accuracy", "unparsable"),
     MULTIPLE_CHOICE: ("accuracy", "unparsable"),
-    DETECTION: ("mean_iou", *_ACCURACY_AT, "box_precision_iou50", "box_recall_iou50"),
+    DETECTION: ("mean_iou", *_ACCURACY_AT, "box_precision_iou50", "box_recall_iou50", "accuracy"),
     CAPTION: ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider"),
 }
+#: Columns of the score table that count rows (integers).
+COUNTS: tuple[str, ...] = ("n", "unparsable")
 #: Columns read from a texts file for scoring.
 SCORED_COLUMNS: tuple[str, ...] = ("ID", "patch_id", "input", "output", "type", "category", "split")
 
@@ -64,7 +74,8 @@ class Evaluation:
             :data:`METRICS` of the type (NaN elsewhere).
         skipped: ``(ID, reason)`` of rows left out (``skip_invalid``).
         unknown_categories: rows per category outside the released ones (scored under their own name).
-        caption_backend: how captions were scored (:func:`~bigearth.text.metrics.caption_scores`), or None.
+        caption_backend: how captions were scored (``CaptionCorpus.backend`` of
+            :mod:`~bigearth.text.caption_metrics`), or None.
     """
 
     scores: pd.DataFrame
@@ -75,8 +86,7 @@ class Evaluation:
     def to_json(self) -> dict:
         """Return the scores as a JSON-ready dict (NaN left out)."""
         rows = [
-            {key: value for key, value in row.items() if not (isinstance(value, float) and np.isnan(value))}
-            for row in self.scores.to_dict("records")
+            {key: value for key, value in row.items() if not pd.isna(value)} for row in self.scores.to_dict("records")
         ]
         return {"scores": rows, "skipped": [list(item) for item in self.skipped],
                 "unknown_categories": self.unknown_categories, "caption_backend": self.caption_backend}  # fmt: skip
@@ -135,8 +145,7 @@ class _Scores:
         self.sums: dict[tuple[str, str], defaultdict] = {}
         self.skipped: list[tuple[str, str]] = []
         self.missing: list[str] = []
-        self.captions: list[pd.DataFrame] = []
-        self.references: list[pd.DataFrame] = []
+        self.captions = CaptionCorpus()
 
     def add(self, batch: pd.DataFrame) -> None:
         """Score one batch of checked texts."""
@@ -150,22 +159,24 @@ class _Scores:
         position = np.full(len(batch), -1, dtype=np.int64)
         position[batch_rows] = matched
         self.seen[matched] = True
-        is_caption = (batch["type"] == CAPTION).to_numpy()
-        self.references.append(batch.loc[is_caption, ["patch_id", "output"]])
+        references = batch[batch["type"] == CAPTION]
         scored = np.ones(len(batch), dtype=bool) if self.split is None else (batch["split"] == self.split).to_numpy()
         missing = scored & (position < 0)
         self.missing += batch.loc[missing, "ID"].tolist()
         rows = batch[scored & ~missing].copy()
         answers = pc.fill_null(self.predictions["prediction"].take(position[scored & ~missing]), "")
         rows["prediction"] = answers.to_pylist()
-        self.captions.append(rows.loc[rows["type"] == CAPTION, ["patch_id", "prediction"]])
+        captions = rows[rows["type"] == CAPTION]
+        self.captions.add(references["patch_id"].tolist(), references["output"].tolist(),
+                          captions["patch_id"].tolist(), captions["prediction"].tolist())  # fmt: skip
         for kind in (BINARY, MULTIPLE_CHOICE, DETECTION):
             of_kind = rows[rows["type"] == kind]
             if len(of_kind):
                 values = self._boxes(of_kind) if kind == DETECTION else self._choices(of_kind, kind)
-                for category, sums in values.groupby(of_kind.loc[values.index, "category"]).sum().iterrows():
+                groups = values.groupby(of_kind.loc[values.index, "category"]).sum(min_count=1)
+                for category, sums in groups.iterrows():
                     total = self.sums.setdefault((kind, str(category)), defaultdict(float))
-                    for name, value in sums.items():
+                    for name, value in sums.dropna().items():  # point rows have no IoU sums, box rows no "right"
                         total[name] += float(value)
 
     @staticmethod
@@ -179,8 +190,9 @@ class _Scores:
 
     def _boxes(self, rows: pd.DataFrame) -> pd.DataFrame:
         records = {}
-        for index, text_id, prediction, output in zip(rows.index, rows["ID"], rows["prediction"], rows["output"],
-                                                      strict=True):  # fmt: skip
+        for index, text_id, category, prediction, output in zip(rows.index, rows["ID"], rows["category"],
+                                                                rows["prediction"], rows["output"],
+                                                                strict=True):  # fmt: skip
             truth = parse_boxes(output, text_id, what="reference output")
             try:
                 boxes = parse_boxes(prediction, text_id)
@@ -188,6 +200,9 @@ class _Scores:
                 if not self.skip:
                     raise
                 self.skipped.append((text_id, str(error)))
+                continue
+            if category == POINT:  # exact match: the same points (or boxes), in any order
+                records[index] = {"n": 1, "right": sorted(map(tuple, boxes)) == sorted(map(tuple, truth))}
                 continue
             score = box_score(boxes, truth)
             records[index] = {"n": 1, "iou": score.iou, "matches": score.matches(IOU_THRESHOLD),
@@ -210,16 +225,14 @@ class _Scores:
             )
         self.skipped += [(i, "ID not in the texts") for i in unknown] + [(i, "no prediction") for i in self.missing]
         records = [record for kind in (BINARY, MULTIPLE_CHOICE, DETECTION) for record in self._records(kind)]
-        captions = pd.concat(self.captions, ignore_index=True)
         backend = None
-        if len(captions):
-            references = pd.concat(self.references).groupby("patch_id")["output"].agg(list)
-            values, backend = caption_scores(list(captions["prediction"]), list(references.loc[captions["patch_id"]]))
-            records.append({"type": CAPTION, "category": ALL, "n": len(captions), **values})
+        if len(self.captions):
+            values, backend = self.captions.scores()
+            records.append({"type": CAPTION, "category": ALL, "n": len(self.captions), **values})
         if not records:
             raise ConfigError("nothing to score: no text has a valid prediction (check --split and the IDs)")
         columns = ["type", "category", "n", *dict.fromkeys(m for ms in METRICS.values() for m in ms)]
-        scores = pd.DataFrame.from_records(records).reindex(columns=columns)
+        scores = pd.DataFrame.from_records(records).reindex(columns=columns).astype(dict.fromkeys(COUNTS, "Int64"))
         return Evaluation(scores, self.skipped, dict(check.unknown_categories), backend)
 
     def _records(self, kind: str) -> list[dict[str, object]]:
@@ -229,18 +242,20 @@ class _Scores:
         if not groups:
             return []
         total: defaultdict = defaultdict(float)
-        for _, sums in groups:
-            for name, value in sums.items():
-                total[name] += value
-        return [{"type": kind, "category": category, **_metrics(kind, sums)} for category, sums in
-                [*groups, (ALL, total)]]  # fmt: skip
+        for category, sums in groups:
+            if kind != DETECTION or category != POINT:  # points are no part of the box scores
+                for name, value in sums.items():
+                    total[name] += value
+        return [{"type": kind, "category": category, **_metrics(sums)} for category, sums in
+                [*groups, (ALL, total)] if sums]  # fmt: skip
 
 
-def _metrics(kind: str, sums: dict[str, float]) -> dict[str, float | int]:
-    """Return the metrics of one group from its sums."""
+def _metrics(sums: dict[str, float]) -> dict[str, float | int]:
+    """Return the metrics of one group from its sums (exact-match rows have ``right``, box rows ``iou``)."""
     n = int(sums["n"])
-    if kind != DETECTION:
-        return {"n": n, "accuracy": sums["right"] / n, "unparsable": int(sums["unparsable"])}
+    if "iou" not in sums:
+        counts = {"unparsable": int(sums["unparsable"])} if "unparsable" in sums else {}
+        return {"n": n, "accuracy": sums["right"] / n, **counts}
     return {
         "n": n, "mean_iou": sums["iou"] / n, **{name: sums[name] / n for name in _ACCURACY_AT},
         "box_precision_iou50": sums["matches"] / sums["predicted"] if sums["predicted"] else float("nan"),

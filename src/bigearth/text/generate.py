@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 
 from bigearth.data.source import PatchSource, open_source
 from bigearth.errors import BigEarthError, ConfigError
-from bigearth.parallel import run_jobs
 from bigearth.text.balance import Balancer
 from bigearth.text.captions import Rephraser, captions
 from bigearth.text.context import patch_contexts
@@ -231,14 +230,8 @@ def generate(
         {"format": FORMAT_VERSION, "data": str(Path(data).resolve()), "patches": len(contexts),
          "include_snow_cloud": include_snow_cloud, "chunk": CHUNK_PATCHES, **asdict(settings)},
     )  # fmt: skip
-    done = output.done()
-    jobs = [ChunkJob(str(data), i, chunk, settings) for i, chunk in enumerate(chunks) if i not in done]
-    finished = sum(len(chunks[i]) for i in done)
-    for result in run_jobs(run_chunk, jobs, workers=workers, scheduler=scheduler):
-        output.write(result)
-        finished += len(chunks[result.index])
-        if progress is not None:
-            progress(finished, len(contexts))
-    skipped = output.finish(len(chunks))
+    jobs = [ChunkJob(str(data), i, chunk, settings) for i, chunk in enumerate(chunks)]
+    sizes = [len(chunk) for chunk in chunks]
+    skipped = output.run(run_chunk, jobs, sizes, workers=workers, scheduler=scheduler, progress=progress)
     rows = pq.ParquetFile(out).metadata.num_rows
     return GenerateSummary(len(contexts) - len(skipped), rows, skipped, out, facts_out)

@@ -1,23 +1,35 @@
 """Resumable chunked parquet output: each finished chunk is a part file, merged into the targets at the end.
 
-Parts live in a hidden folder beside the first target (``.<name>.parts``), with the settings of the run. A
-rerun with the same settings skips the chunks already written; other settings start over. The targets are
-written atomically after the last chunk, then the parts are removed, so a target that exists is complete.
+Parts live in a hidden folder beside the first target (``.<name>.parts``), with the settings of the run. The
+targets are written atomically after the last chunk, then the parts are removed, so a target that exists is
+complete.
+
+:meth:`ChunkedOutput.run` tells an interruption from a failure:
+
+* interrupted (Ctrl-C, SIGTERM turned into ``SystemExit``, a killed process: anything that is no ``Exception``):
+  the parts stay, and a rerun with the same settings skips the chunks already written;
+* failed (an ``Exception``: a bad reference map, a full disk, a bug): the parts folder and any half-merged target
+  are removed before the error goes on, since a rerun would redo them anyway (other settings) or fail the same way;
+* the next run removes parts of other settings, parts without settings and half-merged targets left by a process
+  that died while merging.
 """
 
 import json
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
+from bigearth.parallel import run_jobs
 
 SETTINGS_FILE = "settings.json"
+J = TypeVar("J")
 
 
 @dataclass
@@ -47,12 +59,57 @@ class ChunkedOutput:
         self.targets = {name: (Path(path), schema) for name, (path, schema) in targets.items()}
         first = next(iter(self.targets.values()))[0]
         self.folder = first.with_name(f".{first.name}.parts")
+        self._remove_merges()
         settings_file = self.folder / SETTINGS_FILE
-        if settings_file.is_file() and json.loads(settings_file.read_text()) != settings:
+        if self.folder.exists() and (not settings_file.is_file() or json.loads(settings_file.read_text()) != settings):
             shutil.rmtree(self.folder)
         if not settings_file.is_file():
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write_json(settings_file, settings)
+
+    def run(
+        self,
+        function: Callable[[J], ChunkResult],
+        jobs: Sequence[J],
+        sizes: Sequence[int],
+        *,
+        workers: int = 0,
+        scheduler: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[tuple[str, str]]:
+        """Run the chunks not written yet, write their parts, merge them into the targets (see the module docstring).
+
+        Args:
+            function: turns ``jobs[i]`` into chunk i's result (a module-level function, for worker processes).
+            jobs: one job per chunk, in chunk order.
+            sizes: ``(chunks,)`` patches per chunk, for ``progress``.
+            workers: worker processes (:func:`~bigearth.parallel.run_jobs`).
+            scheduler: Dask scheduler address or ``"local"``.
+            progress: called as ``progress(patches done, patches)``.
+
+        Returns:
+            The skipped patches of all chunks.
+        """
+        try:
+            done = self.done()
+            finished = sum(sizes[i] for i in done)
+            todo = [job for i, job in enumerate(jobs) if i not in done]
+            for result in run_jobs(function, todo, workers=workers, scheduler=scheduler):
+                self.write(result)
+                finished += sizes[result.index]
+                if progress is not None:
+                    progress(finished, sum(sizes))
+            return self.finish(len(jobs))
+        except Exception:
+            self._remove_merges()
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+
+    def _remove_merges(self) -> None:
+        """Remove the half-merged targets of any process (``.<name>.<pid>.tmp``)."""
+        for path, _ in self.targets.values():
+            for merge in path.parent.glob(f".{path.name}.*.tmp"):
+                merge.unlink(missing_ok=True)
 
     def _part(self, name: str, index: int) -> Path:
         return self.folder / f"{name}-{index:06d}.parquet"

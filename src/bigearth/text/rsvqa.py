@@ -31,7 +31,6 @@ import pyarrow.parquet as pq
 from bigearth.data.index import build_index
 from bigearth.errors import ConfigError
 from bigearth.nomenclature import CLASSES_TABLE
-from bigearth.parallel import run_jobs
 from bigearth.text import templates
 from bigearth.text.balance import Balancer, shuffled
 from bigearth.text.parts import ChunkedOutput, ChunkResult
@@ -243,13 +242,7 @@ def generate_rsvqa(
          "include_snow_cloud": include_snow_cloud,
          "chunk": CHUNK_PATCHES, "patches": len(patches)},
     )  # fmt: skip
-    done = output.done()
-    jobs = [RsvqaJob(i, chunk, seed, count, mix) for i, chunk in enumerate(chunks) if i not in done]
-    finished = sum(len(chunks[i]) for i in done)
-    for result in run_jobs(run_chunk, jobs, workers=workers, scheduler=scheduler):
-        output.write(result)
-        finished += len(chunks[result.index])
-        if progress is not None:
-            progress(finished, len(patches))
-    output.finish(len(chunks))
+    jobs = [RsvqaJob(i, chunk, seed, count, mix) for i, chunk in enumerate(chunks)]
+    sizes = [len(chunk) for chunk in chunks]
+    output.run(run_chunk, jobs, sizes, workers=workers, scheduler=scheduler, progress=progress)
     return pq.ParquetFile(out).metadata.num_rows

@@ -47,6 +47,8 @@ CATEGORIES: tuple[str, ...] = (
     "presence", "area", "count", "adjacency", "point", "reference", "relative position", "season", "climate zone",
     "country",
 )  # fmt: skip
+#: The released category of pointing rows: scored by exact match (no pointing metric is defined, DESIGN 2.10).
+POINT = "point"
 #: Category values of earlier bigearth files -> released values (read with a warning).
 LEGACY_CATEGORIES: dict[str, str] = {"counting": "count"}
 #: The category bigearth gives its captions.
