@@ -10,6 +10,7 @@ import typer
 from bigearth.cli.app import app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.cli.pretrain import config_task
+from bigearth.cli.recipes import RECIPE_HELP, PrintConfig, print_recipe
 from bigearth.errors import BigEarthError, ConfigError
 
 #: config ``task`` -> module with ``run_training(config, *, data, out, overrides) -> Path``, besides classification.
@@ -19,7 +20,7 @@ OTHER_TRAINING_TASKS: dict[str, str] = {
 }
 
 
-@app.command(context_settings={"allow_interspersed_args": True})
+@app.command(context_settings={"allow_interspersed_args": True}, epilog=RECIPE_HELP)
 def train(
     config: Annotated[Path, typer.Argument(help="YAML recipe, or a run folder to resume")],
     overrides: Annotated[
@@ -27,14 +28,21 @@ def train(
     ] = None,
     data: Annotated[Path | None, typer.Option(help="store folder or release root (sets data.path)")] = None,
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config name>-<timestamp>)")] = None,
+    print_config: PrintConfig = False,
 ) -> None:
-    """Train a model as the recipe says; an interrupted run in --out (or a run folder as CONFIG) is resumed."""
+    """Train a model as the recipe says; an interrupted run in --out (or a run folder as CONFIG) is resumed.
+
+    Tasks: classification, segmentation, vqa (the recipe's task key).
+    """
     from bigearth.tasks.config import apply_overrides, load_config, parse_config
     from bigearth.tasks.run import RunFolder
     from bigearth.tasks.train import train as run_training
 
     extra = list(overrides or []) + ([f"data.path={data}"] if data is not None else [])
     try:
+        if print_config:
+            print_recipe(config, extra, tasks=("classification", *OTHER_TRAINING_TASKS))
+            return
         task = _recipe_task(config)
         if task in OTHER_TRAINING_TASKS:
             module = importlib.import_module(OTHER_TRAINING_TASKS[task])

@@ -13,6 +13,7 @@ import yaml
 
 from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
+from bigearth.cli.recipes import RECIPE_HELP, PrintConfig, print_recipe
 from bigearth.errors import BigEarthError, ConfigError, MissingDataError
 
 #: config ``task`` -> module holding ``run_pretraining``.
@@ -57,17 +58,27 @@ def pretraining_module(config: Path) -> str:
     return PRETRAINING_TASKS[task]
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@app.command(context_settings={"allow_interspersed_args": True}, epilog=RECIPE_HELP)
 def pretrain(
-    context: typer.Context,
     config: Annotated[Path, typer.Argument(help="YAML recipe (configs/ssl/*.yaml, configs/fm/*.yaml)")],
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="store folder or release root (overrides data.path)")] = None,
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config>-<time>)")] = None,
+    print_config: PrintConfig = False,
 ) -> None:
-    """Self-supervised pretraining (SSL methods with GeoRank, CSMAE/CSMoE); key=value overrides follow."""
+    """Self-supervised pretraining (SSL methods with GeoRank, CSMAE/CSMoE).
+
+    Tasks: ssl, csmae (the recipe's task key).
+    """
     try:
+        if print_config:
+            print_recipe(config, [*(overrides or []), *([f"data.path={data}"] if data is not None else [])],
+                         tasks=tuple(PRETRAINING_TASKS))  # fmt: skip
+            return
         module = importlib.import_module(pretraining_module(config))
-        run = module.run_pretraining(config, data=data, out=out, overrides=list(context.args))
+        run = module.run_pretraining(config, data=data, out=out, overrides=list(overrides or []))
     except BigEarthError as error:
         fail(error)
     console.print(f"pretraining finished: {run}")

@@ -31,6 +31,7 @@ from bigearth.models.classifier import SceneClassifier
 from bigearth.models.hub import is_hub_folder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
+from bigearth.runinfo import write_environment
 
 CONFIG_FILE = "config.json"
 MODEL_FORMAT = "bigearth-model"
@@ -52,6 +53,7 @@ def save_model(model: SceneClassifier, folder: Path, *, extra: dict[str, Any] | 
     folder = Path(folder)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.backbone.state_dict().items()}
     atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
+    write_environment(folder)  # env.json: what the folder was made with
     config = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,

@@ -26,6 +26,7 @@ from bigearth.models.fm.csmae import CrossSensorMAE
 from bigearth.models.io import CONFIG_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_config, resolve_model_folder
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
+from bigearth.runinfo import write_environment
 
 #: The ``task`` entry of a cross-sensor foundation model's ``config.json``.
 FOUNDATION_TASK = "cross-sensor-mae"
@@ -42,6 +43,7 @@ def save_foundation_model(model: CrossSensorMAE, folder: Path, *, extra: dict[st
     folder = Path(folder)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
+    write_environment(folder)  # env.json: what the folder was made with
     metadata = model.metadata or ModelMetadata.create(model.config.model_type, list(model.config.bands))
     config = {
         "format": MODEL_FORMAT,

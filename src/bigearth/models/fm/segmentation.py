@@ -22,6 +22,7 @@ from bigearth.errors import ConfigError, CorruptDataError
 from bigearth.models.fm.features import FeatureEncoder, encoder_from_config
 from bigearth.models.io import CONFIG_FILE, MODEL_FORMAT, MODEL_FORMAT_VERSION, read_model_config, resolve_model_folder
 from bigearth.models.weights import MODEL_WEIGHTS_FILE
+from bigearth.runinfo import write_environment
 
 SEGMENTATION_TASK = "semantic-segmentation"
 
@@ -108,6 +109,7 @@ def save_segmenter(model: Segmenter, folder: Path, *, encoder_config: dict[str, 
     folder = Path(folder)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
+    write_environment(folder)  # env.json: what the folder was made with
     atomic_write_json(folder / CONFIG_FILE, {
         "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "task": SEGMENTATION_TASK,
         "bigearth_version": __version__, "head": {"kind": "upsampling", "channels": model.channels},

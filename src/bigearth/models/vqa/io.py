@@ -30,6 +30,7 @@ from bigearth.models.vqa.answers import AnswerVocabulary
 from bigearth.models.vqa.model import VQAConfig, VQAModel
 from bigearth.models.vqa.tokenizer import VOCAB_FILE, QuestionTokenizer
 from bigearth.models.weights import MODEL_WEIGHTS_FILE, read_safetensors
+from bigearth.runinfo import write_environment
 
 #: The ``task`` entry of a VQA model's ``config.json``.
 VQA_TASK = "visual-question-answering"
@@ -65,6 +66,7 @@ def save_vqa_model(
     folder = Path(folder)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
+    write_environment(folder)  # env.json: what the folder was made with
     tokenizer.save(folder)
     answers.save(folder)
     config = {
