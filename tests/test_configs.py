@@ -82,6 +82,7 @@ def test_overrides_are_parsed_as_yaml_and_typed() -> None:
         (["trainer.plugins=[x]"], r"set by bigearth \(plugins: bigearth's atomic checkpoint writer"),
         (["trainer.logger=false"], r"bigearth always writes the CSV log"),
         (["trainer.logger=TensorBord"], r"TensorBord' is unknown \(did you mean 'TensorBoardLogger'\?\)"),
+        (["trainer.callbacks=[ModelCheckpoint]"], r"ModelCheckpoint is refused: bigearth keeps the checkpoints"),
         (["trainer.callbacks=[{class_path: Timer, init_arg: {}}]"], r"unknown key\(s\) \['init_arg'\] \(did you mean"),
         (
             ["trainer.callbacks=[bigearth.tasks.config.ModelConfig]"],

@@ -18,7 +18,7 @@ A logger whose ``__init__`` takes ``save_dir`` and is given none writes under th
 
 What these add never replaces what bigearth manages: the run's appending CSV log (``logs/metrics.csv``, which the
 figures read) stays the first logger, and bigearth's checkpoints (atomic writes, ``last.ckpt``, the best
-checkpoint) stay the checkpoints of the run; ``trainer.plugins`` stays refused.
+checkpoint) stay the checkpoints of the run: checkpoint callbacks are refused, as ``trainer.plugins`` is.
 """
 
 import importlib
@@ -31,6 +31,7 @@ from typing import Any
 import lightning as L  # noqa: N812
 from lightning.pytorch import callbacks as lightning_callbacks
 from lightning.pytorch import loggers as lightning_loggers
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import Logger
 
 from bigearth.errors import ConfigError
@@ -103,7 +104,8 @@ def check_entries(value: Any, key: str) -> list[dict[str, Any]]:
         ``[{"class_path": ..., "init_args": {...}}, ...]`` (empty for None).
 
     Raises:
-        ConfigError: for a malformed entry, an unknown class, or a logger whose package is missing.
+        ConfigError: for a malformed entry, an unknown class, a checkpoint callback (bigearth's are the run's), or
+            a logger whose package is missing.
     """
     if value is None:
         return []
@@ -128,6 +130,11 @@ def check_entries(value: Any, key: str) -> list[dict[str, Any]]:
                 f"trainer.{key}: init_args of {spec['class_path']!r} must be a mapping, got {arguments!r}"
             )
         found = resolve_class(spec["class_path"], key)
+        if issubclass(found, Checkpoint):
+            raise ConfigError(
+                f"trainer.{key}: {found.__name__} is refused: bigearth keeps the checkpoints of every run (last.ckpt "
+                "at each epoch end, the best one on the task's validation metric, written atomically)"
+            )
         modules, package = OPTIONAL_PACKAGES.get(found.__name__, ((), ""))
         if modules and not any(importlib.util.find_spec(module) for module in modules):
             raise missing_package(key, found, package)
