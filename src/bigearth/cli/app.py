@@ -10,7 +10,7 @@ import errno
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -19,6 +19,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from bigearth.errors import BigEarthError
+from bigearth.progress import report_progress
 
 #: Exit status of a command stopped by SIGTERM (128 + 15, as shells report it).
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -54,6 +55,12 @@ def at_least(bound: int) -> Callable[[int | None], int | None]:
     return check
 
 
+#: ``--device`` of the commands that run a model.
+DeviceOption = Annotated[str, typer.Option(help="auto (a CUDA GPU if torch sees one, else CPU), cpu, cuda or cuda:N")]
+#: ``--batch-size`` of the commands that run a model over patches.
+BatchSizeOption = Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")]
+
+
 def describe_os_error(error: OSError) -> str:
     """Return one line naming the file of an ``OSError`` and what to do about it."""
     where = f" {error.filename}" if error.filename else ""
@@ -86,7 +93,8 @@ class BigEarthGroup(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         """Invoke the chosen command; print ``error: ...`` and exit non-zero on user errors and signals."""
         try:
-            return super().invoke(ctx)
+            with report_progress(errors):  # passes over a split show a bar where stderr is a terminal
+                return super().invoke(ctx)
         except BigEarthError as error:
             fail(error)
         except OSError as error:

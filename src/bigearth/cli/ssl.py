@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from bigearth.atomic import atomic_write_bytes
-from bigearth.cli.app import app
+from bigearth.cli.app import BatchSizeOption, DeviceOption, app
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError
 
@@ -22,12 +22,14 @@ def probe(
     protocol: Annotated[str, typer.Option(help="knn (k = 200, cosine) or linear (frozen features)")] = "knn",
     split: Annotated[str, typer.Option(help="the evaluated split: validation (val) or test")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
+    batch_size: BatchSizeOption = 64,
+    device: DeviceOption = "auto",
 ) -> None:
     """Probe an encoder's frozen features on reBEN classification (training split: neighbours or probe fit)."""
     from bigearth.tasks.ssl.evaluate import evaluate_encoder
 
     try:
-        result = evaluate_encoder(model, data, protocol=protocol, split=split)
+        result = evaluate_encoder(model, data, protocol=protocol, split=split, device=device, batch_size=batch_size)
     except BigEarthError as error:
         fail(error)
     if as_json:

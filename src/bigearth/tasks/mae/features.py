@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from bigearth.data.dataset import ReBENDataset, keep_batch
 from bigearth.evaluation.predict import model_transform, open_dataset
 from bigearth.models.fm.features import FeatureEncoder
+from bigearth.progress import track
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def iterate_images(
     device = next(encoder.parameters()).device
     transform = model_transform(encoder).to(device)  # type: ignore[arg-type]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=keep_batch)
-    for batch in loader:
+    for batch in track(loader, description=f"features of {len(dataset)} patches"):
         yield batch, transform({name: group.to(device) for name, group in batch["groups"].items()})
 
 
