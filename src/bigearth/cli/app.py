@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from bigearth.errors import BigEarthError
 from bigearth.progress import report_progress
+from bigearth.quiet import quiet_lightning
 
 #: Exit status of a command stopped by SIGTERM (128 + 15, as shells report it).
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -92,6 +93,7 @@ class BigEarthGroup(TyperGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Invoke the chosen command; print ``error: ...`` and exit non-zero on user errors and signals."""
+        quiet_lightning()
         try:
             with report_progress(errors):  # passes over a split show a bar where stderr is a terminal
                 return super().invoke(ctx)

@@ -5,11 +5,9 @@ Besides these: the recipe's own loggers and callbacks, and one line per epoch wh
 
 import csv
 import io
-import logging
 import math
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from lightning.pytorch.utilities.model_summary import get_human_readable_count
 
 from bigearth.atomic import atomic_write_bytes
 from bigearth.errors import TrainingError
+from bigearth.quiet import quiet_lightning
 from bigearth.runinfo import write_environment
 from bigearth.tasks.config import EarlyStoppingConfig, Recipe
 from bigearth.tasks.determinism import EpochSeed
@@ -254,18 +253,3 @@ class ParameterSummary(ModelSummary):
         """Print ``model: <n> parameters (<m> trainable), <size> MB``."""
         count, trainable = get_human_readable_count(total_parameters), get_human_readable_count(trainable_parameters)
         print(f"model: {count} parameters ({trainable} trainable), {model_size:.1f} MB", flush=True)
-
-
-class _DropTips(logging.Filter):
-    """Drop Lightning's advertisements (``💡 Tip: ... try installing litlogger / litmodels``)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip")
-
-
-def quiet_lightning() -> None:
-    """Silence the noise of Lightning 2.6: its tips and the deprecation warning of its own pytree helper."""
-    lightning_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if not any(isinstance(existing, _DropTips) for existing in lightning_log.filters):
-        lightning_log.addFilter(_DropTips())
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
