@@ -203,12 +203,12 @@ def announce(recipe: Recipe, run: RunFolder) -> None:
 
 
 class EpochSummary(L.Callback):
-    """Print one line per training epoch: losses, validation metrics, learning rate and time.
+    """Print one line per training epoch: the epoch's losses and validation metrics, and its time.
 
     For logs that no terminal draws (nohup, a batch scheduler, a pipe): Lightning's progress bar shows only on a
     terminal. The values are ``trainer.callback_metrics`` at the end of the epoch, after its validation; per-step
     values are left out and the ``_epoch`` suffix is dropped: ``epoch 3/30 train/loss 0.512 val/loss 0.48
-    val/macro_ap 0.612 lr-AdamW 0.003 12.4 s``.
+    val/macro_ap 0.612 ... 12.4 s`` (the learning rate goes to the loggers only, as Lightning's monitor logs it).
     """
 
     def __init__(self) -> None:
