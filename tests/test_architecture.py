@@ -14,7 +14,8 @@ SOURCE = Path(__file__).resolve().parents[1] / "src"
 #: Layer -> the top-level parts of ``bigearth`` in it.
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("bigearth", "bigearth.errors", "bigearth.atomic", "bigearth.nomenclature", "bigearth.bands",
-             "bigearth.parallel", "bigearth._optional", "bigearth.recipes"),
+             "bigearth.parallel", "bigearth._optional", "bigearth.recipes", "bigearth.progress", "bigearth.quiet",
+             "bigearth.runinfo", "bigearth.suggest"),
     "data": ("bigearth.data", "bigearth.construct", "bigearth.text", "bigearth.sampling"),
     "networks": ("bigearth.models", "bigearth.ssl"),
     "slimming": ("bigearth.slim",),

@@ -71,10 +71,23 @@ def test_overrides_are_parsed_as_yaml_and_typed() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model.learning_rate=1"], r"unknown key\(s\) \['learning_rate'\] in section 'model'; allowed keys: \["),
-        (["models.lr=1"], r"unknown section\(s\) \['models'\]"),
-        (["trainer.max_epoch=3"], r"unknown trainer key\(s\) \['max_epoch'\]; lightning.Trainer accepts"),
-        (["trainer.logger=false"], r"set by bigearth"),
+        (["model.learning_rate=1"], r"unknown key\(s\) \['learning_rate'\] in section 'model'.*; allowed keys: \["),
+        (["model.backbon=resnet18"], r"\['backbon'\] in section 'model' \(did you mean 'backbone'\?\); allowed keys"),
+        (["models.lr=1"], r"unknown section\(s\) \['models'\] \(did you mean 'model'\?\)"),
+        (
+            ["trainer.max_epoch=3"],
+            r"unknown trainer key\(s\) \['max_epoch'\] \(did you mean 'max_epochs'\?\)$",
+        ),
+        (["trainer.xyz=3"], r"unknown trainer key\(s\) \['xyz'\]; lightning.Trainer accepts \['accelerator',"),
+        (["trainer.plugins=[x]"], r"set by bigearth \(plugins: bigearth's atomic checkpoint writer"),
+        (["trainer.logger=false"], r"bigearth always writes the CSV log"),
+        (["trainer.logger=TensorBord"], r"TensorBord' is unknown \(did you mean 'TensorBoardLogger'\?\)"),
+        (["trainer.callbacks=[ModelCheckpoint]"], r"ModelCheckpoint is refused: bigearth keeps the checkpoints"),
+        (["trainer.callbacks=[{class_path: Timer, init_arg: {}}]"], r"unknown key\(s\) \['init_arg'\] \(did you mean"),
+        (
+            ["trainer.callbacks=[bigearth.tasks.config.ModelConfig]"],
+            r"is no lightning.pytorch.callbacks.callback.Callback",
+        ),
         (["model.lr=fast"], r"model.lr must be a float"),
         (["data.batch_size=2.5"], r"data.batch_size must be a int"),
         (["task=segmentation"], r"unknown task 'segmentation'"),

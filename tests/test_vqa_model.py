@@ -277,7 +277,7 @@ def test_published_pair_has_the_published_size_and_cost() -> None:
 def test_model_folder_round_trip(tiny_model: VQAModel, tokenizer: QuestionTokenizer, tmp_path: Path) -> None:
     save_vqa_model(tiny_model, tokenizer, tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
-        "answers.json", "config.json", "model.safetensors", "vocab.txt"]  # fmt: skip
+        "answers.json", "config.json", "env.json", "model.safetensors", "vocab.txt"]  # fmt: skip
     loaded, loaded_tokenizer = load_vqa_model(tmp_path / "model")
     tokens = loaded_tokenizer.encode(["Is there water?"])
     assert loaded_tokenizer.max_length == tokenizer.max_length == 12

@@ -22,6 +22,7 @@ from bigearth.data.transforms import BatchTransform
 from bigearth.models.classifier import SceneClassifier
 from bigearth.models.encoders import FeatureEncoder
 from bigearth.models.metadata import check_compatible
+from bigearth.progress import track
 from bigearth.slim.batchnorm import recalibrate_batchnorm
 
 
@@ -75,7 +76,7 @@ def iterate_images(
     device = next(encoder.parameters()).device
     transform = model_transform(encoder).to(device)  # type: ignore[arg-type]
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=keep_batch)
-    for batch in loader:
+    for batch in track(loader, description=f"features of {len(dataset)} patches"):
         yield batch, transform({name: group.to(device) for name, group in batch["groups"].items()})
 
 

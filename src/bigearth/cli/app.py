@@ -19,6 +19,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from bigearth.errors import BigEarthError
+from bigearth.progress import report_progress
+from bigearth.quiet import quiet_lightning
 
 #: Exit status of a command stopped by SIGTERM (128 + 15, as shells report it).
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -54,6 +56,12 @@ def at_least(bound: int) -> Callable[[int | None], int | None]:
     return check
 
 
+#: ``--device`` of the commands that run a model.
+DeviceOption = Annotated[str, typer.Option(help="auto (a CUDA GPU if torch sees one, else CPU), cpu, cuda or cuda:N")]
+#: ``--batch-size`` of the commands that run a model over patches.
+BatchSizeOption = Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")]
+
+
 def describe_os_error(error: OSError) -> str:
     """Return one line naming the file of an ``OSError`` and what to do about it."""
     where = f" {error.filename}" if error.filename else ""
@@ -85,8 +93,10 @@ class BigEarthGroup(TyperGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Invoke the chosen command; print ``error: ...`` and exit non-zero on user errors and signals."""
+        quiet_lightning()
         try:
-            return super().invoke(ctx)
+            with report_progress(errors):  # passes over a split show a bar where stderr is a terminal
+                return super().invoke(ctx)
         except BigEarthError as error:
             fail(error)
         except OSError as error:

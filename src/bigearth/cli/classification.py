@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from bigearth.cli.app import app, at_least
+from bigearth.cli.app import BatchSizeOption, DeviceOption, app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError
 
@@ -17,9 +17,9 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="store folder or release root")],
     split: Annotated[str, typer.Option(help="train, validation (val) or test")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
-    batch_size: Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")] = 64,
+    batch_size: BatchSizeOption = 64,
     num_workers: Annotated[int, typer.Option(callback=at_least(0), help="DataLoader worker processes")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    device: DeviceOption = "auto",
     protocol: Annotated[
         str, typer.Option(help="full (the model as trained), or knn / linear probes of its encoder")
     ] = "full",
@@ -32,7 +32,7 @@ def evaluate(
     from bigearth.folders.format import describe_folder
 
     if protocol in ("knn", "linear"):
-        print_probe(model, data, protocol=protocol, split=split, as_json=as_json)
+        print_probe(model, data, protocol=protocol, split=split, as_json=as_json, device=device, batch_size=batch_size)
         return
     try:
         if protocol != "full":
@@ -52,14 +52,16 @@ def evaluate(
         console.print(report_table(report, title=f"{model} on {data} ({split}, {report.samples} patches)"))
 
 
-def print_probe(model: Path, data: Path, *, protocol: str, split: str, as_json: bool) -> None:
+def print_probe(
+    model: Path, data: Path, *, protocol: str, split: str, as_json: bool, device: str = "auto", batch_size: int = 64
+) -> None:
     """Probe a model's encoder (``knn`` or ``linear``) on one split and print the report (or it as JSON)."""
     from bigearth.evaluation.metrics import report_from_dict
     from bigearth.evaluation.report import report_table
     from bigearth.tasks.ssl.evaluate import evaluate_encoder
 
     try:
-        result = evaluate_encoder(model, data, protocol=protocol, split=split)
+        result = evaluate_encoder(model, data, protocol=protocol, split=split, device=device, batch_size=batch_size)
     except BigEarthError as error:
         fail(error)
     if as_json:
@@ -78,8 +80,8 @@ def predict(
     s1_dir: Annotated[Path | None, typer.Option(help="S1 patch folder, or a folder of patch folders")] = None,
     out: Annotated[Path | None, typer.Option(help="CSV file to write (default: print to the terminal)")] = None,
     threshold: Annotated[float | None, typer.Option(help="decision threshold (default: the model's, 0.5)")] = None,
-    batch_size: Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")] = 64,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    batch_size: BatchSizeOption = 64,
+    device: DeviceOption = "auto",
 ) -> None:
     """Write per-class probabilities and thresholded labels of patches in a store/release or in GeoTIFF folders."""
     from bigearth.atomic import atomic_write_bytes

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app, at_least
+from bigearth.cli.app import BatchSizeOption, DeviceOption, app, at_least
 from bigearth.cli.data import console, fail, progress_bar
 from bigearth.errors import BigEarthError, ConfigError
 
@@ -71,9 +71,11 @@ def retrieve(
     query_split: Annotated[str | None, typer.Option(help="split of the queries (default: the protocol's)")] = None,
     archive_split: Annotated[str | None, typer.Option(help="split searched (default: the protocol's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
-    batch_size: Annotated[int, typer.Option(callback=at_least(1), help="patches per forward pass")] = 64,
+    batch_size: BatchSizeOption = 64,
+    device: DeviceOption = "auto",
 ) -> None:
     """Content-based image retrieval: S1->S1, S2->S2, S1->S2, S2->S1 for a cross-sensor model."""
+    from bigearth.evaluation.predict import resolve_device
     from bigearth.folders.encoders import load_encoder
     from bigearth.retrieval.evaluate import evaluate_retrieval, get_protocol, query_patch, scores_table_rows
 
@@ -82,7 +84,7 @@ def retrieve(
         if (query is None) == (not evaluate):
             raise ConfigError("pass either --query PATCH_ID or --evaluate")
         query_split, archive_split = query_split or chosen.query_split, archive_split or chosen.archive_split
-        encoder = load_encoder(model)
+        encoder = load_encoder(model, device=resolve_device(device))
         if evaluate:
             scores = evaluate_retrieval(encoder, data, protocol=protocol, k=k, query_split=query_split,
                                         archive_split=archive_split, batch_size=batch_size)  # fmt: skip
@@ -133,8 +135,13 @@ def probe(
     steps: Annotated[int, typer.Option(callback=at_least(1), help="linear probe optimisation steps")] = 300,
     random: Annotated[bool, typer.Option("--random", help="re-initialise the encoder (the baseline)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    batch_size: Annotated[
+        int | None, typer.Option(callback=at_least(1), help="patches per batch (default: 64 linear, 32 finetune)")
+    ] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Scene classification on top of any encoder: a linear probe or fine-tuning; prints test metrics."""
+    from bigearth.evaluation.predict import resolve_device
     from bigearth.evaluation.report import report_table
     from bigearth.folders.encoders import load_encoder
     from bigearth.tasks.mae.finetune import fine_tune
@@ -143,11 +150,14 @@ def probe(
     try:
         if protocol not in ("linear", "finetune"):
             raise ConfigError(f"unknown protocol {protocol!r}: use linear or finetune")
-        encoder = load_encoder(model)
+        chosen = resolve_device(device)
+        encoder = load_encoder(model, device=chosen)
         if random:
             encoder = encoder.reinitialised()
-        report = (linear_probe(encoder, data, steps=steps).test if protocol == "linear"
-                  else fine_tune(encoder, data, epochs=epochs))  # fmt: skip
+        sizes = {"batch_size": batch_size} if batch_size else {}
+        report = (linear_probe(encoder, data, steps=steps, **sizes).test if protocol == "linear"
+                  else fine_tune(encoder, data, epochs=epochs, accelerator="cpu" if chosen.type == "cpu" else "gpu",
+                                 **sizes))  # fmt: skip
     except BigEarthError as error:
         fail(error)
     if as_json:

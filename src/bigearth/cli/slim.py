@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app, at_least
+from bigearth.cli.app import BatchSizeOption, DeviceOption, app, at_least
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError, CorruptDataError, MissingDataError
 from bigearth.recipes import resolve_recipe
@@ -68,6 +68,8 @@ def evaluate(
     label: LabelOption = None,
     out: Annotated[Path | None, typer.Option(help="report folder (default runs/slim-<model>/evaluate)")] = None,
     as_json: JsonOption = False,
+    batch_size: BatchSizeOption = 64,
+    device: DeviceOption = "auto",
 ) -> None:
     """Slim an encoder post hoc to every width: kNN / linear probe, FLOPs (measured), parameters."""
     from bigearth.slim.spec import parse_widths
@@ -78,7 +80,8 @@ def evaluate(
         protocols = [name.strip() for name in protocol.split(",") if name.strip()]
         report = evaluate_widths(model, data, widths=parse_widths(widths), protocols=protocols, mode=mode,
                                  embed_below=embed_below, attention_scale=attention_scale,
-                                 calibration_batches=calibration_batches, split=split, label=label)  # fmt: skip
+                                 calibration_batches=calibration_batches, split=split, label=label,
+                                 batch_size=batch_size, device=device)  # fmt: skip
         paths = _write(report, out or _default_out(model, "evaluate"), "slim-evaluate",
                        plot_comparison([report], protocol=protocols[0]))  # fmt: skip
     except BigEarthError as error:
@@ -110,6 +113,8 @@ def analyze(
     label: LabelOption = None,
     out: Annotated[Path | None, typer.Option(help="report folder (default runs/slim-<model>/analyze)")] = None,
     as_json: JsonOption = False,
+    batch_size: BatchSizeOption = 64,
+    device: DeviceOption = "auto",
 ) -> None:
     """Redundancy of the features at every width: PCA explained variance, correlation, effective dimensionality."""
     from bigearth.slim.spec import parse_widths
@@ -118,7 +123,8 @@ def analyze(
 
     try:
         report = analyze_widths(model, data, widths=parse_widths(widths), mode=mode, embed_below=embed_below,
-                                attention_scale=attention_scale, split=split, label=label)  # fmt: skip
+                                attention_scale=attention_scale, split=split, label=label, batch_size=batch_size,
+                                device=device)  # fmt: skip
         paths = _write(report, out or _default_out(model, "analyze"), "slim-analyze", plot_redundancy(report))
     except BigEarthError as error:
         fail(error)

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from bigearth.atomic import atomic_write_bytes
-from bigearth.cli.app import app
+from bigearth.cli.app import BatchSizeOption, DeviceOption, app
 from bigearth.cli.classification import print_probe
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError, ConfigError
@@ -22,9 +22,11 @@ def probe(
     protocol: Annotated[str, typer.Option(help="knn (k = 200, cosine) or linear (frozen features)")] = "knn",
     split: Annotated[str, typer.Option(help="the evaluated split: validation (val) or test")] = "test",
     as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False,
+    batch_size: BatchSizeOption = 64,
+    device: DeviceOption = "auto",
 ) -> None:
     """Probe an encoder's frozen features on reBEN classification (`bigearth evaluate --protocol knn|linear`)."""
-    print_probe(model, data, protocol=protocol, split=split, as_json=as_json)
+    print_probe(model, data, protocol=protocol, split=split, as_json=as_json, device=device, batch_size=batch_size)
 
 
 @ssl_app.command()

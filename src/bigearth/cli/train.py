@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
@@ -16,14 +17,30 @@ TASK_LIST = "classification, segmentation, vqa, ssl, csmae"
 CONFIG_HELP = f"YAML recipe (its `task`: {TASK_LIST}), run folder to resume, or packaged recipe (`bigearth configs`)"
 
 
-def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path | None) -> None:
-    """Train (or resume) through the task registry and print where the run is and, if the task has one, its report."""
+#: What ``--help`` of the training verbs says about recipes.
+RECIPE_HELP = (
+    "A recipe is YAML with the sections task, seed_everything, trainer (lightning.Trainer arguments, plus logger and "
+    "callbacks as class_path/init_args entries), model, data, optimizer, scheduler and the task's own (classification: "
+    "early_stopping; ssl: augment, georank, evaluation...); --print-config shows them all, resolved."
+)
+
+
+def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path | None, *, print_config: bool) -> None:
+    """Train (or resume) through the task registry and print where the run is and, if the task has one, its report.
+
+    With ``print_config``, print the resolved recipe (file or run folder, overrides, ``--data``) as YAML instead:
+    what the run's ``config.yaml`` would hold; nothing is trained and no folder is made.
+    """
     from bigearth.recipes import resolve_recipe
-    from bigearth.tasks.registry import TASKS, recipe_task, train_recipe
+    from bigearth.tasks.registry import TASKS, read_task_recipe, recipe_task, train_recipe
 
     try:
         config = resolve_recipe(config)
         task = TASKS[recipe_task(config)]
+        if print_config:
+            recipe = read_task_recipe(config, data=data, overrides=overrides)
+            typer.echo(yaml.safe_dump(recipe.to_dict(), sort_keys=False).rstrip())
+            return
         run = train_recipe(config, data=data, out=out, overrides=overrides)
     except BigEarthError as error:
         fail(error)
@@ -35,7 +52,7 @@ def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path 
             console.print(task.function("report")(run))
 
 
-@app.command(context_settings={"allow_interspersed_args": True})
+@app.command(context_settings={"allow_interspersed_args": True}, epilog=RECIPE_HELP)
 def train(
     config: Annotated[Path, typer.Argument(help=CONFIG_HELP)],
     overrides: Annotated[
@@ -43,14 +60,19 @@ def train(
     ] = None,
     data: Annotated[Path | None, typer.Option(help="store folder or release root (sets data.path)")] = None,
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config name>-<timestamp>)")] = None,
+    print_config: Annotated[
+        bool,
+        typer.Option("--print-config", help="print the resolved recipe (file, overrides, --data) as YAML and exit"),
+    ] = False,
 ) -> None:
     """Train any task as its recipe says; an interrupted run in --out (or a run folder as CONFIG) is resumed."""
-    run_recipe(config, list(overrides or []), data, out)
+    run_recipe(config, list(overrides or []), data, out, print_config=print_config)
 
 
 #: The alias kept for SSL and CSMAE/CSMoE recipes: the recipe's task decides what runs.
 app.command(
     "pretrain",
     context_settings={"allow_interspersed_args": True},
+    epilog=RECIPE_HELP,
     help="The same as `bigearth train` (kept for SSL and CSMAE/CSMoE recipes): the recipe's task decides.",
 )(train)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bigearth.cli.app import app, at_least, labelled
+from bigearth.cli.app import DeviceOption, app, at_least, labelled
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError
 
@@ -21,7 +21,7 @@ def ask(
     s2_dir: Annotated[Path | None, typer.Option(help="S2 patch folder (<patch>/<patch>_B02.tif ...)")] = None,
     s1_dir: Annotated[Path | None, typer.Option(help="S1 patch folder, for models that read S1")] = None,
     top: Annotated[int, typer.Option(callback=at_least(1), help="answers to show")] = 5,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N")] = "auto",
+    device: DeviceOption = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Answer a question about one patch; prints the top answers with their scores (sigmoid of each logit)."""

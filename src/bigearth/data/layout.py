@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from bigearth.errors import ConfigError
+from bigearth.suggest import did_you_mean
 
 S2_DIR = "BigEarthNet-S2"
 S1_DIR = "BigEarthNet-S1"
@@ -184,7 +185,7 @@ def normalise_split(split: str) -> str:
     """
     name = "validation" if split == "val" else split
     if name not in SPLITS:
-        raise ConfigError(f"unknown split {split!r}: use one of {SPLITS} (or 'val')")
+        raise ConfigError(f"unknown split {split!r}{did_you_mean(split, SPLITS)}: use one of {SPLITS} (or 'val')")
     return name
 
 

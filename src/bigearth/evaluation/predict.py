@@ -16,18 +16,30 @@ from torch.utils.data import DataLoader
 
 from bigearth.data.dataset import ReBENDataset, keep_batch
 from bigearth.data.transforms import BatchTransform
-from bigearth.errors import CorruptDataError
+from bigearth.errors import ConfigError, CorruptDataError
 from bigearth.evaluation.loose_patches import pair_patches, read_groups
 from bigearth.evaluation.metrics import THRESHOLD
 from bigearth.features import model_transform, open_dataset
 from bigearth.models.classifier import SceneClassifier
+from bigearth.progress import track
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """Return the named device; ``auto`` is ``cuda`` when a GPU exists, else ``cpu``."""
+    """Return the named device; ``auto`` is ``cuda`` when a GPU exists, else ``cpu``.
+
+    Raises:
+        ConfigError: for a name torch does not know, or a CUDA device this machine does not have.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"--device {device!r} is no device: use auto, cpu, cuda or cuda:N") from error
+    if chosen.type == "cuda" and (chosen.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(f"--device {device!r}: torch sees {count} CUDA GPU(s) on this machine; use auto or cpu")
+    return chosen
 
 
 @torch.inference_mode()
@@ -66,7 +78,7 @@ def iterate_dataset(
     transform = model_transform(model)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=keep_batch,
                         multiprocessing_context="spawn" if num_workers else None)  # fmt: skip
-    for batch in loader:
+    for batch in track(loader, description=f"predicting {len(dataset)} patches"):
         yield {
             "patch_id": batch["patch_id"],
             "probabilities": predict_groups(model, batch["groups"], transform, list(batch["patch_id"])),

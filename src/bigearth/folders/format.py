@@ -20,6 +20,7 @@ from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
 from bigearth.errors import CorruptDataError, MissingDataError
 from bigearth.models.metadata import ModelMetadata
+from bigearth.runinfo import write_environment
 
 CONFIG_FILE = "config.json"
 MODEL_WEIGHTS_FILE = "model.safetensors"
@@ -54,7 +55,9 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def write_folder(folder: Path, network: nn.Module, task: str, entries: dict[str, Any]) -> None:
-    """Write ``network``'s state dict, then ``config.json`` with the header and ``entries`` (both atomic).
+    """Write ``network``'s state dict, ``env.json``, then ``config.json`` with the header and ``entries``.
+
+    Every file is written atomically; ``env.json`` records what the folder was made with (:mod:`bigearth.runinfo`).
 
     Args:
         folder: the model folder (created if needed).
@@ -65,6 +68,7 @@ def write_folder(folder: Path, network: nn.Module, task: str, entries: dict[str,
     folder = Path(folder)
     tensors = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
     atomic_write_bytes(folder / MODEL_WEIGHTS_FILE, safetensors.torch.save(tensors))
+    write_environment(folder)  # env.json: what the folder was made with
     header = {"format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "task": task,
               "bigearth_version": __version__}  # fmt: skip
     atomic_write_json(folder / CONFIG_FILE, {**header, **entries})

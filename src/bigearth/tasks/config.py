@@ -31,9 +31,18 @@ import yaml
 
 from bigearth.bands import IMAGE_SIZE
 from bigearth.errors import ConfigError, MissingDataError
+from bigearth.suggest import did_you_mean
+from bigearth.tasks.extensions import check_entries
 
-#: Trainer arguments that bigearth sets itself (the run folder decides where logs and checkpoints go).
-MANAGED_TRAINER_KEYS = ("logger", "callbacks", "default_root_dir", "enable_checkpointing", "plugins")
+#: Trainer arguments that bigearth sets itself (the run folder decides where logs and checkpoints go), with the
+#: reason given to a recipe that sets them. ``logger`` and ``callbacks`` add to bigearth's own
+#: (:mod:`bigearth.tasks.extensions`).
+MANAGED_TRAINER_KEYS: dict[str, str] = {
+    "default_root_dir": "the run folder (--out) is the root of logs and checkpoints",
+    "enable_checkpointing": "bigearth keeps last.ckpt and the best checkpoint of every run (to resume and to test)",
+    "plugins": "bigearth's atomic checkpoint writer is the run's only plugin; precision and devices have their own "
+    "trainer keys",
+}
 #: The tasks ``bigearth train`` can run.
 TASKS = ("classification",)
 #: Field name -> (smallest allowed value, whether the smallest value itself is allowed), for every section of every
@@ -246,7 +255,8 @@ def parse_section(kind: type, values: dict[str, Any] | None, name: str) -> Any:
     allowed = [item.name for item in fields(kind)]
     unknown = [key for key in values if key not in allowed]
     if unknown:
-        raise ConfigError(f"unknown key(s) {unknown} in section {name!r}; allowed keys: {allowed}")
+        hint = did_you_mean(unknown[0], allowed)
+        raise ConfigError(f"unknown key(s) {unknown} in section {name!r}{hint}; allowed keys: {allowed}")
     hints = get_type_hints(kind)
     coerced = {key: coerce(value, hints[key], f"{name}.{key}") for key, value in values.items()}
     for key, value in coerced.items():
@@ -271,6 +281,9 @@ def check_bound(key: str, value: Any, where: str) -> None:
 def check_trainer(values: dict[str, Any] | None) -> dict[str, Any]:
     """Return the trainer section, refusing keys that ``lightning.Trainer`` does not take or that bigearth manages.
 
+    ``logger`` and ``callbacks`` are returned as lists of ``{class_path, init_args}`` entries
+    (:func:`bigearth.tasks.extensions.check_entries`).
+
     Raises:
         ConfigError: naming the keys and the accepted ones.
     """
@@ -278,13 +291,17 @@ def check_trainer(values: dict[str, Any] | None) -> dict[str, Any]:
     accepted = [name for name in inspect.signature(L.Trainer.__init__).parameters if name != "self"]
     managed = [key for key in values if key in MANAGED_TRAINER_KEYS]
     if managed:
-        raise ConfigError(
-            f"trainer key(s) {managed} are set by bigearth (CSV logs, checkpoints, early stopping in the run "
-            "folder); remove them from the config"
-        )
+        reasons = "; ".join(f"{key}: {MANAGED_TRAINER_KEYS[key]}" for key in managed)
+        raise ConfigError(f"trainer key(s) {managed} are set by bigearth ({reasons}); remove them from the config")
     unknown = [key for key in values if key not in accepted]
     if unknown:
-        raise ConfigError(f"unknown trainer key(s) {unknown}; lightning.Trainer accepts {accepted}")
+        allowed = [name for name in accepted if name not in MANAGED_TRAINER_KEYS]
+        hint = did_you_mean(unknown[0], allowed)
+        raise ConfigError(f"unknown trainer key(s) {unknown}{hint}" if hint else
+                          f"unknown trainer key(s) {unknown}; lightning.Trainer accepts {allowed}")  # fmt: skip
+    for key in ("logger", "callbacks"):
+        if key in values:
+            values[key] = check_entries(values[key], key)
     epochs = values.get("max_epochs", 1)
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ConfigError(f"trainer.max_epochs = {epochs!r} must be a whole number of epochs, at least 1")
@@ -323,7 +340,9 @@ def recipe_header(raw: Any, *, sections: tuple[str, ...], kind: str, name: str, 
         raise ConfigError(f"a config must be a mapping with sections {top_level}, got {type(raw).__name__}")
     unknown = [key for key in raw if key not in top_level]
     if unknown:
-        raise ConfigError(f"unknown section(s) {unknown}; a {kind} has {top_level}")
+        raise ConfigError(
+            f"unknown section(s) {unknown}{did_you_mean(unknown[0], top_level)}; a {kind} has {top_level}"
+        )
     header = {
         "name": str(raw.get("name", name)),
         "seed_everything": coerce(raw.get("seed_everything", 42), int, "seed_everything"),

@@ -120,10 +120,23 @@ def train_recipe(
         MissingDataError, ConfigError: for a missing or invalid recipe or data; the task's own errors.
     """
     config = Path(config)
+    recipe = read_task_recipe(config, data=data, overrides=overrides)
+    out = out or (config if config.is_dir() else None)
+    return Path(TASKS[recipe.task].function("train")(recipe, out=out).path)
+
+
+def read_task_recipe(config: Path, *, data: Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Any:
+    """Return the resolved recipe of a YAML file or run folder, read by its task's reader.
+
+    Args:
+        config: a YAML recipe, or a run folder (its resolved ``config.yaml``).
+        data: store folder or release root (sets ``data.path``).
+        overrides: dotted ``key=value`` overrides of the recipe.
+
+    Raises:
+        MissingDataError, ConfigError: for a missing or invalid recipe.
+    """
+    config = Path(config)
     task = TASKS[recipe_task(config)]
     extra = [*overrides, *([f"data.path={data}"] if data is not None else [])]
-    if config.is_dir():
-        out = out or config
-        config = config / RUN_CONFIG_FILE
-    recipe = task.function("recipe")(config, extra)
-    return Path(task.function("train")(recipe, out=out).path)
+    return task.function("recipe")(config / RUN_CONFIG_FILE if config.is_dir() else config, extra)

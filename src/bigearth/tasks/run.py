@@ -4,6 +4,7 @@
 
     runs/<config name>-<YYYYmmdd-HHMMSS>/
       config.yaml          the resolved recipe (file + overrides + --data)
+      env.json             versions, Python, CUDA and GPUs, git revision, command line (bigearth.runinfo)
       logs/metrics.csv     Lightning CSVLogger: losses, validation metrics, learning rate
       checkpoints/         last.ckpt (every epoch) and best-*.ckpt (highest validation macro AP); atomic writes
       model/               config.json + model.safetensors of the best checkpoint

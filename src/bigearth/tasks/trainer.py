@@ -1,24 +1,35 @@
-"""The Lightning trainer of a run: appended CSV logs, atomic checkpoints, early stopping, non-finite loss stops."""
+"""The Lightning trainer of a run: appended CSV logs, atomic checkpoints, early stopping, non-finite loss stops.
+
+Besides these: the recipe's own loggers and callbacks, and one line per epoch where no terminal shows a progress bar.
+"""
 
 import csv
 import io
 import math
+import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L  # noqa: N812
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+import yaml
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, ModelSummary, ProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.plugins import TorchCheckpointIO
+from lightning.pytorch.utilities.model_summary import get_human_readable_count
 
 from bigearth.atomic import atomic_write_bytes, remove_stale_temporaries
 from bigearth.errors import TrainingError
+from bigearth.quiet import quiet_lightning
+from bigearth.runinfo import write_environment
 from bigearth.tasks.config import EarlyStoppingConfig, Recipe
 from bigearth.tasks.determinism import EpochSeed
+from bigearth.tasks.extensions import instantiate
 from bigearth.tasks.run import RunFolder
 
 
@@ -69,15 +80,6 @@ class AppendingCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
-
-
-def run_io(run: RunFolder) -> dict[str, Any]:
-    """Return the ``L.Trainer`` arguments that tie it to a run folder: root, appending CSV log, atomic checkpoints."""
-    return {
-        "default_root_dir": run.path,
-        "logger": AppendingCSVLogger(run.path, name=run.logs_dir.name, version=""),
-        "plugins": [AtomicCheckpointIO()],
-    }
 
 
 class StopOnNonFinite(L.Callback):
@@ -144,18 +146,53 @@ def supervised_trainer(
     )
     last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
     stopping = EarlyStopping(monitor, mode="max", patience=early_stopping.patience, min_delta=early_stopping.min_delta)
+    managed = [best, last, stopping, EpochSeed(recipe.seed_everything), LearningRateMonitor("step"), StopOnNonFinite()]
+    return build_trainer(recipe, run, callbacks=[*managed, *(callbacks or [])])
+
+
+def build_trainer(
+    recipe: Recipe, run: RunFolder, *, callbacks: list[L.Callback], defaults: dict[str, Any] | None = None
+) -> L.Trainer:
+    """Return the ``L.Trainer`` of a run: the recipe's ``trainer`` section tied to the run folder.
+
+    bigearth sets the root (the run folder), the first logger (:class:`AppendingCSVLogger`, ``logs/metrics.csv``)
+    and the checkpoint writer (:class:`AtomicCheckpointIO`); the recipe's ``trainer.logger`` and
+    ``trainer.callbacks`` (:mod:`bigearth.tasks.extensions`) come after bigearth's own, so that the run's own
+    checkpoints stay ``trainer.checkpoint_callback``. Where standard output is no terminal (nohup, a batch
+    scheduler, a pipe), the progress bar is off unless the recipe asks for it and :class:`EpochSummary` prints one
+    line per epoch. The model summary is one line (:class:`ParameterSummary`). On rank 0 the run folder and the
+    resolved recipe are printed, and ``env.json`` records the environment (:mod:`bigearth.runinfo`).
+
+    Args:
+        recipe: the resolved recipe (its ``trainer`` section; printed at the start).
+        run: the run folder.
+        callbacks: the task's callbacks (checkpoints first).
+        defaults: trainer arguments that the recipe's own override (e.g. no validation for pretraining).
+
+    Raises:
+        ConfigError: if a logger or callback of the recipe refuses its arguments or misses a package.
+    """
+    arguments = {**(defaults or {}), **recipe.trainer}
+    loggers = instantiate(arguments.pop("logger", []), "logger", logs_dir=run.logs_dir)
+    extra = instantiate(arguments.pop("callbacks", []), "callbacks", logs_dir=run.logs_dir)
+    terminal = sys.stdout.isatty()
+    own_bar = any(isinstance(callback, ProgressBar) for callback in extra)
+    arguments.setdefault("enable_progress_bar", terminal or own_bar)
+    if arguments.pop("enable_model_summary", True) and not any(isinstance(c, ModelSummary) for c in extra):
+        extra.insert(0, ParameterSummary())
+    if not terminal:
+        extra.insert(0, EpochSummary())
+    quiet_lightning()
+    if rank_zero_only.rank == 0:
+        announce(recipe, run)
+        write_environment(run.path)
     return L.Trainer(
-        **recipe.trainer,
-        **run_io(run),
-        callbacks=[
-            best,
-            last,
-            stopping,
-            EpochSeed(recipe.seed_everything),
-            LearningRateMonitor("step"),
-            StopOnNonFinite(),
-            *(callbacks or []),
-        ],
+        **arguments,
+        default_root_dir=run.path,
+        logger=[AppendingCSVLogger(run.path, name=run.logs_dir.name, version=""), *loggers],
+        plugins=[AtomicCheckpointIO()],
+        callbacks=[*callbacks, *extra],
+        enable_model_summary=False,  # ParameterSummary (or the recipe's own) is among the callbacks
     )
 
 
@@ -211,3 +248,64 @@ def evaluated_entries(reports: dict[str, Any], *, best_checkpoint: str, monitor:
         "validation": reports["val"].to_dict() if "val" in reports else None,
         "test": reports["test"].to_dict() if "test" in reports else None,
     }
+
+
+def announce(recipe: Recipe, run: RunFolder) -> None:
+    """Print the run folder (and whether it resumes) and the resolved recipe, as YAML."""
+    state = f"resuming from {run.last_checkpoint.name}" if run.is_interrupted else "new run"
+    print(f"run folder: {run.path} ({state})", flush=True)
+    print("resolved config:", flush=True)
+    print(yaml.safe_dump(recipe.to_dict(), sort_keys=False).rstrip(), flush=True)
+
+
+class EpochSummary(L.Callback):
+    """Print one line per training epoch: the epoch's losses and validation metrics, and its time.
+
+    For logs that no terminal draws (nohup, a batch scheduler, a pipe): Lightning's progress bar shows only on a
+    terminal. The values are ``trainer.callback_metrics`` at the end of the epoch, after its validation; per-step
+    values are left out and the ``_epoch`` suffix is dropped: ``epoch 3/30 train/loss 0.512 val/loss 0.48
+    val/macro_ap 0.612 ... 12.4 s`` (the learning rate goes to the loggers only, as Lightning's monitor logs it).
+    """
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Start the epoch's clock."""
+        self.started = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Print the epoch's line on rank 0."""
+        if trainer.is_global_zero:
+            print(epoch_line(trainer, seconds=time.monotonic() - self.started), flush=True)
+
+
+def epoch_line(trainer: L.Trainer, *, seconds: float) -> str:
+    """Return the one-line summary of the epoch that just ended (see :class:`EpochSummary`)."""
+    values = {name.removesuffix("_epoch"): value for name, value in sorted(trainer.callback_metrics.items())
+              if not name.endswith("_step")}  # fmt: skip
+    total = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+    shown = " ".join(f"{name} {float(value):.4g}" for name, value in values.items())
+    return f"epoch {trainer.current_epoch + 1}{total} {shown} {seconds:.1f} s"
+
+
+class ParameterSummary(ModelSummary):
+    """Lightning's model summary as one line: parameters, trainable parameters and size.
+
+    Lightning's table lists every top-level module and a ``FLOPs`` column that stays 0 for bigearth's tasks (they
+    declare no ``example_input_array``).
+    """
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
+        """Print ``model: <n> parameters (<m> trainable), <size> MB``."""
+        count, trainable = get_human_readable_count(total_parameters), get_human_readable_count(trainable_parameters)
+        print(f"model: {count} parameters ({trainable} trainable), {model_size:.1f} MB", flush=True)

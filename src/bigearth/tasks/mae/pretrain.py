@@ -33,7 +33,7 @@ from bigearth.tasks.mae.module import CrossSensorPretrainingTask
 from bigearth.tasks.mae.probe import linear_probe
 from bigearth.tasks.run import RunFolder, prepare_run
 from bigearth.tasks.train import build_datamodule, describe_data
-from bigearth.tasks.trainer import run_io
+from bigearth.tasks.trainer import build_trainer
 
 LOSS_COLUMNS = ("loss", "same_sensor", "cross_sensor", "contrastive")
 
@@ -76,9 +76,9 @@ def pretrain(
     task = CrossSensorPretrainingTask.from_configs(config.model, metadata, config.optimizer, config.scheduler,
                                                    config.slimmable)  # fmt: skip
     last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
-    trainer = L.Trainer(
-        **config.trainer,
-        **run_io(run),
+    trainer = build_trainer(
+        config,
+        run,
         callbacks=[last, EpochSeed(config.seed_everything), LearningRateMonitor("step"), *(callbacks or [])],
     )
     with warnings.catch_warnings():

@@ -92,7 +92,7 @@ def redundancy(features: Tensor) -> dict[str, Any]:
 def analyze_widths(
     model: Path, data: Path, *, widths: Sequence[float] = DEFAULT_WIDTHS, mode: str = "dims",
     embed_below: float = 0.25, attention_scale: str = "original", calibration_batches: int = 8, split: str = "test",
-    batch_size: int = 64, label: str | None = None,
+    batch_size: int = 64, label: str | None = None, device: str = "auto",
 ) -> dict[str, Any]:  # fmt: skip
     """Measure the redundancy of an encoder's pooled features of one split at every width.
 
@@ -108,6 +108,7 @@ def analyze_widths(
         split: the split whose features are analysed.
         batch_size: patches per forward pass.
         label: the name in reports and figures.
+        device: ``auto`` (a CUDA GPU if torch sees one), ``cpu``, ``cuda`` or ``cuda:N``.
 
     Returns:
         The header of :func:`~bigearth.tasks.slim.evaluate.report_header` and ``rows``: per width its spec and
@@ -119,7 +120,7 @@ def analyze_widths(
     rows = []
     encoders = slimmed_encoders(model, data, widths=widths, mode=mode, embed_below=embed_below,
                                 attention_scale=attention_scale, calibration_batches=calibration_batches,
-                                batch_size=batch_size)  # fmt: skip
+                                batch_size=batch_size, device=device)  # fmt: skip
     for spec, slimmed, calibrated in encoders:
         features = extract_features(slimmed, Path(data), split=split, batch_size=batch_size).features
         if len(features) < 2:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from bigearth.folders.classifier import save_model
 from bigearth.models.metadata import ModelMetadata
+from bigearth.tasks.extensions import instantiate
 from bigearth.tasks.ssl.config import load_ssl_config
 from bigearth.tasks.ssl.module import SSLPretrainingTask
 from bigearth.tasks.ssl.pretrain import HEAD_NOTE
@@ -99,7 +100,10 @@ def train_contrast_encoder(recipe: Path, out: Path, *, images: int = 384, overri
     task = SSLPretrainingTask.from_config(config, metadata)
     data = DeadLeaves(images, bands=len(metadata.bands), size=config.model.image_size, seed=config.seed_everything)
     loader = DataLoader(data, batch_size=config.data.batch_size, shuffle=True, drop_last=True)
-    trainer = L.Trainer(**{**config.trainer, "logger": False, "enable_checkpointing": False},
+    # no logs or checkpoints here (no run folder); the recipe's extra callbacks run, its extra loggers do not
+    arguments = {key: value for key, value in config.trainer.items() if key not in ("logger", "callbacks")}
+    callbacks = instantiate(config.trainer.get("callbacks", []), "callbacks", logs_dir=Path(out))
+    trainer = L.Trainer(**arguments, logger=False, enable_checkpointing=False, callbacks=callbacks,
                         default_root_dir=out)  # fmt: skip
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")

@@ -18,9 +18,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bigearth.errors import ConfigError
+from bigearth.evaluation.predict import resolve_device
 from bigearth.features import calibrate
 from bigearth.folders.encoders import load_encoder
 from bigearth.folders.format import resolve_model_folder
@@ -68,7 +67,7 @@ def slimmed_specs(
 
 def slimmed_encoders(
     model: Path, data: Path, *, widths: Sequence[float], mode: str, embed_below: float, attention_scale: str,
-    calibration_batches: int, batch_size: int,
+    calibration_batches: int, batch_size: int, device: str = "auto",
 ) -> Iterator[tuple[SlimSpec, FeatureEncoder, int]]:  # fmt: skip
     """Yield ``(spec, slimmed encoder, calibration images)`` for every width of a model folder, width 1 first.
 
@@ -76,8 +75,7 @@ def slimmed_encoders(
         MissingDataError: if there is no model folder at ``model``.
         ConfigError: for a width outside (0, 1], a mode the encoder cannot take or an unknown attention scale.
     """
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    encoder = load_encoder(Path(model), device=device)
+    encoder = load_encoder(Path(model), device=resolve_device(device))
     for spec in slimmed_specs(encoder, widths, mode=mode, embed_below=embed_below, attention_scale=attention_scale):
         slimmed = slim_encoder(encoder, spec)
         calibrated = 0
@@ -114,7 +112,7 @@ def report_header(
 def evaluate_widths(
     model: Path, data: Path, *, widths: Sequence[float] = DEFAULT_WIDTHS, protocols: Sequence[str] = PROTOCOLS,
     mode: str = "dims", embed_below: float = 0.25, attention_scale: str = "original", calibration_batches: int = 8,
-    split: str = "test", batch_size: int = 64, seed: int = 0, label: str | None = None,
+    split: str = "test", batch_size: int = 64, seed: int = 0, label: str | None = None, device: str = "auto",
 ) -> dict[str, Any]:  # fmt: skip
     """Slim an encoder post hoc to every width and probe it.
 
@@ -132,6 +130,7 @@ def evaluate_widths(
         batch_size: patches per forward pass.
         seed: seed of the linear probe.
         label: the name in reports and figures (default: the run or model folder's name).
+        device: ``auto`` (a CUDA GPU if torch sees one), ``cpu``, ``cuda`` or ``cuda:N``.
 
     Returns:
         A JSON-ready report: ``model``, ``label``, ``data``, ``split``, ``attention_scale``,
@@ -150,7 +149,7 @@ def evaluate_widths(
     for spec, slimmed, calibrated in slimmed_encoders(model, data, widths=widths, mode=mode, embed_below=embed_below,
                                                       attention_scale=attention_scale,
                                                       calibration_batches=calibration_batches,
-                                                      batch_size=batch_size):  # fmt: skip
+                                                      batch_size=batch_size, device=device):  # fmt: skip
         probes = probe_encoder(slimmed, Path(data), protocols=protocols, split=split, batch_size=batch_size,
                                seed=seed)  # fmt: skip
         rows.append({**spec.to_dict(), "flops": encoder_flops(slimmed), "parameters": feature_parameters(slimmed),

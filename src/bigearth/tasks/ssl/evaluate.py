@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bigearth.errors import ConfigError
 from bigearth.evaluation.metrics import classification_report
+from bigearth.evaluation.predict import resolve_device
 from bigearth.features import extract_features
 from bigearth.folders.encoders import load_encoder
 from bigearth.folders.format import read_model_config, resolve_model_folder
@@ -71,7 +70,9 @@ def probe_encoder(
     return results
 
 
-def evaluate_encoder(model: Path, data: Path, *, protocol: str, split: str = "test") -> dict[str, Any]:
+def evaluate_encoder(
+    model: Path, data: Path, *, protocol: str, split: str = "test", device: str = "auto", batch_size: int = 64
+) -> dict[str, Any]:
     """Probe the encoder of a model or run folder on one split (``bigearth evaluate --protocol knn|linear``).
 
     Args:
@@ -79,6 +80,8 @@ def evaluate_encoder(model: Path, data: Path, *, protocol: str, split: str = "te
         data: store folder or release root.
         protocol: ``knn`` or ``linear``.
         split: the evaluated split.
+        device: ``auto`` (a CUDA GPU if torch sees one), ``cpu``, ``cuda`` or ``cuda:N``.
+        batch_size: patches per forward pass.
 
     Returns:
         A JSON-ready dict: ``protocol``, ``split``, ``samples``, ``macro``/``micro`` metrics (``ap``, ``f1``, ...),
@@ -88,9 +91,8 @@ def evaluate_encoder(model: Path, data: Path, *, protocol: str, split: str = "te
         MissingDataError: if there is no model folder at ``model``.
         ConfigError: for an unknown protocol or data in another band or class order.
     """
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    encoder = load_encoder(Path(model), device=device)
-    return probe_encoder(encoder, Path(data), protocols=[protocol], split=split)[protocol]
+    encoder = load_encoder(Path(model), device=resolve_device(device))
+    return probe_encoder(encoder, Path(data), protocols=[protocol], split=split, batch_size=batch_size)[protocol]
 
 
 def finetune(

@@ -39,7 +39,7 @@ from bigearth.tasks.ssl.data import PretrainingDataModule, build_pretraining_dat
 from bigearth.tasks.ssl.evaluate import probe_encoder
 from bigearth.tasks.ssl.module import SSLPretrainingTask
 from bigearth.tasks.train import describe_data
-from bigearth.tasks.trainer import run_io
+from bigearth.tasks.trainer import build_trainer
 
 #: What ``config.json`` of a pretrained encoder says of its classifier head (the key ``ssl`` marks such a folder).
 HEAD_NOTE = "untrained: probe the backbone's features (kNN or linear) or fine-tune it with model.weights"
@@ -85,11 +85,10 @@ def pretrain(config: SSLConfig, *, out: Path | None = None, callbacks: list[L.Ca
     datamodule = build_pretraining_datamodule(config.data)
     task = build_task(config, datamodule)
     last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
-    trainer = L.Trainer(
-        **{"limit_val_batches": 0, "num_sanity_val_steps": 0, **config.trainer},
-        **run_io(run),
+    trainer = build_trainer(
+        config, run, defaults={"limit_val_batches": 0, "num_sanity_val_steps": 0},
         callbacks=[last, EpochSeed(config.seed_everything), LearningRateMonitor("step"), *(callbacks or [])],
-    )
+    )  # fmt: skip
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists")
         warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
