@@ -165,9 +165,13 @@ def test_print_config_prints_the_resolved_recipe_and_trains_nothing(
         printed = yaml.safe_load(result.output)
         assert printed["task"] == yaml.safe_load((ROOT / recipe).read_text())["task"]
         assert printed["trainer"]["max_epochs"] == 4
-    result = runner.invoke(app, ["pretrain", str(DEMO), "--print-config"])
+    result = runner.invoke(app, ["pretrain", str(DEMO), "--print-config"])  # the alias runs every task, as train
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.output)["task"] == "classification"
+    (tmp_path / "unknown.yaml").write_text("task: detection\n")
+    result = runner.invoke(app, ["train", str(tmp_path / "unknown.yaml"), "--print-config"])
     assert result.exit_code == 1
-    assert "names task 'classification'; this command runs ['ssl', 'csmae']" in result.output
+    assert "task = 'detection' is no bigearth task; tasks are ['classification', 'csmae'" in result.output
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ import yaml
 
 from bigearth.errors import ConfigError, MissingDataError
 from bigearth.folders.format import CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK
+from bigearth.suggest import did_you_mean
 
 #: The resolved recipe of a run folder (what resuming reads).
 RUN_CONFIG_FILE = "config.yaml"
@@ -98,7 +99,9 @@ def recipe_task(config: Path) -> str:
         raise ConfigError(f"{recipe} holds a YAML {type(raw).__name__}, not a mapping of sections (see configs/)")
     task = (raw or {}).get("task", DEFAULT_TASK)
     if task not in TASKS:
-        raise ConfigError(f"{recipe}: task = {task!r} is no bigearth task; tasks are {sorted(TASKS)}")
+        raise ConfigError(
+            f"{recipe}: task = {task!r} is no bigearth task{did_you_mean(str(task), TASKS)}; tasks are {sorted(TASKS)}"
+        )
     return task
 
 
