@@ -44,6 +44,7 @@ from bigearth.data.metadata import read_metadata
 from bigearth.data.packed import pack
 from bigearth.data.store import shared_environment
 from bigearth.data.synth import synthesize
+from bigearth.data.transforms import BatchTransform
 
 
 def measure_interleaved(
@@ -98,22 +99,26 @@ def read_all(dataset: ReBENDataset, batch_size: int) -> None:
         dataset.__getitems__(list(range(start, min(start + batch_size, len(dataset)))))
 
 
-def loader_rate(
+def make_loader(
     dataset: ReBENDataset, batch_size: int, workers: int, device: str | None = None, *, threads: bool = False
-) -> float:
-    """Samples/s of one shuffled pass over a DataLoader (worker processes) or a ThreadedBatchLoader (threads),
-    timed after a warm-up pass (start-up not counted)."""
+) -> DataLoader | ThreadedBatchLoader:
+    """A shuffling DataLoader (``workers`` spawned persistent processes, or this one) or ThreadedBatchLoader."""
     if threads:
-        loader = ThreadedBatchLoader(
+        return ThreadedBatchLoader(
             dataset, batch_size=batch_size, shuffle=True, threads=workers, pin_memory=device == "cuda"
         )
-    else:
-        loader = DataLoader(
-            dataset, batch_size=batch_size, num_workers=workers, collate_fn=keep_batch, shuffle=True,
-            multiprocessing_context="spawn" if workers else None, pin_memory=device == "cuda",
-            persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
-        )  # fmt: skip
-    transform = dataset.transform.to(device) if device else None
+    return DataLoader(
+        dataset, batch_size=batch_size, num_workers=workers, collate_fn=keep_batch, shuffle=True,
+        multiprocessing_context="spawn" if workers else None, pin_memory=device == "cuda",
+        persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+    )  # fmt: skip
+
+
+def loader_pass(
+    loader: DataLoader | ThreadedBatchLoader, transform: BatchTransform | None, device: str | None
+) -> Callable[[], None]:
+    """One pass over ``loader``; with ``device``, each raw batch is copied there and finished (resized and
+    normalised) by ``transform`` in this process."""
 
     def one_pass() -> None:
         for batch in loader:
@@ -123,10 +128,40 @@ def loader_rate(
         if device == "cuda":
             torch.cuda.synchronize()
 
+    return one_pass
+
+
+def loader_rate(
+    dataset: ReBENDataset, batch_size: int, workers: int, device: str | None = None, *, threads: bool = False
+) -> float:
+    """Samples/s of one shuffled pass, timed after a warm-up pass (start-up not counted)."""
+    transform = dataset.transform.to(device) if device else None
+    one_pass = loader_pass(make_loader(dataset, batch_size, workers, device, threads=threads), transform, device)
     one_pass()
     start = time.perf_counter()
     one_pass()
     return len(dataset) / (time.perf_counter() - start)
+
+
+def worker_rows(
+    packed_raw: ReBENDataset, batch_size: int, workers: int, device: str
+) -> dict[str, tuple[Callable[[], None], int]]:
+    """Raw packed batches and the full output finished in this process on ``device``, through this process and
+    through ``workers`` DataLoader workers (which ship native-size band groups), built and warmed up once."""
+    rows = {}
+    transform = packed_raw.transform.to(device)
+    for count in (0, workers):
+        how = f"DataLoader {count} workers" if count else "DataLoader in this process"
+        loader = make_loader(packed_raw, batch_size, count, device)
+        for finished in (False, True):
+            label = (
+                f"full output (packed): raw groups, {how}, finished here on {device}"
+                if finished
+                else f"raw band groups from the packed layout, {how}"
+            )
+            rows[label] = (loader_pass(loader, transform, device if finished else None), len(packed_raw))
+            rows[label][0]()  # start-up and warm-up pass
+    return rows
 
 
 def encode_rates(root: Path, store: Path, workers: int, repeats: int) -> dict[str, float]:
@@ -178,6 +213,11 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("data/bench"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the measuring process")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; rows report the median")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="where the worker rows finish raw batches (cuda also adds the GPU rows at batch 512)",
+    )
     parser.add_argument("--encode-repeats", type=int, default=3, help="encodes of the root with each reader")
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
@@ -237,9 +277,6 @@ def main() -> None:
     loader_results = {
         f"(b) store reader, DataLoader {workers} workers": loader_rate(dataset, args.batch_size, workers),
         f"(b-packed) packed layout, DataLoader {workers} workers": loader_rate(packed, args.batch_size, workers),
-        f"raw band groups from the packed layout, DataLoader {workers} workers": loader_rate(
-            packed_raw, args.batch_size, workers
-        ),
         f"raw band groups from the packed layout, {workers} reading threads": loader_rate(
             packed_raw, args.batch_size, workers, threads=True
         ),
@@ -248,7 +285,7 @@ def main() -> None:
         ),
         f"(c) GeoTIFF reading, DataLoader {workers} workers": loader_rate(geotiff, args.batch_size, workers),
     }
-    if torch.cuda.is_available():
+    if args.device == "cuda":
         for name, source, threaded in (
             ("LMDB", raw, False),
             ("packed", packed_raw, False),
@@ -258,6 +295,7 @@ def main() -> None:
             label = f"into GPU memory from {name}: raw batches, {how}, GPU resize + normalise"
             loader_results[label] = loader_rate(source, 512, workers, device="cuda", threads=threaded)
     results |= {name: (rate, os.getloadavg()[0]) for name, rate in loader_results.items()}
+    results |= measure_interleaved(worker_rows(packed_raw, args.batch_size, workers, args.device), args.repeats)
     floor_rate = results["(a) floor: LMDB get + safetensors decode"][0]
     print(
         f"\n{count} patches, {args.threads} torch thread(s) (default {default_threads}), batch {args.batch_size}, "
@@ -278,6 +316,14 @@ def main() -> None:
         one = results[f"full output (packed), 1 torch thread(s), numpy route{busy}"][0]
         many = results[f"full output (packed), {default_threads} torch thread(s), numpy route{busy}"][0]
         print(f"default threads / one thread{busy or ', idle'}: {many / one:.2f} (numpy route)")
+    for what, one, many in (
+        ("raw packed batches", "raw band groups from the packed layout, DataLoader in this process",
+         f"raw band groups from the packed layout, DataLoader {workers} workers"),
+        (f"full output finished on {args.device}", f"full output (packed): raw groups, DataLoader in this process, "
+         f"finished here on {args.device}", f"full output (packed): raw groups, DataLoader {workers} workers, "
+         f"finished here on {args.device}"),
+    ):  # fmt: skip
+        print(f"{what}: {workers} workers / this process: {results[many][0] / results[one][0]:.2f}")
 
 
 if __name__ == "__main__":

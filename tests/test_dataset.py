@@ -178,6 +178,15 @@ def test_packed_layout_gives_the_same_batches(mini_store: Path, tmp_path: Path) 
     for key in ("image", "label", "mask"):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     assert a["patch_id"] == b["patch_id"]
+    # batch buffers are reused only once released: raw batches held while others are read keep their values
+    for raw in (packed, plain):
+        raw.raw = True
+        held = raw.__getitems__(indices)
+        copies = {name: group.clone() for name, group in held["groups"].items()}
+        for _ in range(3):
+            raw.__getitems__([1, 4, 6, 8, 9])
+        for name, group in held["groups"].items():
+            torch.testing.assert_close(group, copies[name], rtol=0, atol=0)
 
 
 def test_threaded_loader_yields_every_sample_once(mini_store: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bigearth.atomic import atomic_write_bytes
@@ -39,11 +40,12 @@ def check_metadata(frame: pd.DataFrame, source: str) -> None:
             raise MetadataError(
                 f"{source}: column {column} holds {frame[column].dtype} values, not booleans; write True/False"
             )
-    empty = [(row, patch_id) for row, (patch_id, labels) in enumerate(zip(frame["patch_id"], frame["labels"],
-             strict=True)) if labels is None or len(labels) == 0]  # fmt: skip
-    if empty:
+    lists = label_lists(frame["labels"])
+    empty = np.flatnonzero(pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False) == 0)
+    if len(empty):
+        listed = [(int(row), frame["patch_id"].iloc[row]) for row in empty[:LISTED]]
         raise MetadataError(
-            f"{source}: {len(empty)} patch(es) have no labels (row, patch): {empty[:LISTED]}; every reBEN patch has "
+            f"{source}: {len(empty)} patch(es) have no labels (row, patch): {listed}; every reBEN patch has "
             "1 to 11 class names: fill them in from the reference map, or remove the rows"
         )
     bad_split = ~frame["split"].isin(SPLITS)
@@ -53,7 +55,7 @@ def check_metadata(frame: pd.DataFrame, source: str) -> None:
             f"{source}: patch {row['patch_id']} has split {row['split']!r}; splits are {SPLITS} "
             "(write 'validation', not 'val')"
         )
-    rows, codes = label_codes(frame["labels"])
+    rows, codes = label_codes(lists)
     if (codes < 0).any():
         row = rows[codes < 0][0]
         labels = list(frame["labels"].iloc[row])
@@ -64,18 +66,28 @@ def check_metadata(frame: pd.DataFrame, source: str) -> None:
         )
 
 
-def label_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def label_lists(labels: pd.Series) -> pa.Array:
+    """Return a column of label lists (lists or arrays of class names, None for none) as one arrow list array."""
+    lists = pa.array(labels)
+    lists = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    return lists.cast(pa.list_(pa.string())) if pa.types.is_null(lists.type) else lists  # no list at all
+
+
+def label_codes(labels: pd.Series | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Flatten a column of label lists into the row of every label and its position in ``CLASSES_TABLE``.
+
+    Args:
+        labels: the ``labels`` column, or its :func:`label_lists`.
 
     Returns:
         rows ``(L,)`` int64 and codes ``(L,)`` int64 (-1 for a name that is not a reBEN class), L labels in all.
     """
-    lists = labels.to_numpy()
-    counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    names = np.concatenate(list(lists)) if counts.sum() else np.empty(0, dtype=object)
-    return np.repeat(np.arange(len(lists)), counts), pd.Index(CLASSES_TABLE, dtype=object).get_indexer(names).astype(
-        np.int64
-    )
+    lists = labels if isinstance(labels, pa.Array) else label_lists(labels)
+    rows = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    names = pc.list_flatten(lists)
+    classes = pa.array(CLASSES_TABLE, type=names.type)
+    codes = pc.fill_null(pc.index_in(names, value_set=classes), -1).to_numpy(zero_copy_only=False)
+    return rows, codes.astype(np.int64)
 
 
 def check_unique(frame: pd.DataFrame, source: str) -> None:
@@ -84,9 +96,9 @@ def check_unique(frame: pd.DataFrame, source: str) -> None:
     Raises:
         MetadataError: naming the patch ids, rows and what to do.
     """
-    repeated = frame[frame["patch_id"].duplicated(keep=False)]
-    if repeated.empty:
+    if pc.count_distinct(pa.array(frame["patch_id"])).as_py() == len(frame):  # the common case, without hashing twice
         return
+    repeated = frame[frame["patch_id"].duplicated(keep=False)]
     splits = repeated.groupby("patch_id")["split"].nunique()
     leaking = splits[splits > 1]
     rows = {patch_id: list(group.index) for patch_id, group in repeated.groupby("patch_id", sort=False)}

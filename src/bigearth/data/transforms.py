@@ -9,6 +9,7 @@ they appear in the requested band list: ``s1`` (10 m, 120 px), ``s2_10m`` (120 p
 """
 
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
+from torch.utils.data import get_worker_info
 
 from bigearth.data.bands import BAND_GSD, IMAGE_SIZE, BandStats, published_stats, sensor
 from bigearth.errors import ConfigError
@@ -42,13 +44,23 @@ def group_bands(bands: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 CPU_CHUNK = 16
 
 
+def in_worker() -> bool:
+    """Whether this runs in a DataLoader worker process (whose batches are sent through shared memory)."""
+    return get_worker_info() is not None
+
+
+def shared_empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """An empty CPU tensor in shared memory: a worker sends it to the main process without copying it again."""
+    return torch.empty(shape, dtype=dtype).share_memory_()
+
+
 def _references(buffers: list[np.ndarray], position: int) -> int:
     """Return the reference count of ``buffers[position]`` as seen from here (one call path for every count)."""
     return sys.getrefcount(buffers[position])
 
 
 class BufferPool:
-    """Output arrays reused once nothing outside the pool refers to them any more.
+    """Arrays reused once nothing outside the pool refers to them any more (safe for threads).
 
     A batch larger than the C library's largest reused heap block (32 MB for glibc) is otherwise mapped anew for
     every batch, and writing it page-faults every 4 KiB (measured: a float32 batch of 128 x 14 x 120 x 120 filled
@@ -65,6 +77,7 @@ class BufferPool:
         self.size = size
         self.buffers: list[np.ndarray] = []
         self._free = _references([np.empty(0)], 0)
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"size": self.size}
@@ -72,14 +85,19 @@ class BufferPool:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["size"])  # type: ignore[misc]
 
-    def take(self, shape: tuple[int, ...]) -> np.ndarray:
-        """Return a float32 array of ``shape`` that nothing else refers to (contents undefined)."""
-        for position in range(len(self.buffers)):  # by position: a loop variable would hold a reference
-            if self.buffers[position].shape == shape and _references(self.buffers, position) == self._free:
-                return self.buffers[position]
-        fresh = np.empty(shape, dtype=np.float32)
-        self.buffers = [*self.buffers[-(self.size - 1) :], fresh] if self.size > 1 else [fresh]
-        return fresh
+    def take(self, shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """Return an array of ``shape`` and ``dtype`` that nothing else refers to (contents undefined)."""
+        dtype = np.dtype(dtype)
+        with self._lock:
+            for position in range(len(self.buffers)):  # by position: a loop variable would hold a reference
+                buffer = self.buffers[position]
+                matches = buffer.shape == shape and buffer.dtype == dtype
+                del buffer
+                if matches and _references(self.buffers, position) == self._free:
+                    return self.buffers[position]
+            fresh = np.empty(shape, dtype=dtype)
+            self.buffers = [*self.buffers[-(self.size - 1) :], fresh] if self.size > 1 else [fresh]
+            return fresh
 
 
 class BatchTransform(torch.nn.Module):
@@ -132,10 +150,12 @@ class BatchTransform(torch.nn.Module):
         if first.device.type != "cpu":
             out = torch.empty(shape, dtype=torch.float32, device=first.device)
             return self._bilinear(groups, out) if self.resample == "bilinear" else self._nearest_torch(groups, out)
-        buffer = self.pool.take(shape)
+        # in a DataLoader worker the batch goes to shared memory, which it is sent through without another copy
+        out = shared_empty(shape, torch.float32) if in_worker() else torch.from_numpy(self.pool.take(shape))
         if self.resample == "bilinear":
-            return self._bilinear(groups, torch.from_numpy(buffer))
-        return torch.from_numpy(self._nearest_numpy({name: groups[name].numpy() for name in self.groups}, buffer))
+            return self._bilinear(groups, out)
+        self._nearest_numpy({name: groups[name].numpy() for name in self.groups}, out.numpy())
+        return out
 
     def _nearest_torch(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
         """Nearest resampling and normalisation as torch operations (the GPU route) into ``out``."""
