@@ -42,6 +42,7 @@ from bigearth.data.encode import encode
 from bigearth.data.loader import ThreadedBatchLoader
 from bigearth.data.metadata import read_metadata
 from bigearth.data.packed import pack
+from bigearth.data.shared import release_batch
 from bigearth.data.store import shared_environment
 from bigearth.data.synth import synthesize
 from bigearth.data.transforms import BatchTransform
@@ -125,6 +126,8 @@ def loader_pass(
             if device:
                 groups = {name: group.to(device, non_blocking=True) for name, group in batch["groups"].items()}
                 finish_batch(batch | {"groups": groups, "label": batch["label"].to(device)}, transform)
+            if device != "cuda" and "groups" in batch:  # read (or finished on the CPU): hand the segment back
+                release_batch(batch["groups"])
         if device == "cuda":
             torch.cuda.synchronize()
 
@@ -218,7 +221,12 @@ def main() -> None:
         default="cuda" if torch.cuda.is_available() else "cpu",
         help="where the worker rows finish raw batches (cuda also adds the GPU rows at batch 512)",
     )
-    parser.add_argument("--encode-repeats", type=int, default=3, help="encodes of the root with each reader")
+    parser.add_argument(
+        "--encode-repeats",
+        type=int,
+        default=3,
+        help="encodes of the root with each reader (0: reuse the cached, packed store)",
+    )
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
@@ -230,11 +238,13 @@ def main() -> None:
         synthesize(root, patches=args.patches, seed=0)
         print(f"synthesised {args.patches} patches in {time.perf_counter() - start:.1f} s")
     encode_load = os.getloadavg()[0]
-    encoded = encode_rates(root, store, args.workers, args.encode_repeats)
-    frame = read_metadata(root, include_snow_cloud=True)
-    start = time.perf_counter()
-    pack(store)
-    pack_rate = len(frame) / (time.perf_counter() - start)
+    encoded, pack_rate = {}, None
+    if args.encode_repeats or not (store / "manifest.json").is_file():
+        encoded = encode_rates(root, store, args.workers, max(1, args.encode_repeats))
+        frame = read_metadata(root, include_snow_cloud=True)
+        start = time.perf_counter()
+        pack(store)
+        pack_rate = len(frame) / (time.perf_counter() - start)
 
     dataset = ReBENDataset(store, split=None, bands=14, packed=False)
     packed = ReBENDataset(store, split=None, bands=14)
@@ -301,12 +311,13 @@ def main() -> None:
         f"\n{count} patches, {args.threads} torch thread(s) (default {default_threads}), batch {args.batch_size}, "
         f"{os.cpu_count()} CPUs, median of {args.repeats} interleaved rounds (loader rows: one timed pass)"
     )
-    print(
-        f"encode (median of {args.encode_repeats}, load {encode_load:.1f}): "
-        + ", ".join(f"{rate:,.1f} patches/s with {reader}" for reader, rate in encoded.items())
-        + f" ({encoded['tifffile'] / encoded['rasterio']:.2f} x), {args.workers} workers; "
-        + f"pack: {pack_rate:,.0f} patches/s"
-    )
+    if encoded:
+        print(
+            f"encode (median of {args.encode_repeats}, load {encode_load:.1f}): "
+            + ", ".join(f"{rate:,.1f} patches/s with {reader}" for reader, rate in encoded.items())
+            + f" ({encoded['tifffile'] / encoded['rasterio']:.2f} x), {args.workers} workers; "
+            + f"pack: {pack_rate:,.0f} patches/s"
+        )
     for name, (rate, load_average) in results.items():
         print(f"{name:<92} {rate:>10,.0f} samples/s   {rate / floor_rate:6.3f} x floor   load {load_average:5.1f}")
     b = results["(b) store reader, 14 x 120 x 120 float32 normalised + labels"][0]

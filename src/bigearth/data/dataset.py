@@ -35,9 +35,10 @@ from bigearth.data.bands import BandStats, native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
 from bigearth.data.packed import PackedReader, has_packed
+from bigearth.data.shared import SharedRing, in_worker
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
-from bigearth.data.transforms import BatchTransform, BufferPool, band_group, group_bands, in_worker, shared_empty
+from bigearth.data.transforms import BatchTransform, BufferPool, band_group, group_bands
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.nomenclature import ClassOrder, clc_to_index
 
@@ -146,6 +147,7 @@ class ReBENDataset(Dataset):
         self.bands = resolve_bands(bands)
         self.groups = group_bands(self.bands)
         self._pool = BufferPool(size=2 * len(self.groups))  # the group arrays of two batches
+        self._ring = SharedRing()
         # unnormalised: the same transform with mean 0 and std 1, so resampling is shared and plot() still works
         identity = {band: BandStats(0.0, 1.0) for band in self.bands}
         self.transform = BatchTransform(self.bands, resample, stats=None if normalise else identity)
@@ -255,20 +257,20 @@ class ReBENDataset(Dataset):
     def _group_buffers(self, count: int) -> dict[str, Tensor]:
         """Return an empty ``(count, n, s, s)`` tensor per band group (S2 uint16, S1 float32).
 
-        In a DataLoader worker they are allocated in shared memory, so the batch is sent to the main process
-        without another copy (as PyTorch's default collate does); elsewhere they come from a pool of arrays that
-        are reused once the batch that used them is gone.
+        In a DataLoader worker they lie in a shared-memory segment of the worker's ring, sent to the main process
+        without another copy and reused once it hands them back (:func:`~bigearth.data.shared.release_batch`);
+        elsewhere they come from a pool of arrays that are reused once the batch that used them is gone.
         """
-        worker = in_worker()
-        buffers = {}
+        layout = {}
         for name, members in self.groups.items():
             size = native_size(members[0])
-            shape = (count, len(members), size, size)
-            if worker:
-                buffers[name] = shared_empty(shape, torch.float32 if name == "s1" else torch.uint16)
-            else:
-                buffers[name] = torch.from_numpy(self._pool.take(shape, np.float32 if name == "s1" else np.uint16))
-        return buffers
+            layout[name] = ((count, len(members), size, size), torch.float32 if name == "s1" else torch.uint16)
+        if in_worker():
+            return self._ring.take(layout)
+        return {
+            name: torch.from_numpy(self._pool.take(shape, np.float32 if dtype == torch.float32 else np.uint16))
+            for name, (shape, dtype) in layout.items()
+        }
 
     def _read_groups(self, rows: np.ndarray, patch_ids: list[str]) -> dict[str, Tensor]:
         groups = self._group_buffers(len(rows))

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
-from torch.utils.data import get_worker_info
 
 from bigearth.data.bands import BAND_GSD, IMAGE_SIZE, BandStats, published_stats, sensor
+from bigearth.data.shared import in_worker, shared_empty
 from bigearth.errors import ConfigError
 
 RESAMPLING_MODES = ("nearest", "bilinear")
@@ -42,16 +42,6 @@ def group_bands(bands: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 #: between its conversion, scaling and offset (measured: blocks of 8 and 16 alike, 1 to 4 slower, whole batches
 #: slower still).
 CPU_CHUNK = 16
-
-
-def in_worker() -> bool:
-    """Whether this runs in a DataLoader worker process (whose batches are sent through shared memory)."""
-    return get_worker_info() is not None
-
-
-def shared_empty(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    """An empty CPU tensor in shared memory: a worker sends it to the main process without copying it again."""
-    return torch.empty(shape, dtype=dtype).share_memory_()
 
 
 def _references(buffers: list[np.ndarray], position: int) -> int:
