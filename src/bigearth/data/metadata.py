@@ -96,9 +96,9 @@ def check_unique(frame: pd.DataFrame, source: str) -> None:
     Raises:
         MetadataError: naming the patch ids, rows and what to do.
     """
-    if pc.count_distinct(pa.array(frame["patch_id"])).as_py() == len(frame):  # the common case, without hashing twice
-        return
     repeated = frame[frame["patch_id"].duplicated(keep=False)]
+    if repeated.empty:
+        return
     splits = repeated.groupby("patch_id")["split"].nunique()
     leaking = splits[splits > 1]
     rows = {patch_id: list(group.index) for patch_id, group in repeated.groupby("patch_id", sort=False)}
