@@ -12,13 +12,17 @@ in one process and with a DataLoader of N spawned workers, and prints the ratios
 also measured at torch's default thread count and at one thread, each on an otherwise idle machine and while
 ``os.cpu_count()`` busy processes keep every core busy, beside the previous CPU route (torch operations, which
 use torch's intra-op threads). Also measures encode throughput (patches/s) with both GeoTIFF readers (tifffile,
-rasterio) and, where CUDA is available, samples/s delivered into GPU memory (raw batches from workers, resize +
-normalise on the GPU).
+rasterio). Worker rows (issue 18 item 3): raw packed batches through a DataLoader in this process and through N
+workers (which read into a ring of shared-memory segments, released here after use on the CPU), and the full output made
+from them here on ``--device``. With ``--device cuda`` (the default where CUDA is available) the worker rows
+finish on the GPU and the "into GPU memory" rows measure samples/s delivered into GPU memory (raw batches of 512
+from workers or threads, resize + normalise on the GPU).
 
 Every row is the median of ``--repeats`` runs, the rows interleaved round by round, with the load average at its
-runs (the machine may be shared: compare rows of one run only).
+runs (the machine may be shared: compare rows of one run only); the single DataLoader rows are one timed pass.
 
 Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--threads 1] [--repeats 5] [--cache data/bench]
+       [--device cuda] [--encode-repeats 0 (reuse the cached store)]
 """
 
 import argparse
