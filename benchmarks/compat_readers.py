@@ -17,9 +17,14 @@ Checks, on a mini-reBEN synthesised and encoded by bigearth:
    bigearth's dB values rounded to integers (TorchGeo's ``int32`` read) and in TorchGeo's order VH, VV; labels
    equal in table class order; masks equal on labelled pixels (TorchGeo keeps unlabelled CLC codes such as 122
    or 999 as they are, where bigearth writes the ignore index 255).
-3. **Speed.** samples/s of ConfigILM's reader, TorchGeo's dataset and bigearth's ``ReBENDataset`` on the same
-   train split (14 bands at 120 px, batch 32) in one process (torch's default threads, and one thread) and with a
-   DataLoader of 2 spawned workers (steady state: persistent workers, after a warm-up pass), with ratios. The
+3. **Speed.** samples/s of ConfigILM's reader (raw, and with its default eval transform), TorchGeo's dataset and
+   bigearth's ``ReBENDataset`` on the same train split (14 bands at 120 px, batch 32): in one process at torch's
+   default threads and at one thread, with a DataLoader of 2 spawned persistent workers (timed after a warm-up
+   pass), and in one process at default threads and at one thread while ``os.cpu_count()`` spinning processes
+   keep every core busy. The readers are built once; each round times one pass of every reader in every mode,
+   public and bigearth readers in alternating order, and the table gives the median of ``--repeats`` rounds
+   with the mean load average of its passes, then the ratios. A TorchGeo pass (GDAL-bound, about two orders of
+   magnitude slower) draws from the first ``--torchgeo-samples`` patches and is not measured under load. The
    check fails only if a reader cannot be measured; the numbers are reported, not judged.
 
 Why a separate environment: ConfigILM 0.7 pins ``numpy < 2``, ``lmdb < 2``, ``pyarrow < 13`` and Python < 3.12,
@@ -31,7 +36,7 @@ exercised in the environment it supports, and the two sides exchange only files 
 Usage (normally through ``bash scripts/check_compat.sh``)::
 
     .compat-venv/bin/python benchmarks/compat_readers.py --bigearth-python .venv/bin/python \
-        [--patches 300] [--seed 0] [--compare 64] [--keep DIR]
+        [--patches 300] [--seed 0] [--compare 64] [--repeats 5] [--keep DIR]
 
 Exit status: 0 when every check passes, 1 when one fails.
 """
@@ -43,12 +48,13 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +83,20 @@ S1_BANDS = ("VV", "VH")
 NORMALISED_TOLERANCE = 1e-2
 #: Largest difference allowed between TorchGeo's int32 reads and bigearth's float values (rounding to integer).
 ROUNDING_TOLERANCE = 0.5 + 1e-2
-#: samples/s measured before on this machine (DESIGN 2.12), printed for context.
-DESIGN_RATES = {"TorchGeo": (38, 59), "ConfigILM": (1100, 930)}
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Shared by both environments: throughput measurement.
 # --------------------------------------------------------------------------------------------------------------
+
+#: Measurement modes: one process at torch's default threads and at one thread, a DataLoader of spawned workers,
+#: and one process at default threads and at one thread while ``os.cpu_count()`` spinning processes keep every
+#: core busy.
+MODES = ("one", "one_1thread", "workers", "busy", "busy_1thread")
+#: The modes of each phase of a round: the busy modes run while the spinners run.
+PHASE_MODES = {"idle": ("one", "one_1thread", "workers"), "busy": ("busy", "busy_1thread")}
+#: Line prefix of the bigearth side's answers on its stdout (anything else it prints is passed through).
+ANSWER = "RATES "
 
 
 def quiet_worker(_: int) -> None:
@@ -91,124 +104,104 @@ def quiet_worker(_: int) -> None:
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
 
 
-@dataclass
-class Rate:
-    """A throughput measurement.
+@contextlib.contextmanager
+def busy_cores(active: bool = True) -> Iterator[None]:
+    """Keep every core busy with ``os.cpu_count()`` spinning processes while the block runs (if ``active``)."""
+    count = (os.cpu_count() or 1) if active else 0
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        if spinners:
+            time.sleep(0.5)
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
-    Attributes:
-        best: best samples/s of the timed passes.
-        passes: samples/s of each timed pass.
-        samples: samples per pass.
-    """
 
-    best: float
-    passes: list[float] = field(default_factory=list)
-    samples: int = 0
-
-
-def _run(loader: DataLoader) -> float:
-    """Iterate ``loader`` once and return the seconds it took."""
+def _run(loader: DataLoader, finish: Callable[[Any], Any] | None = None) -> float:
+    """Iterate ``loader`` once (calling ``finish`` on each batch) and return the seconds it took."""
     start = time.perf_counter()
-    for _ in loader:
-        pass
+    for batch in loader:
+        if finish is not None:
+            finish(batch)
     return time.perf_counter() - start
 
 
-def measure(
-    dataset: Dataset,
-    *,
-    batch_size: int,
-    workers: int,
-    seconds: float,
-    rate_hint: float | None = None,
-    repeats: int = 3,
-    collate_fn: Callable[[Any], Any] | None = None,
-    worker_init_fn: Callable[[int], None] | None = None,
-) -> Rate:
-    """Measure samples/s of iterating a DataLoader over ``dataset`` (the whole dataset, repeated as needed).
+class ReaderBench:
+    """One reader's loaders, built once and timed pass by pass (so that rounds of several readers interleave).
 
-    A pass covers the dataset at least once and lasts about ``seconds`` (sized from ``rate_hint`` or a probe
-    pass). In one process the probe (or a first pass) warms up; with workers they are spawned, persistent, and the
-    first pass (start-up included) is not timed, so the result is the steady state.
-
-    Args:
-        dataset: map-style dataset (``__getitems__`` is used by the DataLoader where it exists).
-        batch_size: samples per batch.
-        workers: DataLoader workers (0 = this process).
-        seconds: target duration of one timed pass.
-        rate_hint: samples/s expected in one process; None to probe.
-        repeats: timed passes; the best is reported.
-        collate_fn: DataLoader collate function (None = PyTorch's default).
-        worker_init_fn: DataLoader worker initialiser.
-
-    Returns:
-        The best rate and the rate of every timed pass.
-    """
-    count = len(dataset)
-
-    def loader(indices: Sequence[int], num_workers: int) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=indices,
-            num_workers=num_workers,
-            collate_fn=collate_fn,
-            multiprocessing_context="spawn" if num_workers else None,
-            persistent_workers=num_workers > 0,
-            worker_init_fn=worker_init_fn if num_workers else None,
-        )
-
-    if rate_hint is None:
-        rate_hint = count / _run(loader(range(count), 0))
-    samples = max(count, math.ceil(rate_hint * seconds * max(1, workers)))
-    indices = [i % count for i in range(samples)]
-    timed = loader(indices, workers)
-    if workers:
-        _run(timed)  # start-up and first pass
-    durations = [_run(timed) for _ in range(repeats)]
-    del timed
-    rates = [samples / duration for duration in durations]
-    return Rate(best=max(rates), passes=rates, samples=samples)
-
-
-def measure_reader(
-    make: Callable[[], Dataset],
-    *,
-    batch_size: int,
-    workers: int,
-    seconds: float,
-    single_thread: bool = True,
-    collate_fn: Callable[[Any], Any] | None = None,
-    worker_init_fn: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
-    """Measure a reader in one process (torch's default threads, and one thread) and with ``workers`` workers.
+    A pass covers the first ``limit`` samples of the dataset at least once and lasts about ``seconds`` (sized from
+    a warm-up pass in one process). The workers are spawned and persistent, and their first pass (start-up
+    included) is not timed, so their passes are the steady state.
 
     Args:
         make: builds a fresh dataset (the workers get one whose files are not opened yet).
+        modes: the modes (of :data:`MODES`) this reader is measured in.
         batch_size: samples per batch.
-        workers: DataLoader workers for the multi-process measurement.
-        seconds: target duration of one timed pass.
-        single_thread: also measure one process with ``torch.set_num_threads(1)``.
+        workers: DataLoader workers of the ``workers`` mode.
+        seconds: target duration of one pass.
+        limit: samples of the dataset a pass draws from (None = all).
         collate_fn: DataLoader collate function (None = PyTorch's default).
         worker_init_fn: DataLoader worker initialiser.
-
-    Returns:
-        ``{"count": samples in the dataset, "one": Rate, "one_1thread": Rate, "workers": Rate}`` as dicts.
+        finish: called on every batch in this process (e.g. to make the image from raw band groups).
     """
-    dataset = make()
-    options: dict[str, Any] = {"batch_size": batch_size, "seconds": seconds, "collate_fn": collate_fn}
-    one = measure(dataset, workers=0, **options)
-    result: dict[str, Any] = {"count": len(dataset), "one": one.__dict__}
-    if single_thread:
+
+    def __init__(
+        self,
+        make: Callable[[], Dataset],
+        *,
+        modes: Sequence[str],
+        batch_size: int,
+        workers: int,
+        seconds: float,
+        limit: int | None = None,
+        collate_fn: Callable[[Any], Any] | None = None,
+        worker_init_fn: Callable[[int], None] | None = None,
+        finish: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.modes = tuple(modes)
+        self.finish = finish
+        dataset = make()
+        self.count = len(dataset) if limit is None else min(limit, len(dataset))
+
+        def loader(data: Dataset, indices: Sequence[int], num_workers: int) -> DataLoader:
+            return DataLoader(
+                data,
+                batch_size=batch_size,
+                sampler=indices,
+                num_workers=num_workers,
+                collate_fn=collate_fn,
+                multiprocessing_context="spawn" if num_workers else None,
+                persistent_workers=num_workers > 0,
+                worker_init_fn=worker_init_fn if num_workers else None,
+            )
+
+        rate = self.count / _run(loader(dataset, range(self.count), 0), finish)
+        self.samples = max(self.count, math.ceil(rate * seconds))
+        indices = [i % self.count for i in range(self.samples)]
+        self.single = loader(dataset, indices, 0)
+        self.many = None
+        if "workers" in self.modes:
+            self.many = loader(make(), [i % self.count for i in range(self.samples * max(1, workers))], workers)
+            _run(self.many, finish)  # start-up and first pass
+
+    def time(self, mode: str) -> float:
+        """Return samples/s of one pass in ``mode`` (the caller starts the spinners of the busy modes)."""
+        if mode == "workers":
+            assert self.many is not None
+            return len(self.many.sampler) / _run(self.many, self.finish)  # type: ignore[arg-type]
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)
+        if mode.endswith("_1thread"):
+            torch.set_num_threads(1)
         try:
-            result["one_1thread"] = measure(dataset, workers=0, rate_hint=one.best, **options).__dict__
+            return self.samples / _run(self.single, self.finish)
         finally:
             torch.set_num_threads(threads)
-    many = measure(make(), workers=workers, rate_hint=one.best, worker_init_fn=worker_init_fn, **options)
-    result["workers"] = many.__dict__
-    return result
+
+    def run_phase(self, phase: str) -> dict[str, tuple[float, float]]:
+        """Time one pass of each of this reader's modes of ``phase``: ``{mode: (samples/s, load average)}``."""
+        return {mode: (self.time(mode), os.getloadavg()[0]) for mode in PHASE_MODES[phase] if mode in self.modes}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -319,21 +312,42 @@ def bigearth_prepare(work: Path, patches: int, seed: int, compare: int) -> None:
     (work / "prepare.json").write_text(json.dumps(facts, indent=1))
 
 
-def bigearth_bench(work: Path, out: Path, *, batch_size: int, workers: int, seconds: float) -> None:
-    """Measure bigearth's ``ReBENDataset`` on the store's train split and write the rates to ``out`` (JSON)."""
-    from bigearth.data.dataset import ReBENDataset, keep_batch
+def bigearth_bench(work: Path, *, batch_size: int, workers: int, seconds: float) -> None:
+    """Serve measurements of bigearth's ``ReBENDataset`` on the store's train split, phase by phase.
 
-    results = {}
-    for name, with_mask in (("bigearth", False), ("bigearth_mask", True)):
-        results[name] = measure_reader(
-            lambda with_mask=with_mask: ReBENDataset(work / "store", split="train", bands=14, with_mask=with_mask),
+    Builds the readers (and their workers) once, prints ``RATES {}`` when ready, then answers each line ``idle``
+    or ``busy`` read from stdin with ``RATES {reader: {mode: [samples/s, load]}}`` until stdin closes.
+    """
+    from bigearth.data.dataset import ReBENDataset, finish_batch, keep_batch
+    from bigearth.data.shared import release_batch
+
+    def finish(batch: dict[str, Any]) -> None:  # the DataModule's route: workers ship integers, finished here
+        finish_batch(batch, transform)
+        release_batch(batch["groups"])
+
+    transform = ReBENDataset(work / "store", split="train", bands=14).transform
+    readers = {
+        name: ReaderBench(
+            lambda with_mask=with_mask, raw=raw: ReBENDataset(
+                work / "store", split="train", bands=14, with_mask=with_mask, raw=raw
+            ),
+            modes=modes,
             batch_size=batch_size,
             workers=workers,
             seconds=seconds,
             collate_fn=keep_batch,
+            finish=finish if raw else None,
         )
-        print(f"  measured {name}: {_rates_line(results[name])}", flush=True)
-    out.write_text(json.dumps(results))
+        for name, with_mask, raw, modes in (
+            ("bigearth", False, False, MODES),
+            ("bigearth_mask", True, False, ("one",)),
+            ("bigearth_raw", False, True, ("workers",)),
+        )
+    }
+    print(ANSWER + json.dumps({name: {"count": reader.count} for name, reader in readers.items()}), flush=True)
+    for line in sys.stdin:
+        rates = {name: reader.run_phase(line.strip()) for name, reader in readers.items()}
+        print(ANSWER + json.dumps(rates), flush=True)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -630,8 +644,10 @@ def check_torchgeo(work: Path, facts: dict[str, Any], report: Report) -> None:
             report.run(check, f"{tg_split}: bands={bands!r} arrays, labels, masks", lambda b=bands, f=arrays: f(b))
 
 
-def benchmark_public(work: Path, *, batch_size: int, workers: int, seconds: float) -> dict[str, dict[str, Any]]:
-    """Check 3 (public side): samples/s of ConfigILM's and TorchGeo's readers on the train split."""
+def public_readers(
+    work: Path, *, batch_size: int, workers: int, seconds: float, torchgeo_samples: int
+) -> dict[str, ReaderBench]:
+    """Check 3 (public side): ConfigILM's and TorchGeo's readers on the train split, ready to be timed."""
     from configilm.extra import BENv2_utils
     from configilm.extra._defaults import default_transform
     from configilm.extra.DataSets.BENv2_DataSet import BENv2DataSet
@@ -649,72 +665,89 @@ def benchmark_public(work: Path, *, batch_size: int, workers: int, seconds: floa
 
         return make
 
-    makers: dict[str, Callable[[], Dataset]] = {
-        "configilm": configilm(None),
-        "configilm_normalised": configilm(default_transform((120, 120), mean, std)),
-        "torchgeo": lambda: BigEarthNetV2(work / "root", split="train", bands="all", checksum=False),
+    readers: dict[str, tuple[Callable[[], Dataset], Sequence[str], int | None]] = {
+        "configilm": (configilm(None), ("one", "one_1thread", "workers"), None),
+        "configilm_normalised": (configilm(default_transform((120, 120), mean, std)), MODES, None),
+        # GDAL-bound and slow: a pass draws from the first `torchgeo_samples` patches, not measured under load
+        "torchgeo": (
+            lambda: BigEarthNetV2(work / "root", split="train", bands="all", checksum=False),
+            ("one", "one_1thread", "workers"),
+            torchgeo_samples,
+        ),
     }
-    results = {}
-    for name, make in makers.items():
+    built = {}
+    for name, (make, modes, limit) in readers.items():
         with quiet():
-            results[name] = measure_reader(
+            built[name] = ReaderBench(
                 make,
+                modes=modes,
                 batch_size=batch_size,
                 workers=workers,
                 seconds=seconds,
-                single_thread=name != "torchgeo",  # GDAL-bound, and slow: one measurement in one process
+                limit=limit,
                 worker_init_fn=quiet_worker,
             )
-        print(f"  measured {name}: {_rates_line(results[name])}", flush=True)
-    return results
+        print(f"  ready: {name} ({built[name].samples:,} samples per pass)", flush=True)
+    return built
 
 
-def _rates_line(result: dict[str, Any]) -> str:
-    """One line of samples/s for the progress output."""
-    parts = [f"{result['one']['best']:,.1f} in one process"]
-    if "one_1thread" in result:
-        parts.append(f"{result['one_1thread']['best']:,.1f} with one torch thread")
-    parts.append(f"{result['workers']['best']:,.1f} with workers")
-    return ", ".join(parts)
+#: Rows of the throughput table: key, reader, output.
+TABLE_ROWS = (
+    ("torchgeo", "TorchGeo BigEarthNetV2(bands='all')", "GeoTIFF, s1+s2 bilinear, raw, mask + labels"),
+    ("configilm", "ConfigILM BENv2DataSet(14 ch)", "LMDB, nearest, raw, labels"),
+    ("configilm_normalised", "ConfigILM BENv2DataSet + default eval", "LMDB, nearest, normalised, labels"),
+    ("bigearth", "bigearth ReBENDataset(bands=14)", "LMDB, nearest, normalised, labels"),
+    ("bigearth_mask", "bigearth ReBENDataset(with_mask=True)", "LMDB, nearest, normalised, mask + labels"),
+    ("bigearth_raw", "bigearth ReBENDataset(raw=True) + finish", "workers ship integers, normalised here"),
+)
 
 
-def print_table(rates: dict[str, dict[str, Any]], *, workers: int, batch_size: int) -> None:
-    """Print the throughput table and the ratios."""
-    rows = (
-        ("torchgeo", "TorchGeo BigEarthNetV2(bands='all')", "GeoTIFF, s1+s2 bilinear, raw, mask + labels"),
-        ("configilm", "ConfigILM BENv2DataSet(14 ch)", "LMDB, nearest, raw, labels"),
-        ("configilm_normalised", "ConfigILM BENv2DataSet + default eval", "LMDB, nearest, normalised, labels"),
-        ("bigearth", "bigearth ReBENDataset(bands=14)", "LMDB, nearest, normalised, labels"),
-        ("bigearth_mask", "bigearth ReBENDataset(with_mask=True)", "LMDB, nearest, normalised, mask + labels"),
-    )
+def print_table(rates: dict[str, dict[str, Any]], *, workers: int, batch_size: int, repeats: int) -> None:
+    """Print the throughput table (medians with their load averages) and the ratios."""
     count = rates["bigearth"]["count"]
-    print(f"\nThroughput, samples/s: train split ({count} patches), 14 bands at 120 px, batch {batch_size}, best of 3")
-    print(f"passes; 1 process with torch's default threads ({torch.get_num_threads()} here) and with one thread;")
-    print(f"{workers} spawned persistent workers, timed after a warm-up pass (steady state)")
-    print(f"{'reader':<40} {'output':<44} {'1 process':>10} {'1 thread':>10} {f'{workers} workers':>10}")
-    for key, name, output in rows:
-        one, many = rates[key]["one"]["best"], rates[key]["workers"]["best"]
-        single = f"{rates[key]['one_1thread']['best']:,.1f}" if "one_1thread" in rates[key] else "-"
-        print(f"{name:<40} {output:<44} {one:>10,.1f} {single:>10} {many:>10,.1f}")
-    print("\nRatios of bigearth (normalised + labels) over the public readers; DESIGN 2.12 goals in brackets")
-    for key, name, goal in (
-        ("configilm_normalised", "ConfigILM + default eval transform", "4x in one process"),
-        ("configilm", "ConfigILM raw", "4x in one process"),
-        ("torchgeo", "TorchGeo", "100x"),
-    ):
-        one = rates["bigearth"]["one"]["best"] / rates[key]["one"]["best"]
-        many = rates["bigearth"]["workers"]["best"] / rates[key]["workers"]["best"]
-        line = f"  over {name:<36} {one:>7.1f}x in one process, {many:>7.1f}x with {workers} workers"
-        # TorchGeo is GDAL-bound and measured once in one process: its one-thread ratio uses that rate (marked *)
-        single = rates[key].get("one_1thread", rates[key]["one"])["best"]
-        mark = " " if "one_1thread" in rates[key] else "*"
-        line += f", {rates['bigearth']['one_1thread']['best'] / single:>6.1f}x{mark}one thread"
-        print(f"{line}  [{goal}]")
-    print("  * over TorchGeo's one-process rate: it is GDAL-bound and measured with torch's default threads only")
-    with_masks = rates["bigearth_mask"]["one"]["best"] / rates["torchgeo"]["one"]["best"]
+    titles = {
+        "one": "1 process",
+        "one_1thread": "1 thread",
+        "workers": f"{workers} workers",
+        "busy": "busy, default",
+        "busy_1thread": "busy, 1 thread",
+    }
+    print(f"\nThroughput, samples/s (load average in brackets): train split ({count} patches; TorchGeo: the first")
+    print(f"{rates['torchgeo']['count']}), 14 bands at 120 px, batch {batch_size}, median of {repeats} interleaved")
+    print(f"rounds; 1 process with torch's default threads ({torch.get_num_threads()} here) and with one thread;")
+    print(f"{workers} spawned persistent workers after a warm-up pass; busy: while {os.cpu_count()} spinning processes")
+    print("keep every core busy")
+    print(f"{'reader':<40} {'output':<44}" + "".join(f" {titles[mode]:>17}" for mode in MODES))
+    for key, name, output in TABLE_ROWS:
+        cells = []
+        for mode in MODES:
+            entry = rates[key]["modes"].get(mode)
+            cells.append(f"{entry['median']:,.1f} ({entry['load']:.1f})" if entry else "-")
+        print(f"{name:<40} {output:<44}" + "".join(f" {cell:>17}" for cell in cells))
+
+    def median(key: str, mode: str) -> float | None:
+        entry = rates[key]["modes"].get(mode)
+        return entry["median"] if entry else None
+
+    print("\nRatios of bigearth (normalised + labels) over the public readers, mode by mode; DESIGN 2.12 goals")
+    for key, goal in (("configilm_normalised", "4x"), ("configilm", "4x"), ("torchgeo", "100x")):
+        parts = [
+            f"{median('bigearth', mode) / median(key, mode):.1f}x {titles[mode]}"
+            for mode in MODES
+            if median(key, mode) is not None
+        ]
+        print(f"  over {key:<22} " + ", ".join(parts) + f"  [{goal}]")
+    for key in ("bigearth", "configilm_normalised"):
+        share = median(key, "busy") / median(key, "busy_1thread")
+        print(f"  {key}: default threads / one thread, every core busy: {share:.2f}  [bigearth: >= 0.75]")
+    raw = median("bigearth_raw", "workers")
+    print(
+        f"  bigearth's worker route of the DataModule (raw integers from {workers} workers, finished here): "
+        f"{raw / median('configilm_normalised', 'workers'):.1f}x ConfigILM + eval, "
+        f"{raw / median('torchgeo', 'workers'):.1f}x TorchGeo, with {workers} workers each  [4x, 100x]"
+    )
+    with_masks = median("bigearth_mask", "one") / median("torchgeo", "one")
     print(f"  (bigearth with masks over TorchGeo, which always reads them: {with_masks:.1f}x in one process)")
-    seen = ", ".join(f"{name} {one:,}/s and {many:,}/s" for name, (one, many) in DESIGN_RATES.items())
-    print(f"  measured before on this machine (DESIGN 2.12, 1 process and 2 workers): {seen}")
 
 
 def print_notes() -> None:
@@ -750,21 +783,106 @@ def run_bigearth(python: Path, role: str, work: Path, *extra: str) -> None:
         raise RuntimeError(f"the bigearth side failed ({' '.join(command)} exited {result.returncode})")
 
 
+class BigearthSide:
+    """The bigearth side of check 3: a subprocess in bigearth's environment that times its readers on request.
+
+    Args:
+        python: python of bigearth's environment.
+        work: the data folder.
+        options: command-line options of the measurement.
+
+    Raises:
+        RuntimeError: if the subprocess exits without answering.
+    """
+
+    def __init__(self, python: Path, work: Path, options: Sequence[str]) -> None:
+        command = [str(python), str(Path(__file__).resolve()), "--role", "bigearth-bench", "--work", str(work)]
+        self.process = subprocess.Popen(
+            [*command, *options], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.counts = self._answer()
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(ANSWER):
+                return json.loads(line[len(ANSWER) :])
+            print(line, end="")
+        raise RuntimeError(f"the bigearth side exited with status {self.process.wait()} without answering")
+
+    def run_phase(self, phase: str) -> dict[str, dict[str, tuple[float, float]]]:
+        """Time one pass of each bigearth reader's modes of ``phase``."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(phase + "\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        """End the subprocess (it exits when its stdin closes)."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait()
+
+
+def interleave(public: dict[str, ReaderBench], bigearth: BigearthSide, repeats: int) -> dict[str, dict[str, Any]]:
+    """Run ``repeats`` rounds (idle phase, then busy phase; public and bigearth readers in alternating order).
+
+    Returns:
+        ``{reader: {"count": samples, "modes": {mode: {"median", "load", "runs"}}}}``.
+    """
+    runs: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    sides: list[Callable[[str], dict[str, dict[str, tuple[float, float]]]]] = [
+        lambda phase: {name: reader.run_phase(phase) for name, reader in public.items()},
+        bigearth.run_phase,
+    ]
+    for round_ in range(repeats):
+        for phase in PHASE_MODES:
+            with busy_cores(phase == "busy"):
+                for side in sides if round_ % 2 == 0 else sides[::-1]:
+                    with quiet():
+                        measured = side(phase)
+                    for name, modes in measured.items():
+                        for mode, value in modes.items():
+                            runs.setdefault(name, {}).setdefault(mode, []).append(tuple(value))
+        print(f"  round {round_ + 1} of {repeats} done, load average {os.getloadavg()[0]:.1f}", flush=True)
+    counts = {name: reader.count for name, reader in public.items()}
+    counts |= {name: facts["count"] for name, facts in bigearth.counts.items()}
+    return {
+        name: {
+            "count": counts[name],
+            "modes": {
+                mode: {
+                    "median": statistics.median(rate for rate, _ in values),
+                    "load": statistics.fmean(load for _, load in values),
+                    "runs": values,
+                }
+                for mode, values in modes.items()
+            },
+        }
+        for name, modes in runs.items()
+    }
+
+
 def measure_speeds(args: argparse.Namespace, work: Path, report: Report) -> None:
-    """Check 3: measure the public readers here and bigearth in its environment, then print the table."""
+    """Check 3: measure the public readers here and bigearth in its environment, interleaved; print the table."""
     check = "3 throughput measured"
     print(f"\nCheck {check}")
     speed = {"batch_size": args.batch_size, "workers": args.workers, "seconds": args.seconds}
     options = [f"--{name.replace('_', '-')}={value}" for name, value in speed.items()]
+    bigearth = None
     try:
-        rates = benchmark_public(work, **speed)
-        run_bigearth(args.bigearth_python, "bigearth-bench", work, f"--out={work / 'bench.json'}", *options)
-        rates |= json.loads((work / "bench.json").read_text())
+        public = public_readers(work, torchgeo_samples=args.torchgeo_samples, **speed)
+        bigearth = BigearthSide(args.bigearth_python, work, options)
+        rates = interleave(public, bigearth, args.repeats)
     except Exception as error:
         report.add(check, "throughput", False, f"{type(error).__name__}: {error}")
         return
+    finally:
+        if bigearth is not None:
+            bigearth.close()
     report.add(check, "ConfigILM, TorchGeo and bigearth measured on the same train split", True)
-    print_table(rates, workers=args.workers, batch_size=args.batch_size)
+    (work / "rates.json").write_text(json.dumps(rates, indent=1))
+    print_table(rates, workers=args.workers, batch_size=args.batch_size, repeats=args.repeats)
 
 
 def check_main(args: argparse.Namespace, work: Path) -> int:
@@ -805,6 +923,8 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers for the throughput")
     parser.add_argument("--seconds", type=float, default=1.5, help="target duration of one timed pass")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the table shows medians")
+    parser.add_argument("--torchgeo-samples", type=int, default=64, help="patches a TorchGeo pass draws from")
     parser.add_argument("--no-speed", action="store_true", help="skip the throughput measurement (check 3)")
     parser.add_argument("--keep", type=Path, help="data folder to keep (and reuse when parameters match)")
     parser.add_argument(
@@ -817,14 +937,13 @@ def main() -> int:
         "--role", choices=("check", "bigearth-prepare", "bigearth-bench"), default="check", help=argparse.SUPPRESS
     )
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.role == "bigearth-prepare":
         bigearth_prepare(args.work, args.patches, args.seed, args.compare)
         return 0
     if args.role == "bigearth-bench":
-        bigearth_bench(args.work, args.out, batch_size=args.batch_size, workers=args.workers, seconds=args.seconds)
+        bigearth_bench(args.work, batch_size=args.batch_size, workers=args.workers, seconds=args.seconds)
         return 0
     start = time.perf_counter()
     if args.keep is not None:

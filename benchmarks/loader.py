@@ -12,16 +12,19 @@ in one process and with a DataLoader of N spawned workers, and prints the ratios
 also measured at torch's default thread count and at one thread, each on an otherwise idle machine and while
 ``os.cpu_count()`` busy processes keep every core busy, beside the previous CPU route (torch operations, which
 use torch's intra-op threads). Also measures encode throughput (patches/s) with both GeoTIFF readers (tifffile,
-rasterio) and, where CUDA is available, samples/s delivered into GPU memory (raw batches from workers, resize +
-normalise on the GPU). The cost of checking every value read against the store's checksum table
-(``verify_checksums=True``) is measured on the full output and on raw band groups from the LMDB, beside the same
-rows without it; ``--checksums-only`` measures just those four rows.
+rasterio). Worker rows (issue 18 item 3): raw packed batches through a DataLoader in this process and through N
+workers (which read into a ring of shared-memory segments, released here after use on the CPU), and the full output made
+from them here on ``--device``. With ``--device cuda`` (the default where CUDA is available) the worker rows
+finish on the GPU and the "into GPU memory" rows measure samples/s delivered into GPU memory (raw batches of 512
+from workers or threads, resize + normalise on the GPU). The cost of checking every value read against the store's
+checksum table (``verify_checksums=True``) is measured on the full output and on raw band groups from the LMDB,
+beside the same rows without it; ``--checksums-only`` measures just those four rows.
 
 Every row is the median of ``--repeats`` runs, the rows interleaved round by round, with the load average at its
-runs (the machine may be shared: compare rows of one run only).
+runs (the machine may be shared: compare rows of one run only); the single DataLoader rows are one timed pass.
 
 Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--threads 1] [--repeats 5] [--cache data/bench]
-       [--checksums-only]
+       [--device cuda] [--encode-repeats 0 (reuse the cached store)] [--checksums-only]
 """
 
 import argparse
@@ -45,8 +48,10 @@ from bigearth.data.encode import encode
 from bigearth.data.loader import ThreadedBatchLoader
 from bigearth.data.metadata import read_metadata
 from bigearth.data.packed import pack
+from bigearth.data.shared import release_batch
 from bigearth.data.store import shared_environment
 from bigearth.data.synth import synthesize
+from bigearth.data.transforms import BatchTransform
 
 
 def measure_interleaved(
@@ -101,35 +106,71 @@ def read_all(dataset: ReBENDataset, batch_size: int) -> None:
         dataset.__getitems__(list(range(start, min(start + batch_size, len(dataset)))))
 
 
-def loader_rate(
+def make_loader(
     dataset: ReBENDataset, batch_size: int, workers: int, device: str | None = None, *, threads: bool = False
-) -> float:
-    """Samples/s of one shuffled pass over a DataLoader (worker processes) or a ThreadedBatchLoader (threads),
-    timed after a warm-up pass (start-up not counted)."""
+) -> DataLoader | ThreadedBatchLoader:
+    """A shuffling DataLoader (``workers`` spawned persistent processes, or this one) or ThreadedBatchLoader."""
     if threads:
-        loader = ThreadedBatchLoader(
+        return ThreadedBatchLoader(
             dataset, batch_size=batch_size, shuffle=True, threads=workers, pin_memory=device == "cuda"
         )
-    else:
-        loader = DataLoader(
-            dataset, batch_size=batch_size, num_workers=workers, collate_fn=keep_batch, shuffle=True,
-            multiprocessing_context="spawn" if workers else None, pin_memory=device == "cuda",
-            persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
-        )  # fmt: skip
-    transform = dataset.transform.to(device) if device else None
+    return DataLoader(
+        dataset, batch_size=batch_size, num_workers=workers, collate_fn=keep_batch, shuffle=True,
+        multiprocessing_context="spawn" if workers else None, pin_memory=device == "cuda",
+        persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+    )  # fmt: skip
+
+
+def loader_pass(
+    loader: DataLoader | ThreadedBatchLoader, transform: BatchTransform | None, device: str | None
+) -> Callable[[], None]:
+    """One pass over ``loader``; with ``device``, each raw batch is copied there and finished (resized and
+    normalised) by ``transform`` in this process."""
 
     def one_pass() -> None:
         for batch in loader:
             if device:
                 groups = {name: group.to(device, non_blocking=True) for name, group in batch["groups"].items()}
                 finish_batch(batch | {"groups": groups, "label": batch["label"].to(device)}, transform)
+            if device != "cuda" and "groups" in batch:  # read (or finished on the CPU): hand the segment back
+                release_batch(batch["groups"])
         if device == "cuda":
             torch.cuda.synchronize()
 
+    return one_pass
+
+
+def loader_rate(
+    dataset: ReBENDataset, batch_size: int, workers: int, device: str | None = None, *, threads: bool = False
+) -> float:
+    """Samples/s of one shuffled pass, timed after a warm-up pass (start-up not counted)."""
+    transform = dataset.transform.to(device) if device else None
+    one_pass = loader_pass(make_loader(dataset, batch_size, workers, device, threads=threads), transform, device)
     one_pass()
     start = time.perf_counter()
     one_pass()
     return len(dataset) / (time.perf_counter() - start)
+
+
+def worker_rows(
+    packed_raw: ReBENDataset, batch_size: int, workers: int, device: str
+) -> dict[str, tuple[Callable[[], None], int]]:
+    """Raw packed batches and the full output finished in this process on ``device``, through this process and
+    through ``workers`` DataLoader workers (which ship native-size band groups), built and warmed up once."""
+    rows = {}
+    transform = packed_raw.transform.to(device)
+    for count in (0, workers):
+        how = f"DataLoader {count} workers" if count else "DataLoader in this process"
+        loader = make_loader(packed_raw, batch_size, count, device)
+        for finished in (False, True):
+            label = (
+                f"full output (packed): raw groups, {how}, finished here on {device}"
+                if finished
+                else f"raw band groups from the packed layout, {how}"
+            )
+            rows[label] = (loader_pass(loader, transform, device if finished else None), len(packed_raw))
+            rows[label][0]()  # start-up and warm-up pass
+    return rows
 
 
 def encode_rates(root: Path, store: Path, workers: int, repeats: int) -> dict[str, float]:
@@ -203,7 +244,17 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("data/bench"))
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the measuring process")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; rows report the median")
-    parser.add_argument("--encode-repeats", type=int, default=3, help="encodes of the root with each reader")
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="where the worker rows finish raw batches (cuda also adds the GPU rows at batch 512)",
+    )
+    parser.add_argument(
+        "--encode-repeats",
+        type=int,
+        default=3,
+        help="encodes of the root with each reader (0: reuse the cached, packed store)",
+    )
     parser.add_argument("--checksums-only", action="store_true", help="only the checksum rows (encodes once)")
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
@@ -226,11 +277,13 @@ def main() -> None:
         print_checksum_costs(results)
         return
     encode_load = os.getloadavg()[0]
-    encoded = encode_rates(root, store, args.workers, args.encode_repeats)
-    frame = read_metadata(root, include_snow_cloud=True)
-    start = time.perf_counter()
-    pack(store)
-    pack_rate = len(frame) / (time.perf_counter() - start)
+    encoded, pack_rate = {}, None
+    if args.encode_repeats or not (store / "manifest.json").is_file():
+        encoded = encode_rates(root, store, args.workers, max(1, args.encode_repeats))
+        frame = read_metadata(root, include_snow_cloud=True)
+        start = time.perf_counter()
+        pack(store)
+        pack_rate = len(frame) / (time.perf_counter() - start)
 
     dataset = ReBENDataset(store, split=None, bands=14, packed=False)
     packed = ReBENDataset(store, split=None, bands=14)
@@ -274,9 +327,6 @@ def main() -> None:
     loader_results = {
         f"(b) store reader, DataLoader {workers} workers": loader_rate(dataset, args.batch_size, workers),
         f"(b-packed) packed layout, DataLoader {workers} workers": loader_rate(packed, args.batch_size, workers),
-        f"raw band groups from the packed layout, DataLoader {workers} workers": loader_rate(
-            packed_raw, args.batch_size, workers
-        ),
         f"raw band groups from the packed layout, {workers} reading threads": loader_rate(
             packed_raw, args.batch_size, workers, threads=True
         ),
@@ -285,7 +335,7 @@ def main() -> None:
         ),
         f"(c) GeoTIFF reading, DataLoader {workers} workers": loader_rate(geotiff, args.batch_size, workers),
     }
-    if torch.cuda.is_available():
+    if args.device == "cuda":
         for name, source, threaded in (
             ("LMDB", raw, False),
             ("packed", packed_raw, False),
@@ -295,17 +345,19 @@ def main() -> None:
             label = f"into GPU memory from {name}: raw batches, {how}, GPU resize + normalise"
             loader_results[label] = loader_rate(source, 512, workers, device="cuda", threads=threaded)
     results |= {name: (rate, os.getloadavg()[0]) for name, rate in loader_results.items()}
+    results |= measure_interleaved(worker_rows(packed_raw, args.batch_size, workers, args.device), args.repeats)
     floor_rate = results["(a) floor: LMDB get + safetensors decode"][0]
     print(
         f"\n{count} patches, {args.threads} torch thread(s) (default {default_threads}), batch {args.batch_size}, "
         f"{os.cpu_count()} CPUs, median of {args.repeats} interleaved rounds (loader rows: one timed pass)"
     )
-    print(
-        f"encode (median of {args.encode_repeats}, load {encode_load:.1f}): "
-        + ", ".join(f"{rate:,.1f} patches/s with {reader}" for reader, rate in encoded.items())
-        + f" ({encoded['tifffile'] / encoded['rasterio']:.2f} x), {args.workers} workers; "
-        + f"pack: {pack_rate:,.0f} patches/s"
-    )
+    if encoded:
+        print(
+            f"encode (median of {args.encode_repeats}, load {encode_load:.1f}): "
+            + ", ".join(f"{rate:,.1f} patches/s with {reader}" for reader, rate in encoded.items())
+            + f" ({encoded['tifffile'] / encoded['rasterio']:.2f} x), {args.workers} workers; "
+            + f"pack: {pack_rate:,.0f} patches/s"
+        )
     for name, (rate, load_average) in results.items():
         print(f"{name:<92} {rate:>10,.0f} samples/s   {rate / floor_rate:6.3f} x floor   load {load_average:5.1f}")
     b = results["(b) store reader, 14 x 120 x 120 float32 normalised + labels"][0]
@@ -316,6 +368,14 @@ def main() -> None:
         one = results[f"full output (packed), 1 torch thread(s), numpy route{busy}"][0]
         many = results[f"full output (packed), {default_threads} torch thread(s), numpy route{busy}"][0]
         print(f"default threads / one thread{busy or ', idle'}: {many / one:.2f} (numpy route)")
+    for what, one, many in (
+        ("raw packed batches", "raw band groups from the packed layout, DataLoader in this process",
+         f"raw band groups from the packed layout, DataLoader {workers} workers"),
+        (f"full output finished on {args.device}", f"full output (packed): raw groups, DataLoader in this process, "
+         f"finished here on {args.device}", f"full output (packed): raw groups, DataLoader {workers} workers, "
+         f"finished here on {args.device}"),
+    ):  # fmt: skip
+        print(f"{what}: {workers} workers / this process: {results[many][0] / results[one][0]:.2f}")
 
 
 if __name__ == "__main__":

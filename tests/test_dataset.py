@@ -178,6 +178,15 @@ def test_packed_layout_gives_the_same_batches(mini_store: Path, tmp_path: Path) 
     for key in ("image", "label", "mask"):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     assert a["patch_id"] == b["patch_id"]
+    # batch buffers are reused only once released: raw batches held while others are read keep their values
+    for raw in (packed, plain):
+        raw.raw = True
+        held = raw.__getitems__(indices)
+        copies = {name: group.clone() for name, group in held["groups"].items()}
+        for _ in range(3):
+            raw.__getitems__([1, 4, 6, 8, 9])
+        for name, group in held["groups"].items():
+            torch.testing.assert_close(group, copies[name], rtol=0, atol=0)
 
 
 def test_threaded_loader_yields_every_sample_once(mini_store: Path, tmp_path: Path) -> None:
@@ -203,3 +212,29 @@ def test_threaded_loader_yields_every_sample_once(mini_store: Path, tmp_path: Pa
     module = ReBENDataModule(store, bands=14, batch_size=16, num_workers=2)
     assert isinstance(module.train_dataloader(), ThreadedBatchLoader)
     assert isinstance(ReBENDataModule(mini_store, bands=14).train_dataloader(), DataLoader)
+
+
+def test_worker_segments_are_reused_only_after_release(mini_store: Path) -> None:
+    from bigearth.data.shared import RING_SLOTS, _trailer, release_batch
+
+    dataset = ReBENDataset(mini_store, split=None, bands=["VV", "B02", "B05", "B01"], raw=True)
+    batch_size = 4
+    count = batch_size * (2 * RING_SLOTS + 4)  # more batches than a worker's ring holds, kept and released
+    loader = DataLoader(
+        dataset, batch_size=batch_size, sampler=range(count), collate_fn=keep_batch, num_workers=1,
+        multiprocessing_context="spawn",
+    )  # fmt: skip
+    kept = []
+    for number, batch in enumerate(loader):
+        flags = {int(_trailer(group.untyped_storage())[1]) for group in batch["groups"].values()}
+        assert flags == {1}  # one segment per batch, in use while the main process holds it
+        if number < RING_SLOTS + 2:
+            kept.append(batch)  # never released: its segment must not be written again
+            continue
+        release_batch(batch["groups"])
+        assert int(_trailer(batch["groups"]["s1"].untyped_storage())[1]) == 0
+    for number, batch in enumerate(kept):
+        rows = list(range(number * batch_size, (number + 1) * batch_size))
+        expected = dataset.__getitems__(rows)["groups"]
+        for name, group in batch["groups"].items():
+            torch.testing.assert_close(group, expected[name], rtol=0, atol=0)

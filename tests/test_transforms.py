@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from bigearth.bands import published_stats, resolve_bands
-from bigearth.data.transforms import CPU_CHUNK, BatchTransform, group_bands
+from bigearth.data.transforms import CPU_CHUNK, BatchTransform, BufferPool, group_bands
 
 #: Native size of each band group (DESIGN 2.4), restated so the reference does not trust bigearth's tables.
 GROUP_SIZE = {"s1": 120, "s2_10m": 120, "s2_20m": 60, "s2_60m": 20}
@@ -53,3 +53,30 @@ def test_torch_route_equals_hand_computed_nearest() -> None:
     image = transform._nearest_torch(groups, torch.empty(3, len(bands), 120, 120))
     np.testing.assert_allclose(image.numpy(), reference(groups, bands), rtol=0, atol=2e-5)
     np.testing.assert_allclose(transform(groups).numpy(), image.numpy(), rtol=0, atol=2e-5)
+
+
+def test_buffer_pool_reuses_an_array_only_once_nothing_refers_to_it() -> None:
+    pool = BufferPool(size=3)
+    first = pool.take((2, 3))
+    assert first is pool.buffers[0]
+    view = torch.from_numpy(first)[1:]  # a tensor view keeps the array alive after the name is gone
+    del first
+    second = pool.take((2, 3))
+    assert second is not pool.buffers[0]
+    other = pool.take((2, 3), np.uint16)  # another dtype is another array
+    assert other.dtype == np.uint16
+    assert other is not pool.buffers[0]
+    del view
+    assert pool.take((2, 3)) is pool.buffers[0]  # released: the same array again
+
+
+def test_cpu_batches_the_caller_holds_are_not_overwritten() -> None:
+    bands = resolve_bands(14)
+    transform = BatchTransform(bands)
+    first_groups, second_groups = random_groups(bands, 4), random_groups(bands, 4)
+    second_groups = {name: group.flip(0).contiguous() for name, group in second_groups.items()}
+    held = transform(first_groups)
+    for _ in range(3):  # more batches than the pool holds
+        transform(second_groups)
+    np.testing.assert_allclose(held.numpy(), reference(first_groups, bands), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(transform(second_groups).numpy(), reference(second_groups, bands), rtol=0, atol=2e-5)

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 from bigearth.bands import resolve_bands
 from bigearth.data.dataset import ReBENDataset, SampleTransform, finish_batch, keep_batch
 from bigearth.data.loader import ThreadedBatchLoader
+from bigearth.data.shared import release_batch
 from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import ConfigError
 from bigearth.nomenclature import ClassOrder, class_names
@@ -126,7 +127,9 @@ class ReBENDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Finish raw batches on the device; augment training batches (flips, then ``augmentation``)."""
         if "groups" in batch:
+            groups = batch["groups"]
             batch = finish_batch(batch, self.transform.to(batch["label"].device))
+            release_batch(groups)  # on the CPU the image is made: the worker may reuse the groups' segment
         # a LightningDataModule's trainer is `self.trainer` (`_trainer` is the LightningModule's: it never ran here)
         training = self.trainer is not None and self.trainer.training
         if self.augment and training:

@@ -35,9 +35,10 @@ from bigearth.bands import BandStats, native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
 from bigearth.data.packed import PackedReader, has_packed
+from bigearth.data.shared import SharedRing, in_worker
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
-from bigearth.data.transforms import BatchTransform, band_group, group_bands
+from bigearth.data.transforms import BatchTransform, BufferPool, band_group, group_bands
 from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
 from bigearth.nomenclature import ClassOrder, clc_to_index
 
@@ -159,6 +160,8 @@ class ReBENDataset(Dataset):
         self.packed = PackedReader(self.source.path) if use_packed else None
         self.bands = resolve_bands(bands)
         self.groups = group_bands(self.bands)
+        self._pool = BufferPool(size=2 * len(self.groups))  # the group arrays of two batches
+        self._ring = SharedRing()
         # unnormalised: the same transform with mean 0 and std 1, so resampling is shared and plot() still works
         identity = {band: BandStats(0.0, 1.0) for band in self.bands}
         self.transform = BatchTransform(self.bands, resample, stats=None if normalise else identity)
@@ -265,22 +268,34 @@ class ReBENDataset(Dataset):
             ]
         )
 
+    def _group_buffers(self, count: int) -> dict[str, Tensor]:
+        """Return an empty ``(count, n, s, s)`` tensor per band group (S2 uint16, S1 float32).
+
+        In a DataLoader worker they lie in a shared-memory segment of the worker's ring, sent to the main process
+        without another copy and reused once it hands them back (:func:`~bigearth.data.shared.release_batch`);
+        elsewhere they come from a pool of arrays that are reused once the batch that used them is gone.
+        """
+        layout = {}
+        for name, members in self.groups.items():
+            size = native_size(members[0])
+            layout[name] = ((count, len(members), size, size), torch.float32 if name == "s1" else torch.uint16)
+        if in_worker():
+            return self._ring.take(layout)
+        return {
+            name: torch.from_numpy(self._pool.take(shape, np.float32 if dtype == torch.float32 else np.uint16))
+            for name, (shape, dtype) in layout.items()
+        }
+
     def _read_groups(self, rows: np.ndarray, patch_ids: list[str]) -> dict[str, Tensor]:
+        groups = self._group_buffers(len(rows))
         if self.packed is not None:
             packed_rows = self.packed.rows(patch_ids)
-            return {
-                name: torch.from_numpy(self.packed.read_group(name, packed_rows, members))
-                for name, members in self.groups.items()
-            }
+            for name, members in self.groups.items():
+                self.packed.read_group(name, packed_rows, members, out=groups[name].numpy())
+            return groups
         s2_bands = tuple(band for band in self.bands if sensor(band) == "s2")
         s1_bands = tuple(band for band in self.bands if sensor(band) == "s1")
-        buffers = {
-            name: np.empty(
-                (len(rows), len(members), native_size(members[0]), native_size(members[0])),
-                dtype=np.float32 if name == "s1" else np.uint16,
-            )
-            for name, members in self.groups.items()
-        }
+        buffers = {name: group.numpy() for name, group in groups.items()}
         # each band is copied once, from the store's memory map (or the GeoTIFF) into its slot of the batch
         slots = [(buffers[band_group(band)], self.groups[band_group(band)].index(band), band) for band in self.bands]
 
@@ -293,7 +308,7 @@ class ReBENDataset(Dataset):
             self.source.for_each(patch_ids, s2_bands, fill)
         if s1_bands:
             self.source.for_each([str(name) for name in self.index.s1_name[rows]], s1_bands, fill)
-        return {name: torch.from_numpy(buffer) for name, buffer in buffers.items()}
+        return groups
 
     def __getitem__(self, index: int) -> Sample:
         return self.__getitems__([index]).sample(0)  # type: ignore[return-value]

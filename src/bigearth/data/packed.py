@@ -140,21 +140,28 @@ class PackedReader:
         """Return the packed rows of S2 patch names (KeyError for names not packed)."""
         return self.row_of.loc[patch_ids].to_numpy()
 
-    def read_group(self, group: str, rows: np.ndarray, bands: tuple[str, ...] | None = None) -> np.ndarray:
-        """Gather the rows of one band group, ``(len(rows), n_bands, s, s)`` (a new array, not a view).
+    def read_group(
+        self, group: str, rows: np.ndarray, bands: tuple[str, ...] | None = None, *, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Gather the rows of one band group, ``(len(rows), n_bands, s, s)``, copied once from the memory map.
 
         Args:
             group: ``s1``, ``s2_10m``, ``s2_20m``, ``s2_60m`` or ``reference_map`` (then ``(len(rows), 120, 120)``).
             rows: packed rows.
             bands: the group's bands to keep, in this order (default: all, in file order).
+            out: array of the result's shape and dtype to fill (default: a new one).
+
+        Returns:
+            ``out``, or a new array.
         """
         array = self._array(group)
-        order = np.argsort(rows, kind="stable")  # ascending reads are friendlier to the page cache
-        gathered = np.empty((len(rows), *array.shape[1:]), dtype=array.dtype)
-        gathered[order] = array[rows[order]]
-        if bands is None or tuple(bands) == PACKED_GROUPS.get(group):
-            return gathered
-        return np.ascontiguousarray(gathered[:, [PACKED_GROUPS[group].index(band) for band in bands]])
+        members = PACKED_GROUPS.get(group)
+        keep = None if bands is None or tuple(bands) == members else [members.index(band) for band in bands]
+        shape = (len(rows), *array.shape[1:]) if keep is None else (len(rows), len(keep), *array.shape[2:])
+        gathered = np.empty(shape, dtype=array.dtype) if out is None else out
+        for position in np.argsort(rows, kind="stable"):  # ascending reads are friendlier to the page cache
+            gathered[position] = array[rows[position]] if keep is None else array[rows[position], keep]
+        return gathered
 
 
 def has_packed(store: Path) -> bool:

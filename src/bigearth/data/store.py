@@ -295,12 +295,16 @@ def expected_dtype(band: str) -> np.dtype:
 
 
 def decode_checked(value: bytes, key: str) -> dict[str, np.ndarray]:
-    """Decode a store value and check every band's native size and dtype.
+    """Decode a store value and check every band's native size and dtype (once per distinct header).
 
     Raises:
         CorruptDataError: naming the key and band when a size or dtype differs from reBEN's.
     """
-    arrays = safetensors_codec.decode(value, key=key)
+    return safetensors_codec.decode(value, key=key, check=_check_bands)
+
+
+def _check_bands(arrays: dict[str, np.ndarray], key: str) -> None:
+    """Raise :class:`CorruptDataError` naming ``key`` and the band if a band's size or dtype is not reBEN's."""
     for band, array in arrays.items():
         if band not in S1_BANDS and band not in S2_BANDS:
             continue
@@ -311,7 +315,6 @@ def decode_checked(value: bytes, key: str) -> dict[str, np.ndarray]:
                 f"{expected_dtype(band)} ({size}, {size}); the store was written by another tool or is damaged: "
                 "re-encode it with `bigearth encode`"
             )
-    return arrays
 
 
 def select_bands(arrays: dict[str, np.ndarray], bands: tuple[str, ...], key: str) -> dict[str, np.ndarray]:
