@@ -16,8 +16,10 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class BYOL(SSLMethod):
     """Symmetrised negative cosine similarity of online predictions and momentum projections [0].
 
+    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
+    (:func:`bigearth.ssl.methods.build_method`).
+
     Args:
-        backbone, feature_dim: the backbone and its feature width (as every method: :mod:`bigearth.ssl.methods`).
         hidden_dim: width of the projector's and predictor's hidden layers (4096 in [0]; 1024 in the GeoRank
             reference code).
         output_dim: width of projections and predictions (256).

@@ -22,8 +22,10 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class DINO(SSLMethod):
     """Cross-entropy between teacher (momentum) and student outputs of the two views, each on the other [0].
 
+    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
+    (:func:`bigearth.ssl.methods.build_method`).
+
     Args:
-        backbone, feature_dim: the backbone and its feature width (as every method: :mod:`bigearth.ssl.methods`).
         hidden_dim: width of the head's hidden layers (2048).
         bottleneck_dim: width before the prototypes (256).
         output_dim: number of prototypes K (65536).

@@ -16,8 +16,10 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class SimCLR(SSLMethod):
     """NT-Xent between the projections of two views, the other 2B - 2 views of the batch as negatives [0].
 
+    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
+    (:func:`bigearth.ssl.methods.build_method`).
+
     Args:
-        backbone, feature_dim: the backbone and its feature width (as every method: :mod:`bigearth.ssl.methods`).
         hidden_dim: width of the projector's hidden layer (2048).
         output_dim: width of the projections (128).
         temperature: NT-Xent temperature (0.5 in lightly; 0.1 to 1 in [0]).
