@@ -7,7 +7,8 @@ Each method is a plain ``nn.Module`` (no Lightning) whose ``forward(view0, view1
 :class:`SSLOutput`: the method's loss, view 0's features and projections, and the outputs GeoRank ranks where the
 reference code (https://github.com/tomburgert/georank, ``ssl_base.py``) applies it: view 0's projection for MoCo,
 SimCLR and SimSiam, the predictor's output for BYOL, the teacher's and the student's outputs for DINO. The methods
-differ only in their heads and in how they compare the views.
+differ only in their heads and in how they compare the views. Every method's constructor takes ``backbone`` (images
+``(B, C, H, W)`` -> features ``(B, feature_dim)``) and ``feature_dim`` first, then its own hyper-parameters.
 """
 
 import copy

@@ -16,9 +16,6 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class BYOL(SSLMethod):
     """Symmetrised negative cosine similarity of online predictions and momentum projections [0].
 
-    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
-    (:func:`bigearth.ssl.methods.build_method`).
-
     Args:
         hidden_dim: width of the projector's and predictor's hidden layers (4096 in [0]; 1024 in the GeoRank
             reference code).

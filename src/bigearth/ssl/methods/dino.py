@@ -22,9 +22,6 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class DINO(SSLMethod):
     """Cross-entropy between teacher (momentum) and student outputs of the two views, each on the other [0].
 
-    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
-    (:func:`bigearth.ssl.methods.build_method`).
-
     Args:
         hidden_dim: width of the head's hidden layers (2048).
         bottleneck_dim: width before the prototypes (256).

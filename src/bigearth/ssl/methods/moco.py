@@ -18,9 +18,6 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class MoCoV2(SSLMethod):
     """InfoNCE of each query (view 0, online) against its key (view 1, momentum network) and a queue [1].
 
-    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
-    (:func:`bigearth.ssl.methods.build_method`).
-
     Args:
         hidden_dim: width of the projector's hidden layer (2048).
         output_dim: width of the projections (128).

@@ -16,9 +16,6 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class SimCLR(SSLMethod):
     """NT-Xent between the projections of two views, the other 2B - 2 views of the batch as negatives [0].
 
-    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
-    (:func:`bigearth.ssl.methods.build_method`).
-
     Args:
         hidden_dim: width of the projector's hidden layer (2048).
         output_dim: width of the projections (128).

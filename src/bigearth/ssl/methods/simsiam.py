@@ -15,9 +15,6 @@ from bigearth.ssl.methods.base import SSLMethod, SSLOutput
 class SimSiam(SSLMethod):
     """Symmetrised negative cosine similarity of predictions and stop-gradient projections [0].
 
-    ``backbone`` and ``feature_dim`` (its feature width) are every method's first arguments
-    (:func:`bigearth.ssl.methods.build_method`).
-
     Args:
         hidden_dim: width of the projector's hidden layers (2048).
         output_dim: width of the projections (2048).
