@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from bigearth.slim.plots import plot_comparison
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from bigearth.evaluation.metrics import classification_report
 from bigearth.evaluation.plots import plot_error_cooccurrence, plot_per_class_ap
 from bigearth.nomenclature import CLASSES_TABLE, IGNORE_INDEX
+from bigearth.tasks.slim.plots import plot_comparison
 from bigearth.text.stats import statistics_figure, text_statistics
 
 REPORTS = Path(__file__).resolve().parents[1] / "docs" / "slim" / "reports"
