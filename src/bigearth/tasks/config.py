@@ -361,10 +361,10 @@ def parse_config(raw: dict[str, Any], *, name: str = "run") -> TrainConfig:
     Raises:
         ConfigError: for unknown sections or keys, wrong types or an unknown task.
     """
-    task = raw.get("task", "classification") if isinstance(raw, dict) else None
+    task = raw.get("task", "classification") if isinstance(raw, dict) else "classification"
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; `bigearth train` runs {list(TASKS)}")
-    return parse_recipe(raw, TrainConfig, kind="config", name=name, task=task)
+    return parse_recipe(raw, TrainConfig, kind="config", name=name, task=task)  # refuses a raw that is no mapping
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def recipe_task(config: Path) -> str:
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{recipe} holds a YAML {type(raw).__name__}, not a mapping of sections (see configs/)")
     task = (raw or {}).get("task", DEFAULT_TASK)
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise ConfigError(
             f"{recipe}: task = {task!r} is no bigearth task{did_you_mean(str(task), TASKS)}; tasks are {sorted(TASKS)}"
         )
