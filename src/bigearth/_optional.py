@@ -22,20 +22,27 @@ EXTRAS: dict[str, str] = {
 }
 
 
-def require(module: str, *, extra: str) -> ModuleType:
-    """Import ``module``, which the extra ``extra`` installs, and return it.
+def require(module: str, *more: str, extra: str) -> ModuleType:
+    """Import ``module`` (and ``more``), which the extra ``extra`` installs, and return ``module``.
 
     Args:
         module: the import name, e.g. ``"faiss"`` or ``"dask.distributed"``.
+        more: further modules the extra installs, checked the same way.
         extra: the extra of bigearth that installs it, a key of :data:`EXTRAS`.
 
     Returns:
-        The imported module.
+        The imported ``module``.
 
     Raises:
         MissingExtraError: if ``module`` (or the package it lies in) is not installed; the message says
             ``pip install 'bigearth[<extra>]'``. An installed package whose own import fails keeps its error.
     """
+    imported = [_import(name, extra) for name in (module, *more)]  # in the order given
+    return imported[0]
+
+
+def _import(module: str, extra: str) -> ModuleType:
+    """Import one module of an extra (see :func:`require`)."""
     try:
         return importlib.import_module(module)
     except ImportError as error:

@@ -20,8 +20,7 @@ The journey of a build, one module per step:
 
 from bigearth._optional import require
 
-require("shapely", extra="build")
-require("pyogrio", extra="build")
+require("shapely", "pyogrio", extra="build")
 
 from bigearth.construct.options import BuildOptions
 from bigearth.construct.report import BuildSummary

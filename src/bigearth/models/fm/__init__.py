@@ -4,8 +4,7 @@
 
 from bigearth._optional import require
 
-require("lightly", extra="fm")
-require("einops", extra="fm")
+require("lightly", "einops", extra="fm")
 
 from bigearth.models.fm.config import CSMOE_DEFAULT, SIZES, VARIANTS, CrossSensorConfig, MoEConfig, preset
 from bigearth.models.fm.contrastive_loss import cross_sensor_contrastive_loss

@@ -4,8 +4,7 @@
 
 from bigearth._optional import require
 
-require("tokenizers", extra="vqa")
-require("transformers", extra="vqa")
+require("tokenizers", "transformers", extra="vqa")
 
 from bigearth.models.vqa.answers import AnswerVocabulary
 from bigearth.models.vqa.model import VQAConfig, VQAModel, build_tokenizer
