@@ -4,6 +4,9 @@ Every message names the offending patch and file and says what to do, so that a 
 reading the code. Input checks never use ``assert`` (it vanishes under ``python -O``).
 """
 
+import os
+from pathlib import Path
+
 
 class BigEarthError(Exception):
     """Base class of every error that bigearth raises on bad input."""
@@ -39,3 +42,19 @@ class StoreIntegrityError(StoreError):
 
 class MissingExtraError(BigEarthError, ImportError):
     """An optional capability's package is not installed; the message names the extra that installs it."""
+
+
+def existing_file(path: str | os.PathLike[str], message: str) -> Path:
+    """Return ``path`` as a :class:`~pathlib.Path` when a file is there.
+
+    Args:
+        path: the file.
+        message: what to say when it is not there: the file's role and what to do (the path is put first).
+
+    Raises:
+        MissingDataError: ``"<path> <message>"``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingDataError(f"{path} {message}")
+    return path

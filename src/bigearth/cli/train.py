@@ -15,6 +15,14 @@ from bigearth.errors import BigEarthError
 
 TASK_LIST = "classification, segmentation, vqa, ssl, csmae"
 CONFIG_HELP = f"YAML recipe (its `task`: {TASK_LIST}), run folder to resume, or packaged recipe (`bigearth configs`)"
+#: The dotted ``key=value`` overrides that follow the recipe.
+OverridesArgument = Annotated[
+    list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
+]
+#: ``--print-config``: the resolved recipe instead of a run.
+PrintConfigOption = Annotated[
+    bool, typer.Option("--print-config", help="print the resolved recipe (file, overrides, --data) as YAML and exit")
+]
 
 
 #: What ``--help`` of the training verbs says about recipes.
@@ -55,15 +63,10 @@ def run_recipe(config: Path, overrides: list[str], data: Path | None, out: Path 
 @app.command(context_settings={"allow_interspersed_args": True}, epilog=RECIPE_HELP)
 def train(
     config: Annotated[Path, typer.Argument(help=CONFIG_HELP)],
-    overrides: Annotated[
-        list[str] | None, typer.Argument(help="dotted key=value overrides, e.g. model.lr=5e-4 trainer.max_epochs=3")
-    ] = None,
+    overrides: OverridesArgument = None,
     data: Annotated[Path | None, typer.Option(help="store folder or release root (sets data.path)")] = None,
     out: Annotated[Path | None, typer.Option(help="run folder (default runs/<config name>-<timestamp>)")] = None,
-    print_config: Annotated[
-        bool,
-        typer.Option("--print-config", help="print the resolved recipe (file, overrides, --data) as YAML and exit"),
-    ] = False,
+    print_config: PrintConfigOption = False,
 ) -> None:
     """Train any task as its recipe says; an interrupted run in --out (or a run folder as CONFIG) is resumed."""
     run_recipe(config, list(overrides or []), data, out, print_config=print_config)

@@ -18,7 +18,7 @@ from torch import nn
 
 from bigearth import __version__
 from bigearth.atomic import atomic_write_bytes, atomic_write_json
-from bigearth.errors import CorruptDataError, MissingDataError
+from bigearth.errors import CorruptDataError, MissingDataError, existing_file
 from bigearth.models.metadata import ModelMetadata
 from bigearth.runinfo import write_environment
 
@@ -134,10 +134,7 @@ def weights_file(folder: Path) -> Path:
     Raises:
         MissingDataError: if it is missing.
     """
-    weights = Path(folder) / MODEL_WEIGHTS_FILE
-    if not weights.is_file():
-        raise MissingDataError(f"{weights} is missing; the model folder {folder} is incomplete")
-    return weights
+    return existing_file(Path(folder) / MODEL_WEIGHTS_FILE, f"is missing; the model folder {folder} is incomplete")
 
 
 @dataclass(frozen=True)

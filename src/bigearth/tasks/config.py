@@ -30,7 +30,7 @@ import torch
 import yaml
 
 from bigearth.bands import IMAGE_SIZE
-from bigearth.errors import ConfigError, MissingDataError
+from bigearth.errors import ConfigError, existing_file
 from bigearth.suggest import did_you_mean
 from bigearth.tasks.extensions import check_entries
 
@@ -404,9 +404,7 @@ def read_recipe(path: Path, overrides: list[str] | tuple[str, ...] = (), *, fold
         MissingDataError: if the file does not exist.
         ConfigError: if it is not valid YAML.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"config file {path} does not exist; recipes live in {folder}")
+    path = existing_file(path, f"does not exist (no recipe file there); recipes live in {folder}")
     try:
         raw = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as error:

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bigearth.errors import CorruptDataError, MetadataError, MissingDataError
+from bigearth.errors import CorruptDataError, MetadataError, existing_file
 from bigearth.text.schema import (
     CAPTION,
     CATEGORIES,
@@ -132,9 +132,7 @@ def open_parquet(path: Path) -> pq.ParquetFile:
         MissingDataError: if the file does not exist.
         CorruptDataError: if it is no parquet file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingDataError(f"{path} does not exist; give a BigEarthNet.txt file (or `bigearth text generate`)")
+    path = existing_file(path, "does not exist; give a BigEarthNet.txt file (or `bigearth text generate`)")
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:

