@@ -97,7 +97,7 @@ class ClassificationTask(TaskModule):
         labels = batch["label"]
         logits = self(batch["image"]).float()  # the loss and probabilities in float32 under bf16 autocast
         loss = self.loss(logits, labels.float())
-        self.log_loss("loss", loss, split, len(labels))
+        self.log_loss(loss, split, len(labels))
         if split != "train":
             self.scores[split].update(torch.sigmoid(logits), labels, sample_ids(batch["patch_id"], labels.device))
         return loss

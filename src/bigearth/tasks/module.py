@@ -39,10 +39,10 @@ class TaskModule(L.LightningModule):
         """Return the loss of a batch of ``split`` (and collect what the split's metrics need)."""
         raise NotImplementedError
 
-    def log_loss(self, name: str, loss: Tensor, split: Split, size: int, *, prog_bar: bool = True) -> None:
-        """Log ``split/name``: per step and epoch while training, per epoch (synced across processes) otherwise."""
+    def log_loss(self, loss: Tensor, split: Split, size: int) -> None:
+        """Log ``split/loss``: per step and epoch while training, per epoch (synced across processes) otherwise."""
         training = split == "train"
-        self.log(f"{split}/{name}", loss, on_step=training, on_epoch=True, prog_bar=prog_bar, batch_size=size,
+        self.log(f"{split}/loss", loss, on_step=training, on_epoch=True, prog_bar=True, batch_size=size,
                  sync_dist=not training)  # fmt: skip
 
     def log_report(self, split: Split, scalars: dict[str, float], headline: str) -> None:

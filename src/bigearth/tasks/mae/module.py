@@ -83,7 +83,7 @@ class CrossSensorPretrainingTask(TaskModule):
         terms = self.objective(output)
         total = terms.total if slim is None else terms.total + slim
         size = len(batch["image"])
-        self.log_loss("loss", total, split, size)
+        self.log_loss(total, split, size)
         if slim is not None:
             self.log(f"{split}/slim", slim, on_step=False, on_epoch=True, batch_size=size)
         for name, value in terms.as_dict().items():

@@ -78,7 +78,7 @@ class SegmentationTask(TaskModule):
         logits = self.network(batch["image"])
         mask = batch["mask"]
         loss = segmentation_loss(logits, mask)
-        self.log_loss("loss", loss, split, len(mask))
+        self.log_loss(loss, split, len(mask))
         if split != "train":
             self.confusion[split].update(logits.argmax(dim=1), mask)
         return loss

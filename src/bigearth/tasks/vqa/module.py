@@ -142,7 +142,7 @@ class VQATask(TaskModule):
         answers = batch["answer"]
         logits = self(batch).float()  # the loss in float32 under bf16 autocast
         loss = self.loss(logits, answer_targets(answers, logits.shape[1]))
-        self.log_loss("loss", loss, split, len(answers))
+        self.log_loss(loss, split, len(answers))
         if split != "train":
             self.scores[split].update(logits.argmax(dim=1), answers, batch["type"], batch["category"], batch["sample"])
         return loss
