@@ -10,9 +10,13 @@ the second metadata file, as in reBEN.
 How the data is made:
 
 * **Geography.** Patches lie on eight real Sentinel-2 tiles in reBEN countries
-  (:data:`bigearth.data.synth_signatures.TILES`), each with a real
-  L2A product and S1 scene name, its own acquisition season, and a land-cover mix of CLC codes that drifts
-  across the tile from one side to the other, so that position carries information about land cover.
+  (:data:`bigearth.data.synth_signatures.TILES`), each with a land-cover mix of CLC codes that drifts across
+  the tile from one side to the other, so that position carries information about land cover.
+* **Repeated acquisitions.** As in reBEN, a location (tile and grid position x, y) is imaged on each of its
+  tile's dates: the tile's real L2A products (1 to 4, in different seasons), each with its real S1 partner
+  scene. All acquisitions of a location share its reference map, labels and split; their pixels share the
+  ground texture and change with the season (illumination, greenness of vegetation, snow) and the day
+  (noise, speckle, clouds).
 * **Reference maps.** A patch is a few (1-5) warped Voronoi regions, each at least
   :data:`MIN_REGION_FRACTION` of the patch and one CLC code; a few patches have a road (122) or an area outside
   the CLC polygons (999) that is unlabelled. Every class has a floor probability on every tile, and
@@ -22,8 +26,9 @@ How the data is made:
   single pixels of similar classes are ambiguous, region averages are not. 20 m and 60 m bands are block means
   of the 10 m field. Snowy or cloudy patches get snow or a cloud with its shadow over part of the patch.
 
-Everything is a pure function of ``(patches, seed)``: each patch draws from its own
-``numpy.random.Generator`` seeded by ``(seed, patch index, stream)``, and the same seed writes the same bytes.
+Everything is a pure function of ``(patches, seed)``: each location and each patch draws from its own
+``numpy.random.Generator`` seeded by ``(seed, location or patch index, stream)``, and the same seed writes the
+same bytes.
 """
 
 import json
@@ -56,7 +61,7 @@ from bigearth.data.layout import (
     s2_band_path,
 )
 from bigearth.data.metadata import write_metadata
-from bigearth.data.synth_signatures import TILES, SynthTile
+from bigearth.data.synth_signatures import TILES, Acquisition, SynthTile
 from bigearth.errors import BigEarthError, ConfigError
 from bigearth.nomenclature import CLASS_CODES, CLASSES_TABLE, NUM_CLASSES, clc_to_index, labels_from_codes
 
@@ -84,6 +89,7 @@ S1_TEXTURE_DB = 8.0
 S1_LOOKS = 4.4  # equivalent number of looks of GRD-H IW speckle
 
 _TILE_BY_MGRS: dict[str, SynthTile] = {tile.mgrs: tile for tile in TILES}
+_ACQUISITION_BY_PRODUCT: dict[str, Acquisition] = {a.product: a for tile in TILES for a in tile.acquisitions}
 
 #: Signature rows: the 19 classes in table order, then artificial unlabelled surfaces, then no data (999).
 _SIGNATURES = (*signatures.CLASS_SIGNATURES.values(), signatures.ARTIFICIAL_UNLABELLED, signatures.NO_DATA_UNLABELLED)
@@ -199,11 +205,13 @@ def region_geometry(tile: SynthTile, rng: np.random.Generator) -> tuple[np.ndarr
 def reference_map(row: Mapping[str, Any], seed: int) -> np.ndarray:
     """Return the ``(120, 120)`` uint16 CLC reference map of a planned patch (cheap; no pixel rendering).
 
+    All acquisitions of a location share it, as in reBEN (one CORINE map per place).
+
     Args:
-        row: the patch's row of :func:`plan` (uses ``tile``, ``index`` and ``region_codes``).
+        row: the patch's row of :func:`plan` (uses ``tile``, ``location`` and ``region_codes``).
         seed: the seed given to :func:`plan`.
     """
-    regions, overlay = region_geometry(_TILE_BY_MGRS[row["tile"]], _rng(seed, 1, int(row["index"]), 0))
+    regions, overlay = region_geometry(_TILE_BY_MGRS[row["tile"]], _rng(seed, 1, int(row["location"]), 0))
     return _burn([int(code) for code in row["region_codes"]], overlay, regions)
 
 
@@ -224,22 +232,45 @@ def _positions(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     return x[chosen], y[chosen]
 
 
+def _dates(locations: int, dates: int, patches: int, rng: np.random.Generator) -> list[list[int]]:
+    """Spread ``patches`` acquisitions over ``locations`` places imaged on up to ``dates`` dates.
+
+    As in reBEN, where almost every location of a tile is on all of the tile's products, every location gets all
+    dates; the ``locations * dates - patches`` (fewer than ``dates``) left over are taken one at a time from
+    locations in random order, each keeping at least one date.
+
+    Returns:
+        Per location, the sorted indices of its dates.
+    """
+    kept = [list(range(dates)) for _ in range(locations)]
+    order = rng.permutation(locations)
+    for j in range(locations * dates - patches):
+        place = kept[order[j % locations]]
+        place.pop(int(rng.integers(len(place))))
+    return kept
+
+
 def _draw_classes(probabilities: np.ndarray, count: int, rng: np.random.Generator) -> list[int]:
     """Draw ``count`` distinct classes with the given probabilities."""
     return [int(c) for c in rng.choice(NUM_CLASSES, size=count, replace=False, p=probabilities)]
 
 
-def _cover_all_classes(frame: pd.DataFrame, mixes: np.ndarray, seed: int) -> None:
-    """Give every class at least one region in every split of the clean patches (in place).
+def _cover_all_classes(frame: pd.DataFrame, clean: np.ndarray, mixes: np.ndarray, seed: int) -> None:
+    """Give every class at least one region in every split of the locations with a clean acquisition (in place).
 
-    A missing class replaces the region of the split's most frequent class (which stays present) in the patch
-    whose location mix favours the missing class most.
+    A missing class replaces the region of the split's most frequent class (which stays present) at the
+    location whose mix favours the missing class most.
+
+    Args:
+        frame: one row per location (``split``, ``tile``, ``region_classes``, ``region_codes``).
+        clean: ``(locations,)`` whether a location has an acquisition without snow, cloud or shadow.
+        mixes: ``(locations, 19)`` class probabilities of each location.
+        seed: the plan's seed.
     """
-    clean = ~(frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"]).to_numpy()
     classes, codes = frame["region_classes"].to_list(), frame["region_codes"].to_list()
     for split in SPLITS:
         members = np.flatnonzero(clean & (frame["split"] == split).to_numpy())
-        counts = np.zeros(NUM_CLASSES, dtype=int)  # patches of the split that hold each class
+        counts = np.zeros(NUM_CLASSES, dtype=int)  # locations of the split that hold each class
         for i in members:
             counts[sorted(set(classes[i]))] += 1
         for klass in np.flatnonzero(counts == 0):
@@ -256,21 +287,26 @@ def _cover_all_classes(frame: pd.DataFrame, mixes: np.ndarray, seed: int) -> Non
 
 
 def plan(patches: int = DEFAULT_PATCHES, seed: int = 0) -> pd.DataFrame:
-    """Plan a mini-reBEN: which patches exist, where, their land cover, flags, labels and split.
+    """Plan a mini-reBEN: which patches exist, where and when, their land cover, flags, labels and split.
 
-    Patches are spread evenly over :data:`TILES`, at distinct positions drawn uniformly within each split ring
-    (so every tile has train, validation and test patches from 3 patches per tile on).
+    Patches are spread evenly over :data:`TILES`. A tile's patches are repeated acquisitions of its locations,
+    as in reBEN: each location (tile and grid position) is imaged on all of the tile's dates (1 to 4 real
+    products, each with its S1 partner), except that a few locations miss a date so that the count is exactly
+    ``patches`` (:func:`_dates`). Locations are at distinct positions drawn uniformly within each split ring,
+    so all acquisitions of a location have its split, its reference map and its labels; snow and cloud flags
+    are drawn per acquisition. Every tile has train, validation and test locations from 3 locations per tile on.
 
     Args:
-        patches: number of patches (at least 1).
+        patches: number of patches, i.e. of acquisitions (at least 1).
         seed: non-negative seed; the same seed gives the same plan.
 
     Returns:
         One row per patch, ordered by patch name, with the official metadata columns
         (``patch_id, labels, split, country, s1_name, s2v1_name, contains_seasonal_snow,
         contains_cloud_or_shadow``) and private columns: ``tile`` (MGRS tile, e.g. ``"33UUP"``), ``x``, ``y``
-        (grid column and row), ``index`` (row number, seeds the patch's generators) and ``region_codes``
-        (the CLC code of each region of the patch's geometry; see :func:`reference_map`).
+        (grid column and row), ``index`` (row number, seeds the acquisition's generators), ``location`` (number
+        of the location, seeds its geometry and ground texture) and ``region_codes`` (the CLC code of each
+        region of the location's geometry; see :func:`reference_map`).
 
     Raises:
         ConfigError: if ``patches`` or ``seed`` is out of range.
@@ -280,51 +316,58 @@ def plan(patches: int = DEFAULT_PATCHES, seed: int = 0) -> pd.DataFrame:
     if int(seed) < 0:
         raise ConfigError(f"the mini-reBEN seed must be a non-negative integer, got seed={seed}")
     patches, seed = int(patches), int(seed)
-    rows = []
+    rows, places = [], []
     for t, tile in enumerate(TILES):
         count = patches // len(TILES) + (t < patches % len(TILES))
         rng = _rng(seed, 0, t)
-        x, y = _positions(count, rng)
-        snow, cloud = np.zeros(count, dtype=bool), np.zeros(count, dtype=bool)
-        flagged = rng.permutation(count)
-        n_snow, n_cloud = int(count * tile.snow + 0.5), int(count * tile.cloud + 0.5)
-        snow[flagged[:n_snow]] = True
-        cloud[flagged[n_snow : n_snow + n_cloud]] = True
-        for i in range(count):
-            name = parse_s2_name(f"{tile.product}_{x[i]:02d}_{y[i]:02d}")
-            rows.append(
-                {
-                    "patch_id": name.patch_id,
-                    "country": tile.country,
-                    "s1_name": f"{tile.s1_scene}_{tile.mgrs}_{x[i]}_{y[i]}",
-                    "s2v1_name": name.s2v1_name,
-                    "contains_seasonal_snow": bool(snow[i]),
-                    "contains_cloud_or_shadow": bool(cloud[i]),
-                    "tile": tile.mgrs,
-                    "x": int(x[i]),
-                    "y": int(y[i]),
-                }
-            )
+        locations = -(-count // len(tile.acquisitions))
+        x, y = _positions(locations, rng)
+        dates = _dates(locations, len(tile.acquisitions), count, rng)
+        first = len(places)
+        places.extend({"tile": tile.mgrs, "x": int(x[i]), "y": int(y[i])} for i in range(locations))
+        for a, acquisition in enumerate(tile.acquisitions):
+            members = [i for i in range(locations) if a in dates[i]]
+            flagged = rng.permutation(len(members))
+            n_snow = int(len(members) * acquisition.snow + 0.5)
+            n_cloud = int(len(members) * acquisition.cloud + 0.5)
+            for j, i in enumerate(members):
+                name = parse_s2_name(f"{acquisition.product}_{x[i]:02d}_{y[i]:02d}")
+                rows.append(
+                    {
+                        "patch_id": name.patch_id,
+                        "country": tile.country,
+                        "s1_name": f"{acquisition.s1_scene}_{tile.mgrs}_{x[i]}_{y[i]}",
+                        "s2v1_name": name.s2v1_name,
+                        "contains_seasonal_snow": bool(flagged[j] < n_snow),
+                        "contains_cloud_or_shadow": bool(n_snow <= flagged[j] < n_snow + n_cloud),
+                        "location": first + i,
+                    }
+                )
     frame = pd.DataFrame(rows).sort_values("patch_id", ignore_index=True)
     frame["index"] = np.arange(len(frame))
-    frame["split"] = geographic_split(frame["x"].to_numpy(), frame["y"].to_numpy())
+    sites = pd.DataFrame(places)
+    sites["split"] = geographic_split(sites["x"].to_numpy(), sites["y"].to_numpy())
     mixes = np.stack(
-        [land_cover_mix(_TILE_BY_MGRS[t], x, y) for t, x, y in zip(frame.tile, frame.x, frame.y, strict=True)]
+        [land_cover_mix(_TILE_BY_MGRS[t], x, y) for t, x, y in zip(sites.tile, sites.x, sites.y, strict=True)]
     )
     region_classes, region_codes = [], []
-    for i, mgrs in enumerate(frame["tile"]):
+    for i, mgrs in enumerate(sites["tile"]):
         tile = _TILE_BY_MGRS[mgrs]
         regions, overlay = region_geometry(tile, _rng(seed, 1, i, 0))
         rng = _rng(seed, 1, i, 2)
         classes = _draw_classes(mixes[i], int(regions.max()) + (0 if overlay else 1), rng)
         region_classes.append(classes)
         region_codes.append([_class_code(tile, c, rng) for c in classes])
-    frame["region_classes"] = region_classes
-    frame["region_codes"] = region_codes
-    _cover_all_classes(frame, mixes, seed)
+    sites["region_classes"] = region_classes
+    sites["region_codes"] = region_codes
+    clean = ~(frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"])
+    has_clean = np.zeros(len(sites), dtype=bool)
+    has_clean[frame.loc[clean, "location"].to_numpy()] = True
+    _cover_all_classes(sites, has_clean, mixes, seed)
     # Unlabelled overlays never erase a region, so the classes of the region codes are those of the map.
-    frame["labels"] = [labels_from_codes(np.array(codes)) for codes in frame["region_codes"]]
-    return frame[[*METADATA_SCHEMA.names, "tile", "x", "y", "index", "region_codes"]]
+    sites["labels"] = [labels_from_codes(np.array(codes)) for codes in sites["region_codes"]]
+    frame = frame.join(sites[["tile", "x", "y", "split", "labels", "region_codes"]], on="location")
+    return frame[[*METADATA_SCHEMA.names, "tile", "x", "y", "index", "location", "region_codes"]]
 
 
 def _textures(rng: np.random.Generator) -> np.ndarray:
@@ -369,19 +412,20 @@ def render_patch(row: Mapping[str, Any], seed: int) -> PatchArrays:
     Returns:
         The patch's S2 bands, S1 polarisations and reference map.
     """
-    tile, index = _TILE_BY_MGRS[row["tile"]], int(row["index"])
-    regions, overlay = region_geometry(tile, _rng(seed, 1, index, 0))
+    tile, index, location = _TILE_BY_MGRS[row["tile"]], int(row["index"]), int(row["location"])
+    acquisition = _ACQUISITION_BY_PRODUCT[parse_s2_name(row["patch_id"]).tile]
+    regions, overlay = region_geometry(tile, _rng(seed, 1, location, 0))
     codes = [int(code) for code in row["region_codes"]]
     signature_rows = clc_to_index(np.array(codes), source="mini-reBEN plan").astype(int).tolist()
     if overlay is not None:
         signature_rows.append(_NO_DATA_ROW if overlay == 999 else _ARTIFICIAL_ROW)
     keys = np.array(signature_rows)[regions]
     rng = _rng(seed, 1, index, 1)
-    light, greenness = signatures.SEASON_LIGHT[tile.season]
+    light, greenness = signatures.SEASON_LIGHT[acquisition.season]
     illumination = light * (1 + ILLUMINATION_JITTER * rng.standard_normal())
     s2_mean = _S2_TABLE * (1 - _VEGETATION[:, None] * (1 - greenness) * _SEASONAL[None, :])
     jitter = 1 + REGION_JITTER * rng.standard_normal((len(signature_rows), len(S2_BANDS)), dtype=np.float32)
-    texture = np.take_along_axis(_textures(rng), _TEXTURE_OF[keys][None], axis=0)[0]
+    texture = np.take_along_axis(_textures(_rng(seed, 1, location, 3)), _TEXTURE_OF[keys][None], axis=0)[0]
     roughness = _ROUGHNESS[keys]
     shared = _normalised(ndimage.gaussian_filter(rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32), 0.7))
     brightness = (

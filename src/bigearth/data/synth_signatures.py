@@ -1,7 +1,8 @@
 """The hand-made tables of the mini-reBEN: its tiles and their land cover, and what each class looks like.
 
-:data:`TILES` are real Sentinel-2 tiles of reBEN (real MGRS squares, L2A product and S1 scene names, countries)
-with an invented land-cover mix per tile side (CLC code -> weight) that follows the region's real landscape.
+:data:`TILES` are real Sentinel-2 tiles of reBEN (real MGRS squares, all of their reBEN L2A products with the S1
+scene names paired with them, countries) with an invented land-cover mix per tile side (CLC code -> weight) that
+follows the region's real landscape.
 
 Each class has a mean Sentinel-2 L2A reflectance (x 10^4) per band, a mean Sentinel-1 backscatter (dB) per
 polarisation, a spatial texture and how strongly its red-edge/NIR follows the season. The magnitudes follow
@@ -125,35 +126,21 @@ SEASON_LIGHT: dict[str, tuple[float, float]] = {
 
 
 @dataclass(frozen=True)
-class SynthTile:
-    """One Sentinel-2 tile of the mini-reBEN and its land cover.
+class Acquisition:
+    """One date on which a tile of the mini-reBEN was imaged: a real reBEN S2 product and its S1 partner scene.
 
     Attributes:
         product: S2 L2A product name without processing time, as reBEN names tile folders.
-        s1_scene: name of the S1 GRD scene paired with the product (a real scene near the S2 date).
-        country: the country column of the tile's patches.
-        mix_from: land-cover mix (CLC code -> weight) on one side of the tile.
-        mix_to: land-cover mix on the opposite side; the mix drifts linearly between them.
-        direction: (dx, dy) grid direction from the ``mix_from`` side to the ``mix_to`` side (y grows south).
-        regions: mean number of extra regions per patch (Poisson), i.e. about the mean labels per patch - 1.
-        snow: fraction of the tile's patches with seasonal snow.
-        cloud: fraction of the tile's patches with cloud or cloud shadow.
+        s1_scene: name of the S1 GRD scene paired with the product (the scene that reBEN pairs with most of the
+            product's patches, within 3 days of the S2 date).
+        snow: fraction of the acquisition's patches with seasonal snow.
+        cloud: fraction of the acquisition's patches with cloud or cloud shadow.
     """
 
     product: str
     s1_scene: str
-    country: str
-    mix_from: dict[int, float]
-    mix_to: dict[int, float]
-    direction: tuple[float, float]
-    regions: float
-    snow: float
-    cloud: float
-
-    @property
-    def mgrs(self) -> str:
-        """The MGRS tile without ``T``, e.g. ``"33UUP"``."""
-        return self.product.rsplit("_T", 1)[1]
+    snow: float = 0.0
+    cloud: float = 0.0
 
     @property
     def season(self) -> str:
@@ -161,40 +148,100 @@ class SynthTile:
         return season(parse_s2_name(f"{self.product}_00_00").sensing_time)
 
 
-#: The tiles of the mini-reBEN: real MGRS tiles, S2 products and S1 scenes of reBEN, two per season.
+@dataclass(frozen=True)
+class SynthTile:
+    """One Sentinel-2 tile of the mini-reBEN, its acquisitions and its land cover.
+
+    Attributes:
+        acquisitions: the tile's S2 products (1 to 4 dates, those of reBEN), each with its S1 partner.
+        country: the country column of the tile's patches.
+        mix_from: land-cover mix (CLC code -> weight) on one side of the tile.
+        mix_to: land-cover mix on the opposite side; the mix drifts linearly between them.
+        direction: (dx, dy) grid direction from the ``mix_from`` side to the ``mix_to`` side (y grows south).
+        regions: mean number of extra regions per patch (Poisson), i.e. about the mean labels per patch - 1.
+    """
+
+    acquisitions: tuple[Acquisition, ...]
+    country: str
+    mix_from: dict[int, float]
+    mix_to: dict[int, float]
+    direction: tuple[float, float]
+    regions: float
+
+    @property
+    def mgrs(self) -> str:
+        """The MGRS tile without ``T``, e.g. ``"33UUP"``."""
+        return self.acquisitions[0].product.rsplit("_T", 1)[1]
+
+
+def _acquisitions(*dates: tuple[str, str, float, float]) -> tuple[Acquisition, ...]:
+    """Build a tile's acquisitions from ``(product, s1_scene, snow, cloud)`` tuples."""
+    return tuple(Acquisition(*date) for date in dates)
+
+
+#: The tiles of the mini-reBEN: real MGRS tiles of reBEN with all of their reBEN S2 products (1 to 4 dates, in
+#: every season) and the S1 scene that reBEN pairs with each. Snow and cloud fractions follow the release's
+#: (Finland in November: 44 % snow; Serbia in February: 17 %; Ireland in February: 6 % cloud).
 TILES: tuple[SynthTile, ...] = (
     SynthTile(  # Upper Austria: farmland in the north-west, forested Alpine foothills to the south-east
-        "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP", "S1A_IW_GRDH_1SDV_20170613T165043", "Austria",
+        _acquisitions(
+            ("S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP", "S1A_IW_GRDH_1SDV_20170613T165043", 0.0, 0.05)),
+        "Austria",
         {112: 2, 211: 3, 231: 3, 242: 2, 243: 2, 313: 1.5},
-        {312: 3, 313: 3, 231: 2, 311: 1, 512: 0.8, 121: 0.6}, (1, 1), 2.0, 0.0, 0.05),
+        {312: 3, 313: 3, 231: 2, 311: 1, 512: 0.8, 121: 0.6}, (1, 1), 2.0),
     SynthTile(  # Setubal coast and Sado estuary in the west, Alentejo montado inland
-        "S2B_MSIL2A_20180515T112109_N9999_R037_T29SNC", "S1B_IW_GRDH_1SDV_20180515T063421", "Portugal",
+        _acquisitions(
+            ("S2A_MSIL2A_20170813T112121_N9999_R037_T29SNC", "S1A_IW_GRDH_1SDV_20170812T182647", 0.0, 0.0),
+            ("S2A_MSIL2A_20171002T112111_N9999_R037_T29SNC", "S1B_IW_GRDH_1SDV_20171004T064231", 0.0, 0.0),
+            ("S2B_MSIL2A_20180224T112109_N9999_R037_T29SNC", "S1B_IW_GRDH_1SDV_20180225T064227", 0.0, 0.02),
+            ("S2B_MSIL2A_20180515T112109_N9999_R037_T29SNC", "S1B_IW_GRDH_1SDV_20180515T063421", 0.0, 0.01)),
+        "Portugal",
         {523: 3, 522: 1, 331: 1.5, 421: 2, 112: 1.5, 121: 1, 323: 1.5, 312: 0.6},
-        {244: 3.5, 211: 1.5, 223: 2, 311: 1.5, 324: 1.5, 242: 1, 212: 0.5}, (1, 0), 1.8, 0.0, 0.01),
+        {244: 3.5, 211: 1.5, 223: 2, 311: 1.5, 324: 1.5, 242: 1, 212: 0.5}, (1, 0), 1.8),
     SynthTile(  # Finnish lakeland: boreal forest and bogs in the north, lakes and farms in the south
-        "S2A_MSIL2A_20171101T094131_N9999_R036_T35VNK", "S1B_IW_GRDH_1SDV_20171101T154016", "Finland",
+        _acquisitions(
+            ("S2A_MSIL2A_20171101T094131_N9999_R036_T35VNK", "S1B_IW_GRDH_1SDV_20171101T154016", 0.4, 0.01),
+            ("S2B_MSIL2A_20180525T094029_N9999_R036_T35VNK", "S1B_IW_GRDH_1SDV_20180524T154016", 0.0, 0.01)),
+        "Finland",
         {312: 4.5, 313: 3, 324: 2, 412: 1.5, 512: 2.5},
-        {313: 2.5, 312: 2, 512: 3, 243: 1.5, 211: 1.2, 112: 0.8, 311: 0.6}, (0, 1), 1.6, 0.25, 0.01),
+        {313: 2.5, 312: 2, 512: 3, 243: 1.5, 211: 1.2, 112: 0.8, 311: 0.6}, (0, 1), 1.6),
     SynthTile(  # Western Lithuania: Curonian lagoon and coast in the west, farmland and forest inland
-        "S2A_MSIL2A_20180413T095031_N9999_R079_T34UEG", "S1A_IW_GRDH_1SDV_20180413T161957", "Lithuania",
+        _acquisitions(
+            ("S2B_MSIL2A_20170930T095019_N9999_R079_T34UEG", "S1B_IW_GRDH_1SDV_20170929T045032", 0.0, 0.01),
+            ("S2A_MSIL2A_20180413T095031_N9999_R079_T34UEG", "S1A_IW_GRDH_1SDV_20180413T161957", 0.0, 0.02)),
+        "Lithuania",
         {521: 1.5, 331: 0.8, 421: 0.6, 211: 2.5, 231: 2, 242: 1.5, 112: 1.2, 121: 0.5},
-        {211: 3, 231: 2, 242: 2, 243: 1.5, 313: 2.5, 312: 1.5, 311: 1, 324: 1.5, 411: 0.8}, (1, 0), 2.2, 0.0, 0.02),
+        {211: 3, 231: 2, 242: 2, 243: 1.5, 313: 2.5, 312: 1.5, 311: 1, 324: 1.5, 411: 0.8}, (1, 0), 2.2),
     SynthTile(  # Central Serbia: Morava valley farmland in the north, oak-forested hills to the south
-        "S2B_MSIL2A_20180201T093219_N9999_R136_T34TEP", "S1B_IW_GRDH_1SDV_20180130T162407", "Serbia",
+        _acquisitions(
+            ("S2B_MSIL2A_20170914T093029_N9999_R136_T34TEP", "S1A_IW_GRDH_1SDV_20170914T162451", 0.0, 0.01),
+            ("S2B_MSIL2A_20180201T093219_N9999_R136_T34TEP", "S1B_IW_GRDH_1SDV_20180130T162407", 0.17, 0.01),
+            ("S2B_MSIL2A_20180502T093039_N9999_R136_T34TEP", "S1A_IW_GRDH_1SDV_20180430T162450", 0.0, 0.01)),
+        "Serbia",
         {211: 3, 242: 3, 243: 2, 112: 1.5, 231: 1, 222: 1, 511: 0.5},
-        {311: 4, 321: 2, 324: 2, 243: 1.5, 333: 0.5}, (0, 1), 2.0, 0.15, 0.01),
+        {311: 4, 321: 2, 324: 2, 243: 1.5, 333: 0.5}, (0, 1), 2.0),
     SynthTile(  # Irish midlands (pasture, raised bogs) to the Irish Sea coast north of Dublin
-        "S2B_MSIL2A_20180220T114339_N9999_R123_T29UPV", "S1A_IW_GRDH_1SDV_20180219T063851", "Ireland",
+        _acquisitions(
+            ("S2A_MSIL2A_20170717T113321_N9999_R080_T29UPV", "S1B_IW_GRDH_1SDV_20170717T064630", 0.0, 0.03),
+            ("S2B_MSIL2A_20180220T114339_N9999_R123_T29UPV", "S1A_IW_GRDH_1SDV_20180219T063851", 0.0, 0.12)),
+        "Ireland",
         {231: 4, 412: 2, 211: 1, 322: 1, 312: 1, 512: 0.5},
-        {231: 3, 211: 2.5, 112: 1.5, 523: 2, 331: 0.5, 121: 0.5, 421: 0.3}, (1, 0), 1.2, 0.0, 0.12),
+        {231: 3, 211: 2.5, 112: 1.5, 523: 2, 331: 0.5, 121: 0.5, 421: 0.3}, (1, 0), 1.2),
     SynthTile(  # Hainaut: Mons-Charleroi towns and industry in the north-east, farmland and woods to the south-west
-        "S2B_MSIL2A_20171107T105229_N9999_R051_T31UER", "S1B_IW_GRDH_1SDV_20171108T055808", "Belgium",
+        _acquisitions(
+            ("S2B_MSIL2A_20170829T105019_N9999_R051_T31UER", "S1A_IW_GRDH_1SDV_20170829T055029", 0.0, 0.02),
+            ("S2B_MSIL2A_20171107T105229_N9999_R051_T31UER", "S1B_IW_GRDH_1SDV_20171108T055808", 0.0, 0.08),
+            ("S2B_MSIL2A_20180225T105019_N9999_R051_T31UER", "S1A_IW_GRDH_1SDV_20180225T055027", 0.0, 0.03),
+            ("S2B_MSIL2A_20180506T105029_N9999_R051_T31UER", "S1A_IW_GRDH_1SDV_20180508T055029", 0.0, 0.02)),
+        "Belgium",
         {112: 3, 121: 1.5, 211: 2.5, 231: 2, 242: 2},
-        {211: 3, 311: 2, 231: 1.5, 313: 1, 512: 0.5, 243: 1}, (-1, 1), 2.4, 0.0, 0.08),
+        {211: 3, 311: 2, 231: 1.5, 313: 1, 512: 0.5, 243: 1}, (-1, 1), 2.4),
     SynthTile(  # Swiss Plateau and lakes in the north, Alpine forest and grassland in the south
-        "S2A_MSIL2A_20170818T103021_N9999_R108_T32TMT", "S1B_IW_GRDH_1SDV_20170818T054218", "Switzerland",
+        _acquisitions(
+            ("S2A_MSIL2A_20170818T103021_N9999_R108_T32TMT", "S1B_IW_GRDH_1SDV_20170818T054218", 0.0, 0.02)),
+        "Switzerland",
         {231: 3, 211: 2, 112: 1.5, 313: 2, 312: 1.5, 512: 1.5, 121: 0.5},
-        {312: 3, 321: 3, 333: 1, 322: 1, 324: 1, 231: 1}, (0, 1), 2.0, 0.0, 0.02),
+        {312: 3, 321: 3, 333: 1, 322: 1, 324: 1, 231: 1}, (0, 1), 2.0),
 )  # fmt: skip
 
 if tuple(CLASS_SIGNATURES) != CLASSES_TABLE:  # pragma: no cover - guards edits of the table above
