@@ -1,5 +1,5 @@
 """Shared fixtures: the real reBEN reference files (if present) and small mini-reBENs made once per session
-(one with a second acquisition of every other place)."""
+(one with a second acquisition of every other place, one with a single acquisition of every place)."""
 
 import os
 import shutil
@@ -74,4 +74,18 @@ def temporal_root(mini_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """The test mini-reBEN with a second acquisition of every other patch."""
     out = tmp_path_factory.mktemp("temporal") / "release"
     copy_release_with_dates(mini_root, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def single_date_root(mini_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test mini-reBEN with only the first acquisition of every place in its metadata (one date per place)."""
+    from bigearth.data.layout import METADATA_FILE
+    from bigearth.data.metadata import read_metadata, write_metadata
+
+    out = tmp_path_factory.mktemp("single") / "release"
+    shutil.copytree(mini_root, out)
+    frame = read_metadata(out)
+    places = frame["patch_id"].str.split("_").str[-3:].str.join("_")
+    write_metadata(frame[~places.duplicated()], out / METADATA_FILE)
     return out

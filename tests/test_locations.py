@@ -87,13 +87,14 @@ def test_temporal_pairs_read_each_patch_with_another_date_of_its_place(temporal_
     for first, other in zip(batch["patch_id"], batch["patch_id_other"], strict=True):
         assert first != other
         assert first.rsplit("_", 3)[1:] == other.rsplit("_", 3)[1:]
-    # the copies hold the same pixels: the pair's images are equal, read from two names
-    torch.testing.assert_close(batch["image"], batch["image_other"])
+    # image_other is the partner's own image, as a dataset of the partners alone reads it
+    partners = ReBENDataset(temporal_root, "train", bands=10, raw=False).restrict(list(batch["patch_id_other"]))
+    torch.testing.assert_close(batch["image_other"], partners.__getitems__(list(range(len(pairs))))["image"])
     assert len(TemporalPairs(dataset, single_date="same")) == len(dataset)
 
 
-def test_temporal_pairs_refuse_data_with_one_date_per_place_and_unknown_policies(mini_root: Path) -> None:
-    dataset = ReBENDataset(mini_root, "train", bands=10)
+def test_temporal_pairs_refuse_data_with_one_date_per_place_and_unknown_policies(single_date_root: Path) -> None:
+    dataset = ReBENDataset(single_date_root, "train", bands=10)
     with pytest.raises(ConfigError, match=r"has one date; switch temporal\.enabled off"):
         TemporalPairs(dataset)
     with pytest.raises(ConfigError, match="unknown single_date policy 'drop'"):

@@ -110,25 +110,28 @@ def test_bad_study_files_are_refused_when_read(tmp_path: Path, changes: dict, me
         ({"axes": {"temporal": [False, True]}}, "every place in the training split .* was imaged on one date"),
     ],
 )
-def test_bad_studies_stop_with_one_error_before_any_run_starts(mini_store: Path, tmp_path: Path, changes: dict,
+def test_bad_studies_stop_with_one_error_before_any_run_starts(single_date_root: Path, tmp_path: Path, changes: dict,
                                                                message: str) -> None:  # fmt: skip
     with pytest.raises(ConfigError, match=message):
-        run_study(parse_study(study(mini_store, **changes)), out=tmp_path / "study")
+        run_study(parse_study(study(single_date_root, **changes)), out=tmp_path / "study")
     assert not (tmp_path / "study").exists()
 
 
-def test_the_published_studies_plan_their_runs(mini_store: Path) -> None:
-    runs = plan_study(load_study(CONFIGS / "study" / "mini.yaml", [f"data.path={mini_store}",
-                                                                   "axes.temporal=[false]"]))  # fmt: skip
-    # the baseline and each other value alone (full augmentations, a quarter of the patches, 48 px), 3 seeds
+def test_the_published_studies_plan_their_runs(temporal_root: Path) -> None:
+    runs = plan_study(load_study(CONFIGS / "study" / "mini.yaml", [f"data.path={temporal_root}",
+                                                                   "axes.augment=[recipe, full]"]))  # fmt: skip
+    # the baseline, then each other value alone (full augmentations, a quarter of the patches, temporal), 3 seeds
     assert [run.name for run in runs[::3]] == ["mocov2-plain-recipe-n1.0-px32-augonly-s0",
                                                "mocov2-plain-full-n1.0-px32-augonly-s0",
                                                "mocov2-plain-recipe-n0.25-px32-augonly-s0",
-                                               "mocov2-plain-recipe-n1.0-px48-augonly-s0"]  # fmt: skip
+                                               "mocov2-plain-recipe-n1.0-px32-temporal-s0"]  # fmt: skip
     assert [run.seed for run in runs[:3]] == [0, 1, 2]
     full = runs[3].raw["augment"]
-    assert [step["name"] for step in full][:3] == ["resized_crop", "flip", "rot90"]
+    assert [step["name"] for step in full] == ["resized_crop", "flip", "rot90", "blur", "noise", "brightness_contrast",
+                                               "solarize", "grayscale", "cutout", "channel_dropout"]  # fmt: skip
     assert full[0]["size"] == 32
+    assert runs[9].raw["temporal"] == {"enabled": True, "single_date": "same"}
+    assert runs[6].raw["data"]["train_size"] == 0.25
 
 
 def test_the_study_command_refuses_a_recipe_that_is_no_study() -> None:
