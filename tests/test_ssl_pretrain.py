@@ -235,6 +235,9 @@ def test_the_lars_recipe_optimiser_steps_as_lightlys_lars() -> None:
         ("location_clusters.alpha=1.5", "location_clusters.alpha"),
         ("multicrop.local_views=4", "DINO's multi-crop"),
         ("model.momentum_epochs=-1", "model.momentum_epochs"),
+        ("temporal.single_date=drop", "temporal.single_date 'drop' is unknown"),
+        ("data.train_size=1.5", r"data.train_size must be a fraction in \(0, 1\]"),
+        ("data.train_size=0", "or a number of patches >= 1"),
     ],
 )
 def test_recipes_refuse_bad_values(override, message) -> None:

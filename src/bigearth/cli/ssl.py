@@ -1,4 +1,4 @@
-"""SSL commands: ``ssl probe`` (kNN or linear probe of an encoder) and ``ssl table`` (the results table)."""
+"""SSL commands: ``ssl probe`` (an encoder's probes), ``ssl table`` (results table), ``ssl study`` (a grid of runs)."""
 
 from pathlib import Path
 from typing import Annotated
@@ -9,9 +9,10 @@ from bigearth.atomic import atomic_write_bytes
 from bigearth.cli.app import BatchSizeOption, DeviceOption, app
 from bigearth.cli.classification import print_probe
 from bigearth.cli.data import console, fail
+from bigearth.cli.train import OverridesArgument, PrintConfigOption, run_recipe
 from bigearth.errors import BigEarthError, ConfigError
 
-ssl_app = typer.Typer(help="Self-supervised encoders: probes and the results table.", no_args_is_help=True)
+ssl_app = typer.Typer(help="Self-supervised encoders: probes, the results table and studies.", no_args_is_help=True)
 app.add_typer(ssl_app, name="ssl")
 
 
@@ -54,3 +55,25 @@ def table(
     if out is not None:
         atomic_write_bytes(out, text.encode())
     console.print(text, markup=False, highlight=False)
+
+
+@ssl_app.command(context_settings={"allow_interspersed_args": True})
+def study(
+    config: Annotated[Path, typer.Argument(help="study file (task: ssl-study, see configs/study/) or packaged name")],
+    overrides: OverridesArgument = None,
+    data: Annotated[Path | None, typer.Option(help="store folder or release root (sets data.path)")] = None,
+    out: Annotated[Path | None, typer.Option(help="study folder (default runs/<study name>)")] = None,
+    print_config: PrintConfigOption = False,
+) -> None:
+    """Run a study: every pretraining of its grid (complete ones skipped), probes, table and figures in --out."""
+    from bigearth.recipes import resolve_recipe
+    from bigearth.tasks.registry import recipe_task
+    from bigearth.tasks.study.config import TASK
+
+    try:
+        task = recipe_task(resolve_recipe(config))
+        if task != TASK:
+            raise ConfigError(f"{config} is a {task} recipe, not a study (task: {TASK}); run it with `bigearth train`")
+    except BigEarthError as error:
+        fail(error)
+    run_recipe(config, list(overrides or []), data, out, print_config=print_config)

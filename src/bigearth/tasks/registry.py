@@ -36,7 +36,8 @@ class Task:
         description: one line for listings and help.
         recipe: ``"module:function"`` reading a recipe.
         train: ``"module:function"`` training a recipe into a run folder.
-        folder: the ``task`` its model folder records (:data:`bigearth.folders.format.FOLDER_TASKS`).
+        folder: the ``task`` its model folder records (:data:`bigearth.folders.format.FOLDER_TASKS`; a study: its
+            runs' encoders).
         recipes: where its published recipes live.
         report: ``"module:function"`` returning what to print for a finished run, or None.
     """
@@ -71,6 +72,9 @@ TASKS: Mapping[str, Task] = MappingProxyType({task.name: task for task in (
     Task("csmae", "cross-sensor masked autoencoder pretraining (CSMAE, CSMoE)",
          "bigearth.tasks.mae.config:load_pretrain_config", "bigearth.tasks.mae.pretrain:pretrain", FOUNDATION_TASK,
          "configs/fm/"),
+    Task("ssl-study", "the GeoRank study: a grid of SSL pretrainings (axes, seeds), probed, in one table and figures",
+         "bigearth.tasks.study.config:load_study", "bigearth.tasks.study.run:run_study", CLASSIFICATION_TASK,
+         "configs/study/", report="bigearth.tasks.study.run:study_report"),
 )})  # fmt: skip
 #: The tasks whose recipes are listed with ``bigearth pretrain`` (the alias runs any task, as ``train`` does).
 PRETRAINING_TASKS = ("ssl", "csmae")

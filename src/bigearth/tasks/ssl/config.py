@@ -11,19 +11,22 @@
     multicrop: {...}        # MultiCropConfig: DINO's local views (none by default)
     georank: {...}          # GeoRankConfig: the rank-based geographic regulariser (off by default)
     location_clusters: {...}  # LocationClusterConfig: the geography-aware SSL baseline (off by default)
+    temporal: {...}         # TemporalConfig: the second view from another date of the same place (off by default)
     optimizer: {...}        # SSLOptimizerConfig: timm optimiser name, weight decay, momentum
     scheduler: {...}        # linear warm-up, then cosine decay
     evaluation: {...}       # kNN and linear probes run after pretraining
     slimmable: {...}        # SlimmableConfig: sandwich-rule training over widths (off by default)
 
 Overrides are dotted ``key=value`` pairs as for ``bigearth train``: ``georank.enabled=true``,
-``location_clusters.enabled=true``, ``model.method_args.memory_bank_size=4096``.
+``location_clusters.enabled=true``, ``temporal.enabled=true``, ``data.train_size=0.25``,
+``model.method_args.memory_bank_size=4096``.
 """
 
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
+from bigearth.data.locations import SINGLE_DATE_POLICIES
 from bigearth.errors import ConfigError
 from bigearth.models.registry import resolve_backbone
 from bigearth.slim.sandwich import SlimmableConfig
@@ -159,17 +162,42 @@ class LocationClusterConfig:
 
 
 @dataclass
+class TemporalConfig:
+    """Temporal positives (SeCo-style; the temporal baseline of the GeoRank paper): view 1 is another date.
+
+    View 0 is the patch, view 1 another acquisition of the same place (MGRS tile, x, y), drawn uniformly among
+    the other dates of that location in the training split (:class:`bigearth.data.locations.TemporalPairs`).
+
+    Attributes:
+        enabled: draw the second view from another date (off: both views are augmentations of one patch).
+        augment: run the ``augment`` pipeline on both acquisitions (the usual augmentations on top); false: the
+            two acquisitions are the views as they are.
+        single_date: patches of places imaged once: ``skip`` (pretrain on the others only: every pair is two
+            dates) or ``same`` (pair them with themselves: augmentation-only views for those).
+    """
+
+    enabled: bool = False
+    augment: bool = True
+    single_date: str = "skip"
+
+
+@dataclass
 class SSLDataConfig(DataConfig):
     """The data module's arguments (:class:`bigearth.tasks.config.DataConfig`) for pretraining.
 
     Attributes:
         bands: the ten 10 m and 20 m S2 bands by default (preset 10); ``s1s2`` or 12 for S1+S2.
         augment: must stay false: the views come from the ``augment`` section.
+        train_size: pretrain on part of the training split: a fraction in (0, 1] (a YAML float, ``0.25``) or a
+            number of patches (a YAML integer, ``100``); none: all of it. The probes still use whole splits.
+        subset_seed: seed of the draw of that part (nested: a smaller part is a prefix of a larger one).
     """
 
     bands: Union[str, int, list[str]] = 10  # noqa: UP007
     batch_size: int = 512
     augment: bool = False
+    train_size: Union[int, float, None] = None  # noqa: UP007 (an integer stays a count)
+    subset_seed: int = 0
 
 
 @dataclass
@@ -205,6 +233,7 @@ class SSLConfig(Recipe):
     multicrop: MultiCropConfig = field(default_factory=MultiCropConfig)
     georank: GeoRankConfig = field(default_factory=GeoRankConfig)
     location_clusters: LocationClusterConfig = field(default_factory=LocationClusterConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
     optimizer: SSLOptimizerConfig = field(default_factory=SSLOptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     evaluation: SSLEvaluationConfig = field(default_factory=SSLEvaluationConfig)
@@ -239,6 +268,13 @@ def _check(config: SSLConfig) -> None:
         build_augmentations(config.multicrop.local_pipeline(config.augment))
     if config.data.augment:
         raise ConfigError("data.augment must be false for pretraining: the views come from the `augment` section")
+    if config.temporal.single_date not in SINGLE_DATE_POLICIES:
+        raise ConfigError(f"temporal.single_date {config.temporal.single_date!r} is unknown; use one of "
+                          f"{SINGLE_DATE_POLICIES}")  # fmt: skip
+    size = config.data.train_size
+    if size is not None and (isinstance(size, bool) or not (0 < size <= 1 if isinstance(size, float) else size >= 1)):
+        raise ConfigError(f"data.train_size must be a fraction in (0, 1] (e.g. 0.25) or a number of patches >= 1 "
+                          f"(e.g. 100), got {size!r}")  # fmt: skip
     georank = config.georank
     for name, alpha in (("georank", georank.alpha), ("location_clusters", config.location_clusters.alpha)):
         if not 0 <= alpha <= 1:

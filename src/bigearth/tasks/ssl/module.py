@@ -10,7 +10,9 @@ the backbone (:mod:`bigearth.slim.sandwich`), adding ``L_slim``, their summed lo
 
 Logged keys: ``train/loss`` (per step and epoch), ``train/ssl``, ``train/georank``, ``train/location``, ``train/slim``
 (per epoch)
-and ``train/momentum``.
+and ``train/momentum``. With temporal views (``temporal.enabled``) view 1 comes from ``image_other``, another
+acquisition of the same place (:class:`bigearth.data.locations.TemporalPairs`), augmented unless
+``temporal.augment`` is false.
 
 Bad input: a batch without ``lat``/``lon`` while a geographic term is on is refused (``MissingDataError``); NaN or
 infinite pixels or coordinates stop training with a ``CorruptDataError`` naming the patches; a non-finite loss
@@ -44,29 +46,32 @@ from bigearth.tasks.ssl.config import (
     SSLConfig,
     SSLModelConfig,
     SSLOptimizerConfig,
+    TemporalConfig,
 )
 
 
 class SSLPretrainingTask(L.LightningModule):
     """Pretrain a scene classifier's backbone with a self-supervised method.
 
-    The constructor takes plain data (checkpoints rebuild the task from its hyper-parameters) and keeps it as
-    typed attributes.
+        The constructor takes plain data (checkpoints rebuild the task from its hyper-parameters) and keeps it as
+        typed attributes.
 
     Args:
-        metadata: :meth:`ModelMetadata.to_dict` of the encoder (bands, statistics, backbone).
-        model: :class:`~bigearth.tasks.ssl.config.SSLModelConfig` fields.
-        augment: the view pipeline (:func:`bigearth.ssl.augment.build_augmentations` entries).
-        georank: :class:`~bigearth.tasks.ssl.config.GeoRankConfig` fields.
-        location_clusters: :class:`~bigearth.tasks.ssl.config.LocationClusterConfig` fields.
-        centres: ``(clusters, 3)`` unit-vector location-cluster centres (with location clusters on).
-        optimizer: :class:`~bigearth.tasks.ssl.config.SSLOptimizerConfig` fields.
-        scheduler: :class:`~bigearth.tasks.config.SchedulerConfig` fields.
-        slimmable: :class:`~bigearth.slim.sandwich.SlimmableConfig` fields.
-        multicrop: :class:`~bigearth.tasks.ssl.config.MultiCropConfig` fields.
+            metadata: :meth:`ModelMetadata.to_dict` of the encoder (bands, statistics, backbone).
+            model: :class:`~bigearth.tasks.ssl.config.SSLModelConfig` fields.
+            augment: the view pipeline (:func:`bigearth.ssl.augment.build_augmentations` entries).
+            georank: :class:`~bigearth.tasks.ssl.config.GeoRankConfig` fields.
+            location_clusters: :class:`~bigearth.tasks.ssl.config.LocationClusterConfig` fields.
+            centres: ``(clusters, 3)`` unit-vector location-cluster centres (with location clusters on).
+            optimizer: :class:`~bigearth.tasks.ssl.config.SSLOptimizerConfig` fields.
+            scheduler: :class:`~bigearth.tasks.config.SchedulerConfig` fields.
+            slimmable: :class:`~bigearth.slim.sandwich.SlimmableConfig` fields.
+            multicrop: :class:`~bigearth.tasks.ssl.config.MultiCropConfig` fields.
+            temporal: :class:`~bigearth.tasks.ssl.config.TemporalConfig` fields.
 
-    Batches are dicts with ``image`` ``(B, C, H, W)`` normalised, and ``lat``/``lon`` ``(B,)`` degrees and
-    ``patch_id`` as :class:`bigearth.data.datamodule.ReBENDataModule` yields them.
+        Batches are dicts with ``image`` ``(B, C, H, W)`` normalised, and ``lat``/``lon`` ``(B,)`` degrees and
+        ``patch_id`` as :class:`bigearth.data.datamodule.ReBENDataModule` yields them (with temporal views also
+    ``image_other`` ``(B, C, H, W)``).
     """
 
     def __init__(
@@ -81,6 +86,7 @@ class SSLPretrainingTask(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         slimmable: dict[str, Any] | None = None,
         multicrop: dict[str, Any] | None = None,
+        temporal: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -90,6 +96,7 @@ class SSLPretrainingTask(L.LightningModule):
         self.location_config = LocationClusterConfig(**(location_clusters or {}))
         self.optimizer_config = SSLOptimizerConfig(**(optimizer or {}))
         self.multicrop_config = MultiCropConfig(**(multicrop or {}))
+        self.temporal_config = TemporalConfig(**(temporal or {}))
         self.scheduler_config = SchedulerConfig(**(scheduler or {}))
         self.slimmable_config = SlimmableConfig(**(slimmable or {}))
         self.augment_specs = list(augment) if augment is not None else None
@@ -161,8 +168,15 @@ class SSLPretrainingTask(L.LightningModule):
         return terms
 
     def _terms(self, batch: dict[str, Any]) -> dict[str, Tensor]:
-        images = batch["image"]
-        views = [self.augment(images), self.augment(images)]
+        images, second = batch["image"], batch["image"]
+        augmented = True
+        if self.temporal_config.enabled:  # view 1: another date of the same place
+            if "image_other" not in batch:
+                raise MissingDataError("temporal views are on but the batch has no image_other (another "
+                                       "acquisition of each patch): load it with bigearth.data.locations.TemporalPairs"
+                                       )  # fmt: skip
+            second, augmented = batch["image_other"], self.temporal_config.augment
+        views = [self.augment(images), self.augment(second)] if augmented else [images, second]
         if self.local_augment is not None:
             views += [self.local_augment(images) for _ in range(self.multicrop_config.local_views)]
         if self.sandwich is None:
@@ -232,6 +246,7 @@ class SSLPretrainingTask(L.LightningModule):
             scheduler=asdict(config.scheduler),
             slimmable=asdict(config.slimmable),
             multicrop=asdict(config.multicrop),
+            temporal=asdict(config.temporal),
         )
 
 

@@ -82,7 +82,7 @@ def pretrain(config: SSLConfig, *, out: Path | None = None, callbacks: list[L.Ca
     """
     run, resume = prepare_run(config, out, parse=parse_ssl_config)
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
-    datamodule = build_pretraining_datamodule(config.data)
+    datamodule = build_pretraining_datamodule(config.data, config.temporal)
     task = build_task(config, datamodule)
     last = ModelCheckpoint(dirpath=run.checkpoints_dir, filename=run.last_checkpoint.stem, save_top_k=1)
     trainer = build_trainer(
@@ -109,7 +109,8 @@ def write_results(
                    "georank": vars(config.georank) if config.georank.enabled else None,
                    "location_clusters": vars(config.location_clusters) if config.location_clusters.enabled else None,
                    "slimmable": vars(config.slimmable) if config.slimmable.enabled else None,
-                   "augment": config.augment}  # fmt: skip
+                   "temporal": vars(config.temporal) if config.temporal.enabled else None,
+                   "train_patches": len(datamodule.training_source()), "augment": config.augment}  # fmt: skip
     save_model(classifier, run.model_dir, extra={
         "ssl": description, "head": HEAD_NOTE,
     })  # fmt: skip
