@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -10,6 +10,9 @@ from rich.table import Table
 from bigearth.cli.app import app, at_least, labelled
 from bigearth.cli.data import console, fail, progress_bar
 from bigearth.errors import BigEarthError
+
+if TYPE_CHECKING:
+    from bigearth.text.evaluate import Evaluation
 
 text_app = typer.Typer(help="BigEarthNet.txt and RSVQAxBEN-style texts from reference maps, and their scoring.",
                        no_args_is_help=True)  # fmt: skip
@@ -182,6 +185,13 @@ def evaluate(
     if as_json:
         print(json.dumps(evaluation.to_json(), indent=2))
         return
+    print_scores(evaluation)
+    if out is not None:
+        console.print(f"report written to {out}")
+
+
+def print_scores(evaluation: "Evaluation") -> None:
+    """Print the score tables of an evaluation, one per text type, and what was counted or left out."""
     for kind, rows in evaluation.scores.groupby("type", sort=False):
         console.print(_table(rows.dropna(axis=1, how="all").drop(columns="type"), f"{kind}"))
     if evaluation.caption_backend is not None:
@@ -190,8 +200,6 @@ def evaluate(
     if evaluation.skipped:
         first_id, reason = evaluation.skipped[0]
         console.print(labelled(f"{len(evaluation.skipped)} row(s) left out,", "yellow", f"e.g. {first_id}: {reason}"))
-    if out is not None:
-        console.print(f"report written to {out}")
 
 
 @text_app.command()

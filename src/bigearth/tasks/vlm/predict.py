@@ -124,10 +124,9 @@ def split_texts(
     if rows.empty:
         raise MetadataError(f"{texts} holds no text of split {name!r} (it holds {sorted(set(frame['split']))})")
     wanted = [t for t in TEXT_TYPES if t in set(rows["type"])] if types is None else list(types)
+    samples = instruction_samples(rows, types=wanted, source=f"the {name} rows of {texts}")
     rows = rows[rows["type"].isin(wanted)]
-    if limit is not None:
-        rows = rows.head(limit)
-    return rows, instruction_samples(rows, types=wanted, source=f"the {name} rows of {texts}")
+    return rows.head(limit), samples[:limit]
 
 
 def generate_answers(
