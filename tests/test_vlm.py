@@ -170,3 +170,29 @@ def test_finetune_resume_predict_and_score(tiny: Path, texts: Path, mini_store: 
     assert result.exit_code == 0, result.output
     scored = {row["type"] for row in json.loads(result.output)["scores"]}
     assert scored == set(SCORED)
+
+
+def test_compare_puts_reports_side_by_side(tmp_path: Path) -> None:
+    zero, tuned = tmp_path / "zero-shot", tmp_path / "fine-tuned"
+    zero.mkdir()
+    tuned.mkdir()
+    pd.DataFrame({"type": ["binary", "binary", "bounding box"], "category": ["presence", "all", "all"],
+                  "n": [4, 4, 2], "accuracy": [0.5, 0.5, None], "mean_iou": [None, None, 0.2],
+                  "accuracy_iou50": [None, None, 0.0]}).to_csv(zero / "scores.csv", index=False)  # fmt: skip
+    pd.DataFrame({"type": ["binary", "binary", "captioning"], "category": ["presence", "all", "all"],
+                  "n": [4, 4, 3], "accuracy": [0.75, 0.75, None], "bleu_4": [None, None, 0.25],
+                  "cider": [None, None, 1.5]}).to_csv(tuned / "scores.csv", index=False)  # fmt: skip
+    out = tmp_path / "table.csv"
+    result = CliRunner().invoke(app, ["vlm", "compare", str(zero), str(tuned), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out).set_index(["type", "category", "metric"])
+    assert list(table.columns) == ["zero-shot", "fine-tuned"]
+    assert table.loc[("binary", "presence", "accuracy")].tolist() == [0.5, 0.75]
+    assert table.loc[("bounding box", "all", "mean_iou"), "zero-shot"] == 0.2
+    assert pd.isna(table.loc[("bounding box", "all", "mean_iou"), "fine-tuned"])
+    assert table.loc[("captioning", "all", "cider"), "fine-tuned"] == 1.5
+    assert len(table) == 6  # binary x2, box mean_iou and acc@0.5, caption bleu_4 and cider
+    assert out.with_suffix(".png").is_file()
+    result = CliRunner().invoke(app, ["vlm", "compare", str(zero), str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert "scores.csv does not exist" in " ".join(result.output.split())

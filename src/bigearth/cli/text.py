@@ -37,7 +37,8 @@ def _print_unknown(categories: dict[str, int]) -> None:
         console.print(labelled(outside, "yellow", f"(scored under their own name): {listed}"))
 
 
-def _table(frame, title: str) -> Table:  # noqa: ANN001 - a pandas DataFrame
+def frame_table(frame, title: str) -> Table:  # noqa: ANN001 - a pandas DataFrame
+    """Return a rich table of a data frame, floats with 3 decimals."""
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(str(column))
@@ -193,7 +194,7 @@ def evaluate(
 def print_scores(evaluation: "Evaluation") -> None:
     """Print the score tables of an evaluation, one per text type, and what was counted or left out."""
     for kind, rows in evaluation.scores.groupby("type", sort=False):
-        console.print(_table(rows.dropna(axis=1, how="all").drop(columns="type"), f"{kind}"))
+        console.print(frame_table(rows.dropna(axis=1, how="all").drop(columns="type"), f"{kind}"))
     if evaluation.caption_backend is not None:
         console.print(f"captions scored by {evaluation.caption_backend}")
     _print_unknown(evaluation.unknown_categories)
@@ -217,15 +218,15 @@ def stats(
     except BigEarthError as error:
         fail(error)
     console.print(f"{texts}: {int(statistics.counts['texts'].sum())} texts of {statistics.patches} patches")
-    console.print(_table(statistics.counts, "texts per type and category"))
-    console.print(_table(statistics.yes_share, "yes/no balance"))
+    console.print(frame_table(statistics.counts, "texts per type and category"))
+    console.print(frame_table(statistics.yes_share, "yes/no balance"))
     if len(statistics.letters):
         console.print(
-            _table(
+            frame_table(
                 statistics.letters.rename_axis("category").reset_index(), "right letter of multiple-choice questions"
             )
         )
-    console.print(_table(statistics.lengths, "lengths in words"))
+    console.print(frame_table(statistics.lengths, "lengths in words"))
     _print_unknown(statistics.unknown_categories)
     if plot is not None:
         console.print(f"plot written to {plot}")

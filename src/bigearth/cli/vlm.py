@@ -1,4 +1,4 @@
-"""Vision-language model commands: ``vlm finetune``, ``vlm predict``, ``vlm evaluate``."""
+"""Vision-language model commands: ``vlm finetune``, ``vlm predict``, ``vlm evaluate``, ``vlm compare``."""
 
 from pathlib import Path
 from typing import Annotated
@@ -8,7 +8,7 @@ import yaml
 
 from bigearth.cli.app import BatchSizeOption, DeviceOption, app, at_least, labelled
 from bigearth.cli.data import console, fail
-from bigearth.cli.text import print_scores
+from bigearth.cli.text import frame_table, print_scores
 from bigearth.cli.train import OverridesArgument, PrintConfigOption
 from bigearth.errors import BigEarthError
 
@@ -123,3 +123,27 @@ def evaluate(
     print_scores(evaluation)
     _print_unparsable(summary.unparsable)
     console.print(f"report written to {out}")
+
+
+@vlm_app.command()
+def compare(
+    reports: Annotated[
+        list[Path], typer.Argument(help="report folders of `vlm evaluate` (e.g. zero-shot, fine-tuned)")
+    ],
+    name: Annotated[
+        list[str] | None, typer.Option(help="a column name per report (repeat; default: folder names)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="CSV file for the table (and the figure beside it, .png)")] = None,
+) -> None:
+    """Headline scores of several reports side by side: the paper's zero-shot vs fine-tuned table."""
+    from bigearth.tasks.vlm.compare import compare_reports, write_comparison
+
+    try:
+        table = compare_reports(reports, name)
+        if out is not None:
+            write_comparison(table, out)
+    except BigEarthError as error:
+        fail(error)
+    console.print(frame_table(table, "BigEarthNet.txt scores side by side"))
+    if out is not None:
+        console.print(f"table written to {out}, figure to {out.with_suffix('.png')}")
