@@ -1,6 +1,6 @@
 """VLM speed and memory: tokens per second of fine-tuning and of generation, and peak memory.
 
-    python benchmarks/vlm.py hf --texts TEXTS [--model FOLDER] [--devices cpu cuda] [--steps 8] [--batch 8]
+    python benchmarks/vlm.py [--threads N] hf --texts TEXTS [--model FOLDER] [--devices cpu cuda] [--steps 8]
 
 Section ``hf``: a Hugging Face image-text-to-text checkpoint as ``bigearth vlm`` runs it (default: the tiny
 randomly initialised LLaVA of the tests, :func:`bigearth.tasks.vlm.tiny.write_tiny_llava`; ``--width`` and
@@ -17,7 +17,8 @@ every type mixed as in fine-tuning; images are random reflectances (their values
   generated tokens per second (tokens after the prompt, up to the end token).
 
 Ratios printed: each device against the CPU in the same run (the baseline), and LoRA against full fine-tuning.
-The machine and its load average are printed first: on the shared machine other engineers' runs load the CPU.
+The machine and its load average are printed first: on the shared machine other engineers' runs load the CPU, and
+two torch threads on two loaded cores can run several times slower than one (``--threads 1``).
 """
 
 import argparse
@@ -161,7 +162,10 @@ def main() -> None:
     hf.add_argument("--layers", type=int, default=2, help="layers of the tiny LLaVA's towers")
     hf.add_argument("--vocab", type=Path, default=None, help="vocab.txt of the tiny LLaVA (default: packaged)")
     hf.set_defaults(run=hf_section)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, load average {os.getloadavg()}"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))  # fmt: skip

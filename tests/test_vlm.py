@@ -196,3 +196,23 @@ def test_compare_puts_reports_side_by_side(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["vlm", "compare", str(zero), str(tmp_path / "none")])
     assert result.exit_code == 1
     assert "scores.csv does not exist" in " ".join(result.output.split())
+
+
+def test_a_chat_template_whose_answer_turn_does_not_start_with_the_prompt(tiny: Path, texts: Path,
+                                                                           mini_store: Path) -> None:  # fmt: skip
+    from bigearth.errors import ConfigError
+    from bigearth.folders.vlm import load_hf_checkpoint
+    from bigearth.tasks.vlm.hf import TrainingCollate
+    from bigearth.tasks.vlm.predict import split_texts
+    from bigearth.tasks.vlm.tiny import CHAT_TEMPLATE
+    from bigearth.text.instruct import InstructDataset, PatchImages
+
+    _, processor = load_hf_checkpoint(tiny)
+    _, samples = split_texts(texts, "train", types=["binary"], limit=2)
+    batch = InstructDataset(samples, PatchImages(mini_store, TRUE_COLOUR_BANDS, normalise=False)).__getitems__([0, 1])
+    labels = TrainingCollate(processor, "tags")(batch)["labels"]
+    answers = [processor.tokenizer.convert_ids_to_tokens(row[row != -100].tolist()) for row in labels]
+    assert answers == [[sample.output, "[SEP]"] for sample in samples]  # the answer and the end of its turn only
+    processor.chat_template = CHAT_TEMPLATE.replace("assistant:{% endif %}", "reply:{% endif %}")
+    with pytest.raises(ConfigError, match="does not write the prompt"):
+        TrainingCollate(processor, "tags")(batch)

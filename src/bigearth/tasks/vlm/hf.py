@@ -121,6 +121,15 @@ class TrainingCollate:
             tokenizer.padding_side = side
         labels = full["input_ids"].clone()
         prompt_length = prompts["attention_mask"].sum(dim=1)
+        width = min(prompts["input_ids"].shape[1], labels.shape[1])
+        positions = torch.arange(width)[None]
+        inside = positions < prompt_length[:, None]
+        if not torch.equal(labels[:, :width][inside], prompts["input_ids"][:, :width][inside]):
+            raise ConfigError(
+                "the processor's chat template does not write the prompt (with its generation prompt) as the start "
+                "of the prompt with its answer; the answer tokens cannot be told apart: give the checkpoint a chat "
+                "template whose assistant turn starts with the generation prompt"
+            )
         positions = torch.arange(labels.shape[1])[None]
         labels[(positions < prompt_length[:, None]) | (full["attention_mask"] == 0)] = IGNORE
         return {**full, "labels": labels}
