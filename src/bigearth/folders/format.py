@@ -34,7 +34,9 @@ CLASSIFICATION_TASK = "multilabel-classification"
 FOUNDATION_TASK = "cross-sensor-mae"
 SEGMENTATION_TASK = "semantic-segmentation"
 VQA_TASK = "visual-question-answering"
-FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK)
+#: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`): its ``bigearth_vlm.json`` records this task.
+VLM_HF_TASK = "image-text-to-text"
+FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, VLM_HF_TASK)
 #: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
 SLIM_KEY = "slim"
 
@@ -163,7 +165,8 @@ class FolderInfo:
         """
         if self.task == CLASSIFICATION_TASK:
             return "ssl-encoder" if "ssl" in self.config else "classifier"
-        return {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa"}[self.task]
+        kinds = {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa", VLM_HF_TASK: "hf"}
+        return kinds[self.task]
 
 
 def describe_folder(path: Path) -> FolderInfo:

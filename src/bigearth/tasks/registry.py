@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from bigearth.errors import ConfigError, MissingDataError
-from bigearth.folders.format import CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK
+from bigearth.folders.format import CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VLM_HF_TASK, VQA_TASK
 from bigearth.suggest import did_you_mean
 
 #: The resolved recipe of a run folder (what resuming reads).
@@ -75,6 +75,9 @@ TASKS: Mapping[str, Task] = MappingProxyType({task.name: task for task in (
     Task("ssl-study", "the GeoRank study: a grid of SSL pretrainings (axes, seeds), probed, in one table and figures",
          "bigearth.tasks.study.config:load_study", "bigearth.tasks.study.run:run_study", CLASSIFICATION_TASK,
          "configs/study/", report="bigearth.tasks.study.run:study_report"),
+    Task("vlm-hf", "fine-tuning a local Hugging Face image-text-to-text checkpoint on BigEarthNet.txt (LoRA or full)",
+         "bigearth.tasks.vlm.finetune:load_finetune_recipe", "bigearth.tasks.vlm.finetune:finetune", VLM_HF_TASK,
+         "configs/vlm/"),
 )})  # fmt: skip
 #: The tasks whose recipes are listed with ``bigearth pretrain`` (the alias runs any task, as ``train`` does).
 PRETRAINING_TASKS = ("ssl", "csmae")
