@@ -1,0 +1,1 @@
+"""Vision-language models on BigEarthNet.txt: chat samples, generation, prediction and scoring."""
