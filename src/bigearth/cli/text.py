@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -10,6 +10,9 @@ from rich.table import Table
 from bigearth.cli.app import app, at_least, labelled
 from bigearth.cli.data import console, fail, progress_bar
 from bigearth.errors import BigEarthError
+
+if TYPE_CHECKING:
+    from bigearth.text.evaluate import Evaluation
 
 text_app = typer.Typer(help="BigEarthNet.txt and RSVQAxBEN-style texts from reference maps, and their scoring.",
                        no_args_is_help=True)  # fmt: skip
@@ -34,7 +37,8 @@ def _print_unknown(categories: dict[str, int]) -> None:
         console.print(labelled(outside, "yellow", f"(scored under their own name): {listed}"))
 
 
-def _table(frame, title: str) -> Table:  # noqa: ANN001 - a pandas DataFrame
+def frame_table(frame, title: str) -> Table:  # noqa: ANN001 - a pandas DataFrame
+    """Return a rich table of a data frame, floats with 3 decimals."""
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(str(column))
@@ -182,16 +186,21 @@ def evaluate(
     if as_json:
         print(json.dumps(evaluation.to_json(), indent=2))
         return
+    print_scores(evaluation)
+    if out is not None:
+        console.print(f"report written to {out}")
+
+
+def print_scores(evaluation: "Evaluation") -> None:
+    """Print the score tables of an evaluation, one per text type, and what was counted or left out."""
     for kind, rows in evaluation.scores.groupby("type", sort=False):
-        console.print(_table(rows.dropna(axis=1, how="all").drop(columns="type"), f"{kind}"))
+        console.print(frame_table(rows.dropna(axis=1, how="all").drop(columns="type"), f"{kind}"))
     if evaluation.caption_backend is not None:
         console.print(f"captions scored by {evaluation.caption_backend}")
     _print_unknown(evaluation.unknown_categories)
     if evaluation.skipped:
         first_id, reason = evaluation.skipped[0]
         console.print(labelled(f"{len(evaluation.skipped)} row(s) left out,", "yellow", f"e.g. {first_id}: {reason}"))
-    if out is not None:
-        console.print(f"report written to {out}")
 
 
 @text_app.command()
@@ -209,15 +218,15 @@ def stats(
     except BigEarthError as error:
         fail(error)
     console.print(f"{texts}: {int(statistics.counts['texts'].sum())} texts of {statistics.patches} patches")
-    console.print(_table(statistics.counts, "texts per type and category"))
-    console.print(_table(statistics.yes_share, "yes/no balance"))
+    console.print(frame_table(statistics.counts, "texts per type and category"))
+    console.print(frame_table(statistics.yes_share, "yes/no balance"))
     if len(statistics.letters):
         console.print(
-            _table(
+            frame_table(
                 statistics.letters.rename_axis("category").reset_index(), "right letter of multiple-choice questions"
             )
         )
-    console.print(_table(statistics.lengths, "lengths in words"))
+    console.print(frame_table(statistics.lengths, "lengths in words"))
     _print_unknown(statistics.unknown_categories)
     if plot is not None:
         console.print(f"plot written to {plot}")
