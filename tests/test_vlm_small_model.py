@@ -13,6 +13,7 @@ from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vlm import SmallVLM, VLMConfig, VLMTokenizer, build_vocabulary, read_boxes, write_boxes
 from bigearth.models.vlm.decoder import DecoderBlock, attention_mask
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
+from bigearth.tasks.vlm.small.data import SequenceEncoder
 from bigearth.tasks.vlm.small.module import text_losses
 
 TEXTS = ["Does the image show any pastures?", "yes", "[[31, 40, 100, 100]]", "Detect every area of mixed forest."]
@@ -126,3 +127,18 @@ def test_text_losses_average_each_text_over_its_own_tokens() -> None:
     first = (nll([2, 0, 0], 0) + nll([0, 1, 0], 2)) / 2
     expected = [first, nll([0, 0, 3], 2), 0.0]  # the third text has no target tokens
     assert text_losses(logits, targets, rows, 3).tolist() == pytest.approx(expected)
+
+
+def test_long_sequences_lose_the_end_of_the_prompt(tokenizer: VLMTokenizer) -> None:
+    encoder = SequenceEncoder(tokenizer, max_length=8)
+    question = "Does the image show any pastures?"
+    prompt, answer = tokenizer.pieces([question])[0], tokenizer.pieces(["yes"])[0]
+    cls, sep = tokenizer.cls_id, tokenizer.sep_id
+    assert len(prompt) > 5
+    assert len(answer) == 1
+    rows, starts, cut = encoder.sequences([question, "yes"], ["yes", "yes"])
+    assert rows[0] == [cls, *prompt[:4], sep, *answer, sep]  # 8 tokens: the target and its [SEP] are kept whole
+    assert rows[1] == [cls, *answer, sep, *answer, sep]
+    assert (starts, cut) == ([6, 3], 1)
+    prompts, cut = encoder.prompts([question])
+    assert (prompts, cut) == ([[cls, *prompt[:5], sep]], 1)  # one position is left for the answer

@@ -76,9 +76,9 @@ class SequenceEncoder:
         sep = self.tokenizer.sep_id
         rows, starts, cut = [], [], 0
         for prompt, target in zip(self.tokenizer.pieces(prompts), self.tokenizer.pieces(targets), strict=True):
+            cut += len(prompt) + len(target) + 3 > self.max_length
             target = [*target[: self.max_length - 3], sep]
             prompt = prompt[: self.max_length - 2 - len(target)]
-            cut += len(prompt) + len(target) + 2 > self.max_length or len(target) > self.max_length - 2
             rows.append([self.tokenizer.cls_id, *prompt, sep, *target])
             starts.append(len(prompt) + 2)
         return rows, starts, int(cut)

@@ -1,108 +1,81 @@
-"""Greedy generation of the built-in VLM over a split, as a predictions file that ``bigearth text evaluate`` scores.
+"""The built-in VLM as a :class:`~bigearth.tasks.vlm.predict.TextGenerator` (``bigearth vlm predict/evaluate``).
 
-Prompts are padded on the left and continued together (batches of patches, each with all its texts) until every
-row has closed with ``[SEP]`` or written ``max_new_tokens`` tokens. Generations are decoded to text; box rows are
-read back from the model's whole-percent form into the released JSON form
-(:func:`~bigearth.models.vlm.tokenizer.read_boxes`). A box generation that does not read (a box never closed, a
-stray word) becomes ``[]`` (no box, IoU 0) and is counted in :attr:`Predictions.unparsable`; yes/no and letter
-answers go out as written and ``text evaluate`` counts the unparsable ones.
+The end of a training run calls it too. Prompts are the rows' ``input`` (the model learnt the answer forms from
+its targets, so the sentences that :meth:`~bigearth.text.instruct.InstructSample.prompt` appends for Hugging Face
+checkpoints are left out), padded on the left and continued together until every row has closed with ``[SEP]``
+or written ``max_new_tokens`` tokens. Box generations are read back from the model's whole-percent form into the
+released JSON form (:func:`~bigearth.models.vlm.tokenizer.read_boxes`); one that does not read is returned as
+generated, so that :func:`~bigearth.text.instruct.parse_generation` counts it as unparsable and writes ``[]``.
 """
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from pathlib import Path
 
-import pandas as pd
 import torch
 from torch import Tensor
 
-from bigearth.data.dataset import finish_batch
-from bigearth.data.transforms import BatchTransform
+from bigearth.folders.vlm_small import load_small_vlm
 from bigearth.models.vlm.model import SmallVLM
-from bigearth.models.vlm.tokenizer import read_boxes
-from bigearth.tasks.vlm.small.data import SequenceEncoder, VLMDataset, pad
+from bigearth.models.vlm.tokenizer import VLMTokenizer, read_boxes
+from bigearth.tasks.vlm.predict import ImageSpec
+from bigearth.tasks.vlm.small.data import SequenceEncoder, pad
+from bigearth.text.instruct import InstructSample
 from bigearth.text.schema import DETECTION
 
-#: What a box generation that does not read becomes: no box.
-NO_BOX = "[]"
 
-
-@dataclass(frozen=True)
-class Predictions:
-    """Generated answers of a split.
-
-    Attributes:
-        frame: ``ID``, ``prediction`` (released forms) and ``generated`` (the decoded text) per row.
-        unparsable: box rows whose generation did not read as boxes (written as ``[]``).
-        truncated: prompts cut to fit ``max_length``.
-        tokens: tokens generated in all.
-    """
-
-    frame: pd.DataFrame
-    unparsable: int
-    truncated: int
-    tokens: int
-
-
-def released_answer(row_type: str, generated: str) -> str | None:
-    """Return a generation in the released form of its type (None for a box text that does not read)."""
-    return read_boxes(generated) if row_type == DETECTION else generated.strip()
-
-
-@torch.no_grad()
-def generate_batch(
-    model: SmallVLM, encoder: SequenceEncoder, images: Tensor, image_index: Tensor, prompts: list[str], *,
-    max_new_tokens: int,
-) -> tuple[list[str], int, int]:  # fmt: skip
-    """Return the decoded generations of prompts about images, the prompts cut and the tokens written.
+class SmallVLMGenerator:
+    """Greedy generation of a :class:`~bigearth.models.vlm.model.SmallVLM` (the TextGenerator protocol).
 
     Args:
-        model: the network (in evaluation mode).
-        encoder: the model's sequence encoder.
-        images: ``(P, C, H, W)`` normalised images on the model's device.
-        image_index: ``(B,)`` int64, the image of each prompt.
-        prompts: the B prompts.
-        max_new_tokens: the most tokens per generation.
+        model: the network (put in evaluation mode).
+        tokenizer: its tokenizer.
+
+    Images are given in native units (:attr:`image_spec`) and standardised with the encoder's own statistics.
     """
-    rows, cut = encoder.prompts(prompts)
-    input_ids, attention_mask = pad(rows, encoder.tokenizer.pad_id, left=True)
-    device = images.device
-    image_tokens = model.encode_images(images)[image_index.to(device)]
-    written = model.generate(image_tokens, input_ids.to(device), attention_mask.to(device),
-                             max_new_tokens=max_new_tokens, end_id=encoder.tokenizer.sep_id).cpu()  # fmt: skip
-    lengths = [row.index(encoder.tokenizer.sep_id) + 1 if encoder.tokenizer.sep_id in row else len(row)
-               for row in written.tolist()]  # fmt: skip
-    return [encoder.tokenizer.decode(row) for row in written.tolist()], cut, sum(lengths)
+
+    def __init__(self, model: SmallVLM, tokenizer: VLMTokenizer) -> None:
+        self.model = model.eval()
+        self.encoder = SequenceEncoder(tokenizer, model.config.max_length)
+        metadata = model.encoder.metadata
+        self.image_spec = ImageSpec(bands=metadata.bands, normalise=False)
+        self.mean = torch.tensor(metadata.mean).view(1, -1, 1, 1)
+        self.std = torch.tensor(metadata.std).view(1, -1, 1, 1)
+        self.generated_tokens = 0
+
+    @torch.no_grad()
+    def generate(self, samples: Sequence[InstructSample], images: Tensor, max_new_tokens: int) -> list[str]:
+        """Return one greedy generation per sample, boxes in the released JSON form.
+
+        Args:
+            samples: B samples.
+            images: ``(B, C, 120, 120)`` float32 in native units, row i the image of sample i (each distinct
+                patch is encoded once).
+            max_new_tokens: the most tokens generated per sample.
+        """
+        device = next(self.model.parameters()).device
+        names = [sample.patch_id for sample in samples]
+        first = {name: i for i, name in reversed(list(enumerate(names)))}
+        distinct = list(first)
+        image_index = torch.tensor([distinct.index(name) for name in names], device=device)
+        pixels = (images[[first[name] for name in distinct]] - self.mean) / self.std
+        image_tokens = self.model.encode_images(pixels.to(device))[image_index]
+        rows, _ = self.encoder.prompts([sample.input for sample in samples])
+        input_ids, attention_mask = pad(rows, self.encoder.tokenizer.pad_id, left=True)
+        end = self.encoder.tokenizer.sep_id
+        written = self.model.generate(image_tokens, input_ids.to(device), attention_mask.to(device),
+                                      max_new_tokens=max_new_tokens, end_id=end).tolist()  # fmt: skip
+        self.generated_tokens += sum(row.index(end) + 1 if end in row else len(row) for row in written)
+        texts = [self.encoder.tokenizer.decode(row) for row in written]
+        return [
+            (read_boxes(text) or text) if sample.type == DETECTION else text
+            for sample, text in zip(samples, texts, strict=True)
+        ]
 
 
-def predict_split(
-    model: SmallVLM, dataset: VLMDataset, encoder: SequenceEncoder, transform: BatchTransform, *, batch_size: int,
-    max_new_tokens: int,
-) -> Predictions:  # fmt: skip
-    """Generate an answer for every row of a split.
+def load_small_vlm_generator(path: Path, *, device: str | torch.device = "cpu") -> SmallVLMGenerator:
+    """Load a built-in VLM folder (or a run folder) as a generator on ``device``.
 
-    Args:
-        model: the network (in evaluation mode, on its device).
-        dataset: the split's rows and images.
-        encoder: the model's sequence encoder.
-        transform: the image encoder's batch transform.
-        batch_size: patches per generation batch.
-        max_new_tokens: the most tokens per generation.
+    Raises:
+        MissingDataError, CorruptDataError: see :func:`~bigearth.folders.vlm_small.load_small_vlm`.
     """
-    device = next(model.parameters()).device
-    answers = pd.Series("", index=dataset.texts.index, dtype=object)
-    generated = answers.copy()
-    unparsable = truncated = tokens = 0
-    for start in range(0, len(dataset), batch_size):
-        batch = dataset.__getitems__(list(range(start, min(start + batch_size, len(dataset)))))
-        if "groups" in batch:
-            batch = finish_batch(batch, transform.to(device))
-        rows = batch["sample"].numpy()
-        texts, cut, written = generate_batch(model, encoder, batch["image"].to(device), batch["image_index"],
-                                             list(dataset.texts["input"].iloc[rows]),
-                                             max_new_tokens=max_new_tokens)  # fmt: skip
-        truncated, tokens = truncated + cut, tokens + written
-        for row, text, kind in zip(rows, texts, dataset.texts["type"].iloc[rows], strict=True):
-            answer = released_answer(kind, text)
-            unparsable += answer is None
-            answers.iloc[row], generated.iloc[row] = NO_BOX if answer is None else answer, text
-    frame = pd.DataFrame({"ID": dataset.texts["ID"], "prediction": answers, "generated": generated})
-    return Predictions(frame=frame, unparsable=int(unparsable), truncated=truncated, tokens=tokens)
+    return SmallVLMGenerator(*load_small_vlm(path, device=device))

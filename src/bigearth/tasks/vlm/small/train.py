@@ -3,19 +3,19 @@ r"""``bigearth train`` for the built-in VLM (``task: vlm``): fit, select, genera
 The run folder is laid out as every supervised run's (:mod:`bigearth.tasks.run`): ``config.yaml``,
 ``logs/metrics.csv``, ``checkpoints/`` (``last.ckpt`` every epoch, ``best-*.ckpt`` on the validation next-token
 accuracy), ``vocab.txt`` (the cut vocabulary, built from the training rows), ``model/``
-(:mod:`bigearth.folders.vlm_small`), ``predictions-test.parquet`` (``ID``, ``prediction``: the greedy generations
-of the test rows in the released forms, what ``bigearth text evaluate TEXTS predictions-test.parquet --split test``
-scores), ``scores/`` (that scoring: ``metrics.json``, ``scores.csv``, ``scores.png``) and, written last,
-``metrics.json``. Running the same command again on an interrupted run resumes it.
+(:mod:`bigearth.folders.vlm_small`), ``scores/`` (what ``bigearth vlm evaluate RUN/model --split test`` writes:
+``predictions.parquet`` with the greedy generations of the test rows in the released forms, which ``bigearth text
+evaluate TEXTS scores/predictions.parquet --split test`` scores the same, ``generation.json``, ``metrics.json``,
+``scores.csv``, ``scores.png``) and, written last, ``metrics.json``. Running the same command again on an
+interrupted run resumes it.
 """
 
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 import lightning as L  # noqa: N812
 
-from bigearth.atomic import atomic_write_bytes, atomic_write_json
+from bigearth.atomic import atomic_write_json
 from bigearth.errors import ConfigError
 from bigearth.features import model_transform
 from bigearth.folders.format import CLASSIFICATION_TASK, read_model_config
@@ -25,12 +25,16 @@ from bigearth.models.registry import timm_kwargs
 from bigearth.models.vlm.tokenizer import VLMTokenizer, build_vocabulary
 from bigearth.tasks.run import RunFolder, prepare_run
 from bigearth.tasks.trainer import fit_and_evaluate, supervised_trainer
+from bigearth.tasks.vlm.predict import evaluate
 from bigearth.tasks.vlm.small.config import SmallVLMTrainConfig, parse_small_vlm_config
 from bigearth.tasks.vlm.small.data import VLMDataModule, read_vlm_texts
-from bigearth.tasks.vlm.small.generate import Predictions, predict_split
+from bigearth.tasks.vlm.small.generate import SmallVLMGenerator
 from bigearth.tasks.vlm.small.module import MONITOR, SmallVLMTask
-from bigearth.text.evaluate import evaluate_predictions, write_report
 
+#: The run folder's report of the test split (``bigearth vlm evaluate``'s files).
+SCORES_DIR = "scores"
+#: Samples per generation call at the end of a run.
+GENERATION_BATCH = 64
 #: Bands of an encoder built from a backbone name when the recipe names none.
 DEFAULT_BANDS = "s1s2"
 
@@ -120,22 +124,16 @@ def write_small_vlm_results(
     run: RunFolder, task: SmallVLMTask, datamodule: VLMDataModule, config: SmallVLMTrainConfig, *,
     best_checkpoint: str, epochs: int,
 ) -> None:  # fmt: skip
-    """Write the model folder, the test predictions and their scores, and, last, ``metrics.json``."""
+    """Write the model folder, the test split's generations and their scores (``scores/``), then ``metrics.json``."""
     network = task.network.eval()
+    data, texts = Path(datamodule.path), Path(config.data.texts)  # type: ignore[arg-type]
+    trained_on = {"path": str(data.resolve()), "texts": str(texts.resolve()), "text_types": config.data.text_types}
     save_small_vlm(network, datamodule.encoder.tokenizer, run.model_dir, encoder_config=task.encoder_config,
-                   extra={"trained_on": {"path": str(Path(config.data.path).resolve()),  # type: ignore[arg-type]
-                                         "texts": str(Path(config.data.texts).resolve()),  # type: ignore[arg-type]
-                                         "text_types": list(config.data.text_types)}})  # fmt: skip
-    test = datamodule.dataset("test")
-    started = perf_counter()
-    predictions = predict_split(network, test, datamodule.encoder, datamodule.transform,
-                                batch_size=config.data.batch_size,
-                                max_new_tokens=config.model.max_new_tokens)  # fmt: skip
-    seconds = perf_counter() - started
-    atomic_write_bytes(run.path / "predictions-test.parquet",
-                       predictions.frame[["ID", "prediction"]].to_parquet(index=False))  # fmt: skip
-    evaluation = evaluate_predictions(datamodule.split("test"), predictions.frame, split="test")
-    write_report(evaluation, run.path / "scores")
+                   extra={"trained_on": trained_on})  # fmt: skip
+    generator = SmallVLMGenerator(network, datamodule.encoder.tokenizer)
+    evaluation, summary = evaluate(generator, data, texts, run.path / SCORES_DIR, split="test",
+                                   types=config.data.text_types, batch_size=GENERATION_BATCH,
+                                   max_new_tokens=config.model.max_new_tokens)  # fmt: skip
     atomic_write_json(run.metrics_file, {
         "run": config.name,
         "task": "vlm",
@@ -150,17 +148,5 @@ def write_small_vlm_results(
         "validation": task.reports.get("val"),
         "truncated_sequences": {split: datamodule.dataset(split).truncated
                                 for split in ("train", "validation", "test")},
-        "test": {**generation_entries(predictions, seconds), **evaluation.to_json()},
+        "test": {"generation": summary.to_json(), **evaluation.to_json()},
     })  # fmt: skip
-
-
-def generation_entries(predictions: Predictions, seconds: float) -> dict[str, Any]:
-    """Return the ``metrics.json`` entries of a split's generation: counts and speed."""
-    return {
-        "rows": len(predictions.frame),
-        "unparsable_boxes": predictions.unparsable,
-        "truncated_prompts": predictions.truncated,
-        "generated_tokens": predictions.tokens,
-        "generation_seconds": round(seconds, 2),
-        "generated_tokens_per_second": round(predictions.tokens / seconds, 1) if seconds else None,
-    }
