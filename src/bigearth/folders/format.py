@@ -36,7 +36,8 @@ SEGMENTATION_TASK = "semantic-segmentation"
 VQA_TASK = "visual-question-answering"
 #: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`): its ``bigearth_vlm.json`` records this task.
 VLM_HF_TASK = "image-text-to-text"
-FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, VLM_HF_TASK)
+SMALL_VLM_TASK = "small-vision-language-model"
+FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, VLM_HF_TASK, SMALL_VLM_TASK)
 #: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
 SLIM_KEY = "slim"
 
@@ -159,13 +160,19 @@ class FolderInfo:
 
     @property
     def kind(self) -> str:
-        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter`` or ``vqa``.
+        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter``, ``vqa`` or ``vlm-small``.
 
         An SSL encoder is a classifier folder whose head was never trained (its ``config.json`` has ``ssl``).
         """
         if self.task == CLASSIFICATION_TASK:
             return "ssl-encoder" if "ssl" in self.config else "classifier"
-        kinds = {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa", VLM_HF_TASK: "hf"}
+        kinds = {
+            FOUNDATION_TASK: "foundation",
+            SEGMENTATION_TASK: "segmenter",
+            VQA_TASK: "vqa",
+            VLM_HF_TASK: "hf",
+            SMALL_VLM_TASK: "vlm-small",
+        }
         return kinds[self.task]
 
 

@@ -11,12 +11,14 @@ from pathlib import Path
 import torch
 
 from bigearth.errors import CorruptDataError
+from bigearth.folders.format import SMALL_VLM_TASK
 from bigearth.folders.vlm import HF_KIND, folder_kind
 from bigearth.tasks.vlm.predict import TextGenerator
 
 #: Folder kind -> ``"module:function"`` loading it as a generator.
 GENERATORS: dict[str, str] = {
     HF_KIND: "bigearth.tasks.vlm.hf:load_hf_generator",
+    SMALL_VLM_TASK: "bigearth.tasks.vlm.small.generate:load_small_vlm_generator",
 }
 
 

@@ -1,0 +1,1 @@
+"""The built-in small VLM (``task: vlm``): recipe, data, training, generation."""
