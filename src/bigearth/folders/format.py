@@ -34,7 +34,8 @@ CLASSIFICATION_TASK = "multilabel-classification"
 FOUNDATION_TASK = "cross-sensor-mae"
 SEGMENTATION_TASK = "semantic-segmentation"
 VQA_TASK = "visual-question-answering"
-FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK)
+CLIP_TASK = "image-text-contrastive"
+FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, CLIP_TASK)
 #: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
 SLIM_KEY = "slim"
 
@@ -157,13 +158,14 @@ class FolderInfo:
 
     @property
     def kind(self) -> str:
-        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter`` or ``vqa``.
+        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter``, ``vqa`` or ``clip``.
 
         An SSL encoder is a classifier folder whose head was never trained (its ``config.json`` has ``ssl``).
         """
         if self.task == CLASSIFICATION_TASK:
             return "ssl-encoder" if "ssl" in self.config else "classifier"
-        return {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa"}[self.task]
+        kinds = {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa", CLIP_TASK: "clip"}
+        return kinds[self.task]
 
 
 def describe_folder(path: Path) -> FolderInfo:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from bigearth.errors import ConfigError, MissingDataError
-from bigearth.folders.format import CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK
+from bigearth.folders.format import CLASSIFICATION_TASK, CLIP_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK
 from bigearth.suggest import did_you_mean
 
 #: The resolved recipe of a run folder (what resuming reads).
@@ -71,6 +71,9 @@ TASKS: Mapping[str, Task] = MappingProxyType({task.name: task for task in (
     Task("csmae", "cross-sensor masked autoencoder pretraining (CSMAE, CSMoE)",
          "bigearth.tasks.mae.config:load_pretrain_config", "bigearth.tasks.mae.pretrain:pretrain", FOUNDATION_TASK,
          "configs/fm/"),
+    Task("clip", "S1/S2 CLIP: contrastive image-caption training on BigEarthNet.txt (zero-shot, text search)",
+         "bigearth.tasks.clip.config:load_clip_config", "bigearth.tasks.clip.train:train_clip", CLIP_TASK,
+         "configs/clip/"),
 )})  # fmt: skip
 #: The tasks whose recipes are listed with ``bigearth pretrain`` (the alias runs any task, as ``train`` does).
 PRETRAINING_TASKS = ("ssl", "csmae")
