@@ -160,7 +160,14 @@ def test_caption_batches__evaluation_holds_every_caption(datamodule: CLIPDataMod
 
 @pytest.fixture(scope="module")
 def trained_run(mini_store: Path, texts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    overrides = [*QUIET, f"data.texts={texts}", "trainer.max_epochs=1", "data.batch_size=16", "model.embed_dim=32"]
+    overrides = [
+        *QUIET,
+        f"data.texts={texts}",
+        "trainer.max_epochs=1",
+        "data.batch_size=16",
+        "model.embed_dim=32",
+        "trainer.log_every_n_steps=1",
+    ]
     return train_recipe(DEMO, data=mini_store, out=tmp_path_factory.mktemp("runs") / "clip", overrides=overrides)
 
 
