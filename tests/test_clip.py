@@ -258,3 +258,25 @@ def test_recipe_errors() -> None:
         load_clip_config(DEMO, ["data.batch_size=1"])
     with pytest.raises(ConfigError, match="prompt"):
         load_clip_config(DEMO, ["model.prompt=no placeholder"])
+
+
+def test_the_published_recipe_builds_its_network_and_takes_a_loss() -> None:
+    from bigearth.models.clip import CLIPModel
+    from bigearth.models.metadata import ModelMetadata
+
+    config = load_clip_config(DEMO.parent / "resnet50-s1s2-minilm.yaml")
+    assert (config.model.image_encoder, config.model.text_encoder, config.model.embed_dim) == (
+        "resnet50",
+        "minilm-l6",
+        512,
+    )
+    assert (config.optimizer.name, config.optimizer.weight_decay, config.trainer["precision"]) == (
+        "adamw",
+        0.1,
+        "bf16-mixed",
+    )
+    network = CLIPModel(config.model.network(), ModelMetadata.create("resnet50", config.data.bands))
+    tokens = caption_tokenizer(config.model).encode(["This image shows arable land.", "Mixed forest by a lake."])
+    images, texts, scale = network(torch.randn(2, 14, 120, 120), tokens.input_ids, tokens.attention_mask)
+    assert images.shape == texts.shape == (2, 512)
+    assert math.isfinite(float(clip_loss(images, texts, scale)))
