@@ -22,7 +22,7 @@ from bigearth.tasks.clip.config import load_clip_config
 from bigearth.tasks.clip.data import CLIPDataModule, read_captions
 from bigearth.tasks.clip.metrics import text_to_image_recall, zero_shot_report
 from bigearth.tasks.clip.search import search
-from bigearth.tasks.clip.train import build_clip_task
+from bigearth.tasks.clip.train import build_clip_data, build_clip_task
 from bigearth.tasks.registry import train_recipe
 from bigearth.text.generate import GenerateSettings, generate
 
@@ -280,3 +280,13 @@ def test_the_published_recipe_builds_its_network_and_takes_a_loss() -> None:
     images, texts, scale = network(torch.randn(2, 14, 120, 120), tokens.input_ids, tokens.attention_mask)
     assert images.shape == texts.shape == (2, 512)
     assert math.isfinite(float(clip_loss(images, texts, scale)))
+
+
+def test_training_refuses_texts_with_a_split_of_one_patch(mini_store: Path, texts: Path, tmp_path: Path) -> None:
+    frame = pd.read_parquet(texts)
+    validation = frame["split"] == "validation"
+    first = frame.loc[validation, "patch_id"].iloc[0]
+    frame[~validation | (frame["patch_id"] == first)].to_parquet(tmp_path / "one.parquet")
+    config = load_clip_config(DEMO, [f"data.path={mini_store}", f"data.texts={tmp_path / 'one.parquet'}"])
+    with pytest.raises(ConfigError, match=r"fewer than 2 patches in \['validation'\]"):
+        build_clip_data(config)

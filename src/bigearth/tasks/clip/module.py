@@ -101,8 +101,11 @@ class CLIPTask(TaskModule):
         """Compute and log the loss of a batch; collect the embeddings of evaluated splits. Returns the loss."""
         images, texts, scale = self.network(batch["image"], batch["input_ids"], batch["attention_mask"])
         pair = batch["pair"]
-        loss = clip_loss(images.float(), texts[pair].float(), scale.float()) if len(pair) > 1 else images.new_zeros(())
-        self.log_loss(loss, split, len(pair))
+        if len(pair) > 1:  # an evaluation batch of one patch has no negative: no loss, its embeddings still count
+            loss = clip_loss(images.float(), texts[pair].float(), scale.float())
+            self.log_loss(loss, split, len(pair))
+        else:
+            loss = images.new_zeros(())
         if split == "train":
             self.log("train/logit_scale", scale.detach(), on_step=True, on_epoch=False)
             return loss

@@ -31,7 +31,7 @@ def build_clip_data(config: CLIPTrainConfig) -> CLIPDataModule:
     """Return the recipe's data module (its tokenizer is the model's).
 
     Raises:
-        ConfigError: if the images or the texts are not configured, or a split has no caption.
+        ConfigError: if the images or the texts are not configured, or a split has captions of fewer than 2 patches.
         MissingDataError: if a file is missing or the captions describe patches the data lacks.
         MetadataError: if the texts file is malformed or holds no caption.
     """
@@ -47,10 +47,13 @@ def build_clip_data(config: CLIPTrainConfig) -> CLIPDataModule:
         batch_size=data.batch_size, num_workers=data.num_workers, resample=data.resample,
         include_snow_cloud=data.include_snow_cloud, device_transform=data.device_transform,
     )  # fmt: skip
-    counts = datamodule.captions["split"].value_counts()
-    empty = [split for split in ("train", "validation", "test") if counts.get(split, 0) < 2]
+    patches = datamodule.captions.groupby("split")["patch_id"].nunique()
+    empty = [split for split in ("train", "validation", "test") if patches.get(split, 0) < 2]
     if empty:
-        raise ConfigError(f"{data.texts} has fewer than 2 captions in {empty}; CLIP training needs all three splits")
+        raise ConfigError(
+            f"{data.texts} has captions of fewer than 2 patches in {empty}; CLIP training contrasts patches and needs "
+            "two or more in each of train, validation and test"
+        )
     return datamodule
 
 
