@@ -9,6 +9,7 @@ from bigearth.cli import configs as _configs  # noqa: F401  (registers commands)
 from bigearth.cli import data as _data  # noqa: F401  (registers commands)
 from bigearth.cli import fm as _fm  # noqa: F401  (registers commands)
 from bigearth.cli import interop as _interop  # noqa: F401  (registers commands)
+from bigearth.cli import search as _search  # noqa: F401  (registers commands)
 from bigearth.cli import slim as _slim  # noqa: F401
 from bigearth.cli import ssl as _ssl  # noqa: F401  (registers commands)
 from bigearth.cli import text as _text  # noqa: F401  (registers commands)

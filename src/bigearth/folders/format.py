@@ -37,7 +37,8 @@ VQA_TASK = "visual-question-answering"
 #: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`): its ``bigearth_vlm.json`` records this task.
 VLM_HF_TASK = "image-text-to-text"
 SMALL_VLM_TASK = "small-vision-language-model"
-FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, VLM_HF_TASK, SMALL_VLM_TASK)
+CLIP_TASK = "image-text-contrastive"
+FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, VLM_HF_TASK, SMALL_VLM_TASK, CLIP_TASK)
 #: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
 SLIM_KEY = "slim"
 
@@ -160,7 +161,7 @@ class FolderInfo:
 
     @property
     def kind(self) -> str:
-        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter``, ``vqa`` or ``vlm-small``.
+        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter``, ``vqa``, ``hf``, ``vlm-small`` or ``clip``.
 
         An SSL encoder is a classifier folder whose head was never trained (its ``config.json`` has ``ssl``).
         """
@@ -172,6 +173,7 @@ class FolderInfo:
             VQA_TASK: "vqa",
             VLM_HF_TASK: "hf",
             SMALL_VLM_TASK: "vlm-small",
+            CLIP_TASK: "clip",
         }
         return kinds[self.task]
 

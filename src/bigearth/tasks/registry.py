@@ -22,6 +22,7 @@ import yaml
 from bigearth.errors import ConfigError, MissingDataError
 from bigearth.folders.format import (
     CLASSIFICATION_TASK,
+    CLIP_TASK,
     FOUNDATION_TASK,
     SEGMENTATION_TASK,
     SMALL_VLM_TASK,
@@ -88,6 +89,9 @@ TASKS: Mapping[str, Task] = MappingProxyType({task.name: task for task in (
     Task("vlm", "the built-in small VLM: S1/S2 encoder + small text decoder on all four BigEarthNet.txt text types",
          "bigearth.tasks.vlm.small.config:load_small_vlm_config", "bigearth.tasks.vlm.small.train:train_small_vlm",
          SMALL_VLM_TASK, "configs/vlm/"),
+    Task("clip", "S1/S2 CLIP: contrastive image-caption training on BigEarthNet.txt (zero-shot, text search)",
+         "bigearth.tasks.clip.config:load_clip_config", "bigearth.tasks.clip.train:train_clip", CLIP_TASK,
+         "configs/clip/"),
 )})  # fmt: skip
 #: The tasks whose recipes are listed with ``bigearth pretrain`` (the alias runs any task, as ``train`` does).
 PRETRAINING_TASKS = ("ssl", "csmae")
