@@ -11,9 +11,10 @@ Measures samples/s of
 in one process and with a DataLoader of N spawned workers, and prints the ratios. The full output (b-packed) is
 also measured at torch's default thread count and at one thread, each on an otherwise idle machine and while
 ``os.cpu_count()`` busy processes keep every core busy, beside the previous CPU route (torch operations, which
-use torch's intra-op threads). Also measures encode throughput (patches/s) with both GeoTIFF readers (tifffile,
-rasterio). Worker rows (issue 18 item 3): raw packed batches through a DataLoader in this process and through N
-workers (which read into a ring of shared-memory segments, released here after use on the CPU), and the full output made
+use torch's intra-op threads). Also measures encode throughput (patches/s) with each GeoTIFF reader (bigearth's
+strip reader, tifffile, rasterio: GDAL, the reader before issue 18), alone with ``--encode-only``. Worker rows
+(issue 18 item 3): raw packed batches through a DataLoader in this process and through N workers (which read into a
+ring of shared-memory segments, handed back once used here), and the full output made
 from them here on ``--device``. With ``--device cuda`` (the default where CUDA is available) the worker rows
 finish on the GPU and the "into GPU memory" rows measure samples/s delivered into GPU memory (raw batches of 512
 from workers or threads, resize + normalise on the GPU). The cost of checking every value read against the store's
@@ -24,7 +25,7 @@ Every row is the median of ``--repeats`` runs, the rows interleaved round by rou
 runs (the machine may be shared: compare rows of one run only); the single DataLoader rows are one timed pass.
 
 Usage: python benchmarks/loader.py [--patches 2000] [--workers 2] [--threads 1] [--repeats 5] [--cache data/bench]
-       [--device cuda] [--encode-repeats 0 (reuse the cached store)] [--checksums-only]
+       [--device cuda] [--encode-repeats 0 (reuse the cached store)] [--checksums-only] [--encode-only]
 """
 
 import argparse
@@ -173,19 +174,32 @@ def worker_rows(
     return rows
 
 
-def encode_rates(root: Path, store: Path, workers: int, repeats: int) -> dict[str, float]:
-    """Median patches/s of encoding ``root`` with each GeoTIFF reader, alternating; leaves the store encoded."""
+def encode_rates(root: Path, store: Path, workers: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median patches/s (and mean load) of encoding ``root`` with each GeoTIFF reader, readers alternating in each
+    round; leaves ``store`` encoded by the default reader."""
     patches = len(read_metadata(root, include_snow_cloud=True))
-    rates: dict[str, list[float]] = {"rasterio": [], "tifffile": []}
+    runs: dict[str, list[tuple[float, float]]] = {reader: [] for reader in ("rasterio", "tifffile", "bigearth")}
     for _ in range(repeats):
-        for reader, runs in rates.items():
-            target = store if reader == "tifffile" else store.with_name(f"{store.name}-rasterio")
+        for reader, rates in runs.items():
+            target = store if reader == "bigearth" else store.with_name(f"{store.name}-{reader}")
             shutil.rmtree(target, ignore_errors=True)
             start = time.perf_counter()
             encode(root, target, workers=workers, reader=reader)
-            runs.append(patches / (time.perf_counter() - start))
-    shutil.rmtree(store.with_name(f"{store.name}-rasterio"))
-    return {reader: statistics.median(runs) for reader, runs in rates.items()}
+            rates.append((patches / (time.perf_counter() - start), os.getloadavg()[0]))
+    for reader in ("rasterio", "tifffile"):
+        shutil.rmtree(store.with_name(f"{store.name}-{reader}"))
+    return {
+        reader: (statistics.median(rate for rate, _ in rates), statistics.fmean(load for _, load in rates))
+        for reader, rates in runs.items()
+    }
+
+
+def print_encode_rates(encoded: dict[str, tuple[float, float]], repeats: int, workers: int) -> None:
+    """Print the encode rates of each reader and their ratio over rasterio (GDAL, the reader before issue 18)."""
+    print(f"encode, {workers} workers, median of {repeats} rounds (readers alternating; mean load in brackets):")
+    for reader, (rate, load_average) in encoded.items():
+        ratio = rate / encoded["rasterio"][0]
+        print(f"  {reader:<9} {rate:8,.1f} patches/s ({load_average:.1f})  {ratio:5.2f} x rasterio")
 
 
 def thread_rows(packed_raw: ReBENDataset, batch_size: int, default_threads: int) -> dict[str, tuple[Callable, int]]:
@@ -256,6 +270,7 @@ def main() -> None:
         help="encodes of the root with each reader (0: reuse the cached, packed store)",
     )
     parser.add_argument("--checksums-only", action="store_true", help="only the checksum rows (encodes once)")
+    parser.add_argument("--encode-only", action="store_true", help="only the encode rates (--encode-repeats rounds)")
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
@@ -276,7 +291,10 @@ def main() -> None:
             print(f"{name:<72} {rate:>10,.0f} samples/s   load {load_average:5.1f}")
         print_checksum_costs(results)
         return
-    encode_load = os.getloadavg()[0]
+    if args.encode_only:
+        print_encode_rates(encode_rates(root, store, args.workers, args.encode_repeats), args.encode_repeats,
+                           args.workers)  # fmt: skip
+        return
     encoded, pack_rate = {}, None
     if args.encode_repeats or not (store / "manifest.json").is_file():
         encoded = encode_rates(root, store, args.workers, max(1, args.encode_repeats))
@@ -352,12 +370,8 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, median of {args.repeats} interleaved rounds (loader rows: one timed pass)"
     )
     if encoded:
-        print(
-            f"encode (median of {args.encode_repeats}, load {encode_load:.1f}): "
-            + ", ".join(f"{rate:,.1f} patches/s with {reader}" for reader, rate in encoded.items())
-            + f" ({encoded['tifffile'] / encoded['rasterio']:.2f} x), {args.workers} workers; "
-            + f"pack: {pack_rate:,.0f} patches/s"
-        )
+        print_encode_rates(encoded, args.encode_repeats, args.workers)
+        print(f"pack: {pack_rate:,.0f} patches/s")
     for name, (rate, load_average) in results.items():
         print(f"{name:<92} {rate:>10,.0f} samples/s   {rate / floor_rate:6.3f} x floor   load {load_average:5.1f}")
     b = results["(b) store reader, 14 x 120 x 120 float32 normalised + labels"][0]

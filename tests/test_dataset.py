@@ -214,27 +214,59 @@ def test_threaded_loader_yields_every_sample_once(mini_store: Path, tmp_path: Pa
     assert isinstance(ReBENDataModule(mini_store, bands=14).train_dataloader(), DataLoader)
 
 
-def test_worker_segments_are_reused_only_after_release(mini_store: Path) -> None:
-    from bigearth.data.shared import RING_SLOTS, _trailer, release_batch
+def _ticket(tensor: torch.Tensor) -> tuple[torch.Tensor, int, int] | None:
+    """(flags, slot, ticket) of the worker ring segment a received tensor lies in, None for any other memory."""
+    from bigearth.data.shared import _RECEIVED
 
-    dataset = ReBENDataset(mini_store, split=None, bands=["VV", "B02", "B05", "B01"], raw=True)
+    return _RECEIVED.get(tensor.untyped_storage().data_ptr())
+
+
+@pytest.mark.parametrize("raw", [True, False])
+def test_worker_segments_are_reused_only_once_freed_or_released(mini_store: Path, raw: bool) -> None:
+    import gc
+
+    from bigearth.data.shared import RING_SLOTS, release_batch
+
+    dataset = ReBENDataset(mini_store, split=None, bands=["VV", "B02", "B05", "B01"], raw=raw)
     batch_size = 4
-    count = batch_size * (2 * RING_SLOTS + 4)  # more batches than a worker's ring holds, kept and released
+    count = batch_size * (3 * RING_SLOTS + 4)  # more batches than a worker's ring holds: kept, freed, released
     loader = DataLoader(
         dataset, batch_size=batch_size, sampler=range(count), collate_fn=keep_batch, num_workers=1,
         multiprocessing_context="spawn",
     )  # fmt: skip
-    kept = []
+    key = "groups" if raw else "image"
+    kept, views, tickets, freed, held = [], [], [], [], []
     for number, batch in enumerate(loader):
-        flags = {int(_trailer(group.untyped_storage())[1]) for group in batch["groups"].values()}
-        assert flags == {1}  # one segment per batch, in use while the main process holds it
-        if number < RING_SLOTS + 2:
-            kept.append(batch)  # never released: its segment must not be written again
+        tensor = batch["groups"]["s1"] if raw else batch["image"]
+        entry = _ticket(tensor)
+        if number < RING_SLOTS:
+            assert entry is not None  # the ring's segments, filled in turn
+        if entry is None:  # a one-off segment: the ring was full
+            assert number >= RING_SLOTS
             continue
-        release_batch(batch["groups"])
-        assert int(_trailer(batch["groups"]["s1"].untyped_storage())[1]) == 0
-    for number, batch in enumerate(kept):
+        flags, slot, ticket = entry
+        assert int(flags[slot]) == ticket  # in use while the main process holds it
+        tickets.append(ticket)
+        if number < 4:
+            held.append(entry)
+        if number < 2:
+            kept.append((number, batch))  # never freed: its segment must not be written again
+        elif number < 4:
+            views.append((number, tensor[1:].detach()))  # only a view of it lives on: the same
+        elif raw and number % 2:
+            release_batch(batch["groups"])  # handed back explicitly, then freed
+            assert int(flags[slot]) == 0
+        else:
+            freed.append(entry)  # handed back once the main process frees it (the loader holds it a while)
+    del batch, tensor
+    gc.collect()
+    assert all(int(flags[slot]) != ticket for flags, slot, ticket in freed)  # handed back, or taken again
+    assert all(int(flags[slot]) == ticket for flags, slot, ticket in held)  # kept batches and views: still in use
+    assert len(tickets) > 2 * RING_SLOTS  # freed segments were reused, not replaced by one-off ones
+    for number, batch in kept:
         rows = list(range(number * batch_size, (number + 1) * batch_size))
-        expected = dataset.__getitems__(rows)["groups"]
-        for name, group in batch["groups"].items():
-            torch.testing.assert_close(group, expected[name], rtol=0, atol=0)
+        expected = dataset.__getitems__(rows)
+        torch.testing.assert_close(batch[key], expected[key], rtol=0, atol=0)
+    for number, view in views:
+        expected = dataset.__getitems__(list(range(number * batch_size, (number + 1) * batch_size)))
+        torch.testing.assert_close(view, (expected["groups"]["s1"] if raw else expected["image"])[1:], rtol=0, atol=0)

@@ -1,4 +1,4 @@
-"""The tifffile GeoTIFF reader against GDAL (rasterio opened directly), and encoding through either reader or Dask."""
+"""bigearth's strip reader and tifffile against GDAL (rasterio opened directly); encoding with each reader or Dask."""
 
 from pathlib import Path
 
@@ -42,7 +42,7 @@ def assert_readers_agree(root: Path, every: int = 1) -> int:
     files = gdal_arrays(root, every)
     for path, expected in files.items():
         size, dtype = kind(path)
-        for reader in ("tifffile", "rasterio"):
+        for reader in ("bigearth", "tifffile", "rasterio"):
             array = read_band(path, patch=path.parent.name, size=size, dtype=dtype, reader=reader)
             assert array.dtype == expected.dtype == dtype
             assert array.shape == (size, size)
@@ -89,3 +89,15 @@ def test_encode_on_a_local_dask_cluster(mini_root: Path, tmp_path: Path) -> None
             if band == "map":  # <patch_id>_reference_map.tif
                 key, band = path.stem, "Data"
             np.testing.assert_array_equal(load(transaction.get(key.encode()))[band], expected)
+
+
+@pytest.mark.parametrize("options", [{"tiled": True, "blockxsize": 32, "blockysize": 32}, {"compress": "lzw"}])
+def test_files_the_strip_reader_does_not_read_are_read_by_tifffile_or_gdal(tmp_path: Path, options: dict) -> None:
+    """Tiles or LZW are no reBEN layout: bigearth's reader hands them on and still returns GDAL's array."""
+    path = tmp_path / "x_B02.tif"
+    expected = np.arange(120 * 120, dtype=np.uint16).reshape(120, 120)
+    profile = {"driver": "GTiff", "width": 120, "height": 120, "count": 1, "dtype": "uint16"}
+    with rasterio.open(path, "w", **profile, **options) as sink:
+        sink.write(expected, 1)
+    array = read_band(path, patch="x", size=120, dtype=np.dtype(np.uint16), reader="bigearth")
+    np.testing.assert_array_equal(array, expected)

@@ -1,4 +1,4 @@
-"""BatchTransform's CPU (numpy) and torch (GPU) nearest routes against a hand-computed resample + normalise."""
+"""BatchTransform's CPU (numpy) and torch (GPU) routes against hand-computed resampling and normalising."""
 
 import numpy as np
 import torch
@@ -23,16 +23,37 @@ def random_groups(bands: tuple[str, ...], batch: int) -> dict[str, torch.Tensor]
     return groups
 
 
-def reference(groups: dict[str, torch.Tensor], bands: tuple[str, ...]) -> np.ndarray:
-    """Each band repeated to 120 px (nearest) and standardised in float64, stacked in ``bands`` order."""
-    stats = published_stats("nearest")
+def bilinear_matrix(size: int) -> np.ndarray:
+    """``(120, size)`` float64 weights of bilinear upsampling without aligned corners, one output pixel a row.
+
+    Output pixel ``i`` samples the source at ``(i + 0.5) * size / 120 - 0.5``, clamped to ``[0, size - 1]``, and
+    mixes its two neighbouring pixels linearly (what ``F.interpolate(mode="bilinear", align_corners=False)``
+    computes).
+    """
+    matrix = np.zeros((120, size))
+    for i in range(120):
+        position = min(max((i + 0.5) * size / 120 - 0.5, 0.0), size - 1)
+        low = int(np.floor(position))
+        high = min(low + 1, size - 1)
+        matrix[i, low] += 1 - (position - low)
+        matrix[i, high] += position - low
+    return matrix
+
+
+def reference(groups: dict[str, torch.Tensor], bands: tuple[str, ...], resample: str = "nearest") -> np.ndarray:
+    """Each band resampled to 120 px and standardised in float64, stacked in ``bands`` order."""
+    stats = published_stats(resample)
     members = group_bands(bands)
     channels = []
     for band in bands:
         name = next(group for group, names in members.items() if band in names)
         values = groups[name][:, members[name].index(band)].numpy().astype(np.float64)
-        factor = 120 // values.shape[-1]
-        values = values.repeat(factor, axis=-2).repeat(factor, axis=-1)
+        size = values.shape[-1]
+        if resample == "nearest":
+            values = values.repeat(120 // size, axis=-2).repeat(120 // size, axis=-1)
+        else:
+            matrix = bilinear_matrix(size)
+            values = matrix @ values @ matrix.T
         channels.append((values - stats[band].mean) / stats[band].std)
     return np.stack(channels, axis=1)
 
@@ -53,6 +74,22 @@ def test_torch_route_equals_hand_computed_nearest() -> None:
     image = transform._nearest_torch(groups, torch.empty(3, len(bands), 120, 120))
     np.testing.assert_allclose(image.numpy(), reference(groups, bands), rtol=0, atol=2e-5)
     np.testing.assert_allclose(transform(groups).numpy(), image.numpy(), rtol=0, atol=2e-5)
+
+
+def test_cpu_bilinear_equals_hand_computed_bilinear_at_any_thread_count() -> None:
+    bands = ("B8A", "VH", "B01", "B04", "B11", "VV", "B09")  # every group, out of file order
+    groups = random_groups(bands, CPU_CHUNK + 3)
+    expected = reference(groups, bands, "bilinear")
+    transform = BatchTransform(bands, "bilinear")
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            np.testing.assert_allclose(transform(groups).numpy(), expected, rtol=0, atol=2e-5)
+    finally:
+        torch.set_num_threads(threads)
+    torch_route = transform._bilinear(groups, torch.empty(len(expected), len(bands), 120, 120))
+    np.testing.assert_allclose(torch_route.numpy(), expected, rtol=0, atol=1e-4)  # float32 sums of 4 products
 
 
 def test_buffer_pool_reuses_an_array_only_once_nothing_refers_to_it() -> None:

@@ -7,15 +7,19 @@ Workers are spawned, not forked (GDAL and LMDB handles must not cross a fork), a
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from bigearth._optional import require
+
+if TYPE_CHECKING:
+    from dask.distributed import Client, as_completed
 
 J = TypeVar("J")
 R = TypeVar("R")
 
 #: ``--scheduler`` value that starts a local Dask cluster with ``--workers`` processes.
 LOCAL_SCHEDULER = "local"
+_END = object()
 
 
 def run_jobs(
@@ -64,7 +68,11 @@ def _run_pool(function: Callable[[J], R], jobs: Sequence[J], *, workers: int) ->
 
 
 def _run_dask(function: Callable[[J], R], jobs: Sequence[J], *, workers: int, scheduler: str) -> Iterator[R]:
-    """Run jobs on a Dask cluster (a local one for ``scheduler == "local"``)."""
+    """Run jobs on a Dask cluster (a local one for ``scheduler == "local"``), two per worker thread in flight.
+
+    Jobs are submitted as results are taken, so a consumer slower than the cluster (e.g. the single LMDB writer of
+    ``encode``) holds at most two results per worker thread in the cluster's memory, not every finished job.
+    """
     require("distributed", extra="build")  # the package behind dask.distributed
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -75,11 +83,25 @@ def _run_dask(function: Callable[[J], R], jobs: Sequence[J], *, workers: int, sc
     else:
         client = Client(scheduler)
     try:
-        futures = client.map(function, list(jobs), pure=False)
-        for future in as_completed(futures):
-            yield future.result()
+        queue = iter(jobs)
+        running = as_completed()
+        _submit(client, function, queue, running)
+        for future in running:
+            result = future.result()
             future.release()
+            _submit(client, function, queue, running)  # the next job runs while the consumer takes this result
+            yield result
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _submit(client: "Client", function: Callable[[J], R], queue: Iterator[J], running: "as_completed") -> None:
+    """Submit jobs from ``queue`` until two per worker thread of the cluster are running or waiting to be taken."""
+    limit = 2 * max(sum(client.nthreads().values()), 1)
+    while running.count() < limit:
+        job = next(queue, _END)
+        if job is _END:
+            return
+        running.add(client.submit(function, job, pure=False))

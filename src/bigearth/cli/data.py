@@ -59,7 +59,9 @@ def encode(
     workers: Annotated[int, typer.Option(callback=at_least(0), help="reader processes (0: in this process)")] = 2,
     map_size_gib: Annotated[int, typer.Option("--map-size", callback=at_least(1), help="LMDB map size in GiB")] = 1024,
     packed: Annotated[bool, typer.Option("--packed", help="also write the packed layout for batch reads")] = False,
-    reader: Annotated[str, typer.Option(help="GeoTIFF reader: tifffile (faster) or rasterio (GDAL)")] = "tifffile",
+    reader: Annotated[
+        str, typer.Option(help="GeoTIFF reader: bigearth (fastest; others via tifffile), tifffile or rasterio (GDAL)")
+    ] = "bigearth",
     scheduler: Annotated[
         str | None, typer.Option(help="address of an existing Dask scheduler whose workers read (or 'local')")
     ] = None,

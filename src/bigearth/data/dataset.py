@@ -35,7 +35,7 @@ from bigearth.bands import BandStats, native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
 from bigearth.data.packed import PackedReader, has_packed
-from bigearth.data.shared import SharedRing, in_worker
+from bigearth.data.shared import ShippedBatch, in_worker, ring
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
 from bigearth.data.transforms import BatchTransform, BufferPool, band_group, group_bands
@@ -161,7 +161,6 @@ class ReBENDataset(Dataset):
         self.bands = resolve_bands(bands)
         self.groups = group_bands(self.bands)
         self._pool = BufferPool(size=2 * len(self.groups))  # the group arrays of two batches
-        self._ring = SharedRing()
         # unnormalised: the same transform with mean 0 and std 1, so resampling is shared and plot() still works
         identity = {band: BandStats(0.0, 1.0) for band in self.bands}
         self.transform = BatchTransform(self.bands, resample, stats=None if normalise else identity)
@@ -271,16 +270,17 @@ class ReBENDataset(Dataset):
     def _group_buffers(self, count: int) -> dict[str, Tensor]:
         """Return an empty ``(count, n, s, s)`` tensor per band group (S2 uint16, S1 float32).
 
-        In a DataLoader worker they lie in a shared-memory segment of the worker's ring, sent to the main process
-        without another copy and reused once it hands them back (:func:`~bigearth.data.shared.release_batch`);
-        elsewhere they come from a pool of arrays that are reused once the batch that used them is gone.
+        In a DataLoader worker that ships them (``raw``) they lie in a shared-memory segment of the worker's ring,
+        sent to the main process without another copy and reused once it is done with them
+        (:mod:`bigearth.data.shared`); elsewhere they come from a pool of arrays that are reused once the batch
+        that used them is gone.
         """
         layout = {}
         for name, members in self.groups.items():
             size = native_size(members[0])
             layout[name] = ((count, len(members), size, size), torch.float32 if name == "s1" else torch.uint16)
-        if in_worker():
-            return self._ring.take(layout)
+        if self.raw and in_worker():
+            return ring().take(layout)
         return {
             name: torch.from_numpy(self._pool.take(shape, np.float32 if dtype == torch.float32 else np.uint16))
             for name, (shape, dtype) in layout.items()
@@ -341,5 +341,9 @@ def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, 
 
 
 def keep_batch(batch: dict[str, Any]) -> dict[str, Any]:
-    """Collate function of the fast route: ``__getitems__`` already read the whole batch; return it as a plain dict."""
-    return dict(batch.items())
+    """Collate function of the fast route: ``__getitems__`` already read the whole batch; return it as a plain dict.
+
+    In a DataLoader worker the dict is a :class:`~bigearth.data.shared.ShippedBatch`: it reaches the main process
+    as a plain dict whose shared-memory segments go back to the worker for reuse once they are freed there.
+    """
+    return ShippedBatch(batch.items()) if in_worker() else dict(batch.items())

@@ -1,9 +1,9 @@
 """Encoding a release root into a store: every patch folder found, in parallel spawned processes, resumable.
 
 Workers are spawned (never forked: GDAL with fork can deadlock), or are the workers of a Dask cluster, and receive
-paths, not open datasets; they read GeoTIFFs (tifffile by default, rasterio on request) and serialise them, the
-parent is the single LMDB writer. Like rico-hdl, every patch folder under the root is
-encoded, with or without metadata files; where metadata exists, each listed patch must be on disk.
+paths, not open datasets; they read GeoTIFFs (bigearth's strip reader by default, tifffile or rasterio on
+request) and serialise them, the parent is the single LMDB writer. Like rico-hdl, every patch folder under the
+root is encoded, with or without metadata files; where metadata exists, each listed patch must be on disk.
 """
 
 import multiprocessing
@@ -63,13 +63,13 @@ def store_key(task: Task) -> str:
     return f"{name}_reference_map" if kind == "reference_map" else name
 
 
-def encode_task(root: Path, task: Task, *, reader: str = "tifffile") -> bytes:
+def encode_task(root: Path, task: Task, *, reader: str = "bigearth") -> bytes:
     """Read one patch's files of one kind and return the store value (safetensors bytes).
 
     Args:
         root: release root.
         task: (kind, name) of the patch.
-        reader: GeoTIFF reader, ``"tifffile"`` or ``"rasterio"`` (identical arrays; tifffile is faster).
+        reader: GeoTIFF reader, ``"bigearth"``, ``"tifffile"`` or ``"rasterio"`` (identical arrays; fastest first).
     """
     kind, name = task
     if kind == "s2":
@@ -81,7 +81,7 @@ def encode_task(root: Path, task: Task, *, reader: str = "tifffile") -> bytes:
     return safetensors_codec.encode(arrays)
 
 
-def _encode_chunk(root: Path, tasks: list[Task], reader: str = "tifffile") -> list[tuple[str, bytes]]:
+def _encode_chunk(root: Path, tasks: list[Task], reader: str = "bigearth") -> list[tuple[str, bytes]]:
     return [(store_key(task), encode_task(root, task, reader=reader)) for task in tasks]
 
 
@@ -121,7 +121,7 @@ def encode(
     chunk_size: int = 32,
     map_size: int | None = None,
     progress: Progress | None = None,
-    reader: str = "tifffile",
+    reader: str = "bigearth",
     scheduler: str | None = None,
 ) -> EncodeSummary:
     """Encode every patch folder of a release root into a store (resumable; the manifest marks completion).
@@ -133,7 +133,8 @@ def encode(
         chunk_size: patches a worker reads per task.
         map_size: LMDB map size in bytes (default 1 TiB of address space).
         progress: called with (done, total) values after each chunk.
-        reader: GeoTIFF reader, ``"tifffile"`` (default) or ``"rasterio"`` (GDAL; identical arrays).
+        reader: GeoTIFF reader, ``"bigearth"`` (default: its strip reader, other files through tifffile),
+            ``"tifffile"`` or ``"rasterio"`` (GDAL); identical arrays.
         scheduler: address of an existing Dask scheduler (``tcp://host:8786``) whose workers read and encode
             chunks (they must see ``root`` at the same path), or ``"local"`` for a local Dask cluster of
             ``workers`` processes; this process stays the single LMDB writer. None: spawned processes.

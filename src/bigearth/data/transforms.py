@@ -19,7 +19,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
 from bigearth.bands import BAND_GSD, IMAGE_SIZE, BandStats, published_stats, sensor
-from bigearth.data.shared import in_worker, shared_empty
+from bigearth.data.shared import in_worker, ring
 from bigearth.errors import ConfigError
 
 RESAMPLING_MODES = ("nearest", "bilinear")
@@ -36,6 +36,50 @@ def group_bands(bands: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     for band in bands:
         groups.setdefault(band_group(band), []).append(band)
     return {name: tuple(members) for name, members in groups.items()}
+
+
+#: One phase of an integer bilinear upsampling: output offset ``k`` in each block of ``factor`` pixels, then
+#: (first source offset, its weight, second source offset, its weight) in the edge-padded source.
+Phase = tuple[int, int, np.float32, int, np.float32]
+
+
+def bilinear_phases(size: int) -> list[Phase]:
+    """The phases of bilinear upsampling from ``size`` to 120 px without aligned corners.
+
+    ``F.interpolate(mode="bilinear", align_corners=False)`` samples output pixel ``i = factor * j + k`` at source
+    position ``j + d`` with ``d = (k + 0.5) / factor - 0.5``, between pixels ``j - 1`` and ``j`` (``d < 0``) or
+    ``j`` and ``j + 1``, clamped to the edges. In a source padded by one edge pixel on each side (index ``j + 1``
+    is pixel ``j``) each phase ``k`` is then two shifted slices and two constant weights.
+
+    Returns:
+        ``(k, first, first weight, second, second weight)`` per phase, the offsets into the padded source.
+    """
+    factor = IMAGE_SIZE // size
+    phases = []
+    for k in range(factor):
+        d = (k + 0.5) / factor - 0.5
+        phases.append(
+            (k, 0, np.float32(-d), 1, np.float32(1 + d)) if d < 0 else (k, 1, np.float32(1 - d), 2, np.float32(d))
+        )
+    return phases
+
+
+def _bilinear_numpy(values: np.ndarray, target: np.ndarray) -> None:
+    """Bilinear upsampling of ``values`` ``(B, s, s)`` into ``target`` ``(B, 120, 120)``: columns, then rows."""
+    count, size = len(values), values.shape[-1]
+    phases, factor = bilinear_phases(size), IMAGE_SIZE // size
+    padded = np.empty((count, size, size + 2), dtype=np.float32)  # one edge column on each side
+    padded[..., 1:-1], padded[..., :1], padded[..., -1:] = values, values[..., :1], values[..., -1:]
+    wide = np.empty((count, size + 2, size, factor), dtype=np.float32)  # 120 px rows, one edge row on each side
+    for k, first, first_weight, second, second_weight in phases:
+        np.multiply(padded[..., first : first + size], first_weight, out=wide[:, 1:-1, :, k])
+        wide[:, 1:-1, :, k] += padded[..., second : second + size] * second_weight
+    wide[:, 0], wide[:, -1] = wide[:, 1], wide[:, -2]
+    wide = wide.reshape(count, size + 2, IMAGE_SIZE)
+    rows = target.reshape(count, size, factor, IMAGE_SIZE)
+    for k, first, first_weight, second, second_weight in phases:
+        np.multiply(wide[:, first : first + size], first_weight, out=rows[:, :, k])
+        rows[:, :, k] += wide[:, second : second + size] * second_weight
 
 
 #: Samples normalised per step on the CPU: one band of 16 samples (0.9 MB of float32) stays in the CPU caches
@@ -93,13 +137,14 @@ class BufferPool:
 class BatchTransform(torch.nn.Module):
     """Resample band groups to 120 px and normalise them per band, stacked in the requested band order.
 
-    On the CPU, nearest resampling runs in numpy, single-threaded whatever ``torch.get_num_threads()`` is: torch's
+    On the CPU, both resamplings run in numpy, single-threaded whatever ``torch.get_num_threads()`` is: torch's
     intra-op threads gain nothing on this memory-bound work and collapse when other processes keep the cores busy
     (a DataLoader's workers, a trainer, other jobs). It converts, scales and offsets one band of 16 samples at a
     time while they sit in the CPU caches (a plain integer-to-float cast into the output, then two in-place passes
-    in cache; numpy's fused cast-and-multiply is slower), normalises 20 m and 60 m bands at native size and copies
-    each widened row ``f`` times into the output. On a GPU the same steps run as torch operations; bilinear uses
-    ``F.interpolate`` per group on either device.
+    in cache; numpy's fused cast-and-multiply is slower) and normalises 20 m and 60 m bands at native size; nearest
+    then copies each widened row ``f`` times into the output, bilinear interpolates columns, then rows, with the
+    weights of ``F.interpolate(mode="bilinear", align_corners=False)`` (:func:`bilinear_phases`). On a
+    GPU the same steps run as torch operations (bilinear: ``F.interpolate`` per group).
 
     Args:
         bands: output band order.
@@ -140,11 +185,13 @@ class BatchTransform(torch.nn.Module):
         if first.device.type != "cpu":
             out = torch.empty(shape, dtype=torch.float32, device=first.device)
             return self._bilinear(groups, out) if self.resample == "bilinear" else self._nearest_torch(groups, out)
-        # in a DataLoader worker the batch goes to shared memory, which it is sent through without another copy
-        out = shared_empty(shape, torch.float32) if in_worker() else torch.from_numpy(self.pool.take(shape))
-        if self.resample == "bilinear":
-            return self._bilinear(groups, out)
-        self._nearest_numpy({name: groups[name].numpy() for name in self.groups}, out.numpy())
+        # in a DataLoader worker the batch goes to a reused shared-memory segment, sent without another copy
+        out = (
+            ring().take({"image": (shape, torch.float32)})["image"]
+            if in_worker()
+            else torch.from_numpy(self.pool.take(shape))
+        )
+        self._resample_numpy({name: groups[name].numpy() for name in self.groups}, out.numpy())
         return out
 
     def _nearest_torch(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
@@ -163,8 +210,8 @@ class BatchTransform(torch.nn.Module):
                 rows.copy_(wide[:, :, None, :].expand_as(rows))
         return out
 
-    def _nearest_numpy(self, groups: Mapping[str, np.ndarray], out: np.ndarray) -> np.ndarray:
-        """Nearest resampling and normalisation of CPU arrays into ``out`` ``(B, C, 120, 120)``, one thread."""
+    def _resample_numpy(self, groups: Mapping[str, np.ndarray], out: np.ndarray) -> np.ndarray:
+        """Resample (nearest or bilinear) and normalise CPU arrays into ``out`` ``(B, C, 120, 120)``, one thread."""
         for start in range(0, len(out), CPU_CHUNK):
             part = slice(start, start + CPU_CHUNK)
             for group, position, channel, scale, offset in self.plan:
@@ -174,12 +221,15 @@ class BatchTransform(torch.nn.Module):
                     target[...] = values
                     target *= scale
                     target += offset
-                else:  # normalise at native size, widen each row, copy it `factor` times
-                    normalised = values * scale
-                    normalised += offset
+                    continue
+                normalised = values * scale  # at native size, then widened
+                normalised += offset
+                if self.resample == "nearest":  # widen each row, copy it `factor` times
                     wide = np.repeat(normalised, IMAGE_SIZE // size, axis=-1)
                     rows = target.reshape(len(target), size, IMAGE_SIZE // size, IMAGE_SIZE)
                     rows[...] = wide[:, :, None, :]
+                else:
+                    _bilinear_numpy(normalised, target)
         return out
 
     def _bilinear(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
