@@ -38,7 +38,15 @@ VQA_TASK = "visual-question-answering"
 VLM_HF_TASK = "image-text-to-text"
 SMALL_VLM_TASK = "small-vision-language-model"
 CLIP_TASK = "image-text-contrastive"
-FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, VLM_HF_TASK, SMALL_VLM_TASK, CLIP_TASK)
+FOLDER_TASKS = (
+    CLASSIFICATION_TASK,
+    FOUNDATION_TASK,
+    SEGMENTATION_TASK,
+    VQA_TASK,
+    VLM_HF_TASK,
+    SMALL_VLM_TASK,
+    CLIP_TASK,
+)
 #: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
 SLIM_KEY = "slim"
 
@@ -161,7 +169,7 @@ class FolderInfo:
 
     @property
     def kind(self) -> str:
-        """The folder kind: ``classifier``, ``ssl-encoder``, ``foundation``, ``segmenter``, ``vqa``, ``hf``, ``vlm-small`` or ``clip``.
+        """The folder kind: classifier, ssl-encoder, foundation, segmenter, vqa, hf, vlm-small or clip.
 
         An SSL encoder is a classifier folder whose head was never trained (its ``config.json`` has ``ssl``).
         """
