@@ -34,7 +34,8 @@ CLASSIFICATION_TASK = "multilabel-classification"
 FOUNDATION_TASK = "cross-sensor-mae"
 SEGMENTATION_TASK = "semantic-segmentation"
 VQA_TASK = "visual-question-answering"
-#: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`): its ``bigearth_vlm.json`` records this task.
+#: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`; no bigearth ``config.json``, so
+#: :func:`describe_folder` never sees it): its ``bigearth_vlm.json`` records this task.
 VLM_HF_TASK = "image-text-to-text"
 FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, VLM_HF_TASK)
 #: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
@@ -165,8 +166,7 @@ class FolderInfo:
         """
         if self.task == CLASSIFICATION_TASK:
             return "ssl-encoder" if "ssl" in self.config else "classifier"
-        kinds = {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa", VLM_HF_TASK: "hf"}
-        return kinds[self.task]
+        return {FOUNDATION_TASK: "foundation", SEGMENTATION_TASK: "segmenter", VQA_TASK: "vqa"}[self.task]
 
 
 def describe_folder(path: Path) -> FolderInfo:
