@@ -20,6 +20,7 @@ from bigearth.text.evaluate import evaluate_file, read_predictions
 from bigearth.text.generate import generate
 from bigearth.text.instruct import TRUE_COLOUR_BANDS, InstructSample
 
+TINY_RECIPE = str(Path(__file__).resolve().parents[1] / "configs" / "vlm" / "hf-tiny.yaml")
 SCORED = ["binary", "mcq", "bounding box"]  # captions need the METEOR JVM (a minute to start): scored elsewhere
 
 
@@ -116,7 +117,7 @@ def test_texts_without_the_needed_types(tiny: Path, texts: Path, mini_store: Pat
     frame = pd.read_parquet(texts)
     binary_only = tmp_path / "binary.parquet"
     frame[frame["type"] == "binary"].to_parquet(binary_only)
-    result = CliRunner().invoke(app, ["vlm", "finetune", "configs/vlm/hf-tiny.yaml", "--model", str(tiny),
+    result = CliRunner().invoke(app, ["vlm", "finetune", TINY_RECIPE, "--model", str(tiny),
                                       "--data", str(mini_store), "--texts", str(binary_only),
                                       "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 1
@@ -136,7 +137,7 @@ def _losses(run: Path) -> list[float]:
 def test_finetune_resume_predict_and_score(tiny: Path, texts: Path, mini_store: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     run = tmp_path / "run"
-    command = ["vlm", "finetune", "configs/vlm/hf-tiny.yaml", "--model", str(tiny), "--data", str(mini_store),
+    command = ["vlm", "finetune", TINY_RECIPE, "--model", str(tiny), "--data", str(mini_store),
                "--texts", str(texts), "--out", str(run), "trainer.max_steps=6", "trainer.log_every_n_steps=1",
                "data.limit=24", "model.checkpoint_every=6", "model.lr=0.01", "scheduler.warmup_steps=1"]  # fmt: skip
     result = runner.invoke(app, command)

@@ -34,7 +34,8 @@ CLASSIFICATION_TASK = "multilabel-classification"
 FOUNDATION_TASK = "cross-sensor-mae"
 SEGMENTATION_TASK = "semantic-segmentation"
 VQA_TASK = "visual-question-answering"
-#: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`): its ``bigearth_vlm.json`` records this task.
+#: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`; no bigearth ``config.json``, so
+#: :func:`describe_folder` never sees it): its ``bigearth_vlm.json`` records this task.
 VLM_HF_TASK = "image-text-to-text"
 SMALL_VLM_TASK = "small-vision-language-model"
 CLIP_TASK = "image-text-contrastive"
@@ -169,7 +170,7 @@ class FolderInfo:
 
     @property
     def kind(self) -> str:
-        """The folder kind: classifier, ssl-encoder, foundation, segmenter, vqa, hf, vlm-small or clip.
+        """The folder kind: classifier, ssl-encoder, foundation, segmenter, vqa, vlm-small or clip.
 
         An SSL encoder is a classifier folder whose head was never trained (its ``config.json`` has ``ssl``).
         """
@@ -179,7 +180,6 @@ class FolderInfo:
             FOUNDATION_TASK: "foundation",
             SEGMENTATION_TASK: "segmenter",
             VQA_TASK: "vqa",
-            VLM_HF_TASK: "hf",
             SMALL_VLM_TASK: "vlm-small",
             CLIP_TASK: "clip",
         }

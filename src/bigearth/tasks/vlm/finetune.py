@@ -3,7 +3,8 @@
 Lightning runs the loop (not the transformers ``Trainer``): the run folder, resuming, the CSV log, atomic
 checkpoints, SIGTERM handling and the optimiser with warm-up + cosine schedule are bigearth's, as for every other
 task (:mod:`bigearth.tasks.run`, :mod:`bigearth.tasks.trainer`, :class:`~bigearth.tasks.module.TaskModule`).
-LoRA comes from peft (``model.lora: true``, the default; ``false`` fine-tunes every weight); its checkpoints keep
+LoRA comes from peft (``model.lora: true``, the default; ``false`` fine-tunes every weight; on CUDA the frozen
+weights are held in bf16, the adapters and fully fine-tuned weights in float32); its checkpoints keep
 the trainable weights only (the adapters: megabytes for a 7 B model), and a resumed run loads the base checkpoint
 again and then them. Precision: the recipe's ``trainer.precision``, else ``bf16-mixed`` where CUDA exists and
 ``32-true`` on CPU.
@@ -204,7 +205,8 @@ def finetune(recipe: FinetuneRecipe, *, out: Path | None = None) -> RunFolder:
     run, resume = prepare_run(recipe, out, parse=parse_finetune_recipe)
     L.seed_everything(recipe.seed_everything, workers=True, verbose=False)
     cuda = torch.cuda.is_available()
-    model, processor = load_hf_checkpoint(checkpoint, dtype=torch.bfloat16 if cuda and not recipe.model.lora else None)
+    # LoRA on CUDA: frozen bf16 weights, float32 adapters (peft's default); full fine-tuning: float32 weights
+    model, processor = load_hf_checkpoint(checkpoint, dtype=torch.bfloat16 if cuda and recipe.model.lora else None)
     module = FinetuneModule(trainable_network(model, recipe.model), recipe)
     collate = TrainingCollate(processor, recipe.model.box_style)
     loader = _loader(train_set, recipe.data, collate, shuffle=True)
