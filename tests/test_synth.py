@@ -1,4 +1,4 @@
-"""The mini-reBEN: official layout and file properties, metadata, splits, determinism, coverage and signal."""
+"""The mini-reBEN: layout and file properties, metadata, splits, repeated acquisitions, determinism and signal."""
 
 import json
 from pathlib import Path
@@ -28,7 +28,9 @@ from bigearth.data.layout import (
 from bigearth.data.metadata import read_metadata
 from bigearth.data.synth import (
     MARKER_FILE,
+    MAX_REGIONS,
     MIN_REGION_FRACTION,
+    PatchArrays,
     is_mini_reben,
     plan,
     reference_map,
@@ -40,6 +42,9 @@ from bigearth.errors import BigEarthError, ConfigError
 from bigearth.nomenclature import CLASSES_TABLE, IGNORE_INDEX, NUM_CLASSES, clc_to_index, labels_from_codes
 
 PATCHES = 80
+ACQUISITIONS = [acquisition for tile in TILES for acquisition in tile.acquisitions]
+#: S2 product (tile folder) -> its acquisition.
+BY_PRODUCT = {acquisition.product: acquisition for acquisition in ACQUISITIONS}
 SEED = 3
 
 #: Rough (lat_min, lat_max, lon_min, lon_max) of each reBEN country, to check that tiles are where they claim.
@@ -80,7 +85,8 @@ def test_layout_counts(release: tuple[Path, pd.DataFrame]) -> None:
     assert frame["patch_id"].is_unique
     assert frame["s1_name"].is_unique
     tiles = sorted(p.name for p in (root / S2_DIR).iterdir())
-    assert tiles == sorted(tile.product for tile in TILES)
+    assert set(tiles) <= {acquisition.product for acquisition in ACQUISITIONS}
+    assert len(tiles) > len(TILES)  # several dates per tile
     assert sum(1 for _ in (root / S2_DIR).glob("*/*")) == PATCHES
     assert sum(1 for _ in (root / S1_DIR).glob("*/*")) == PATCHES
     assert len(list((root / S2_DIR).glob("*/*/*.tif"))) == PATCHES * len(S2_BANDS)
@@ -146,13 +152,12 @@ def test_metadata_schema_names_and_split(release: tuple[Path, pd.DataFrame]) -> 
     metadata = read_metadata(root, include_snow_cloud=True)
     assert sorted(metadata["patch_id"]) == sorted(frame["patch_id"])
     countries = {tile.mgrs: tile.country for tile in TILES}
-    scenes = {tile.mgrs: tile.s1_scene for tile in TILES}
     for row in metadata.to_dict("records"):
         s2 = parse_s2_name(row["patch_id"])
         s1 = parse_s1_name(row["s1_name"])
         assert "_N9999_" in row["patch_id"]
         assert (s1.mgrs_tile, s1.x, s1.y) == (s2.mgrs_tile, s2.x, s2.y)
-        assert s1.scene == scenes[s2.mgrs_tile]
+        assert s1.scene == BY_PRODUCT[s2.tile].s1_scene
         assert abs((s1.sensing_time - s2.sensing_time).days) <= 3
         assert row["s2v1_name"] == s2.s2v1_name
         assert row["country"] == countries[s2.mgrs_tile]
@@ -160,7 +165,7 @@ def test_metadata_schema_names_and_split(release: tuple[Path, pd.DataFrame]) -> 
         labels = list(row["labels"])
         assert labels == labels_from_codes(read_reference_map(root, row["patch_id"]))
         assert labels == sorted(labels)
-        assert 1 <= len(labels) <= 5
+        assert 1 <= len(labels) <= MAX_REGIONS
 
 
 def test_reference_maps_are_coherent_regions(release: tuple[Path, pd.DataFrame]) -> None:
@@ -199,15 +204,14 @@ def test_flagged_patches_only_in_second_file(release: tuple[Path, pd.DataFrame])
 def test_flags_are_plausible(plan_300: pd.DataFrame) -> None:
     flagged = plan_300["contains_seasonal_snow"] | plan_300["contains_cloud_or_shadow"]
     assert 0.05 <= flagged.mean() <= 0.12
-    seasons = {tile.mgrs: tile.season for tile in TILES}
-    snowy = plan_300.loc[plan_300["contains_seasonal_snow"], "tile"].map(seasons)
-    assert set(snowy) <= {"winter", "autumn"}
+    snowy = plan_300.loc[plan_300["contains_seasonal_snow"], "patch_id"]
+    assert {BY_PRODUCT[parse_s2_name(name).tile].season for name in snowy} <= {"winter", "autumn"}
     assert plan_300["contains_cloud_or_shadow"].any()
 
 
 def test_splits_follow_the_rule_and_all_get_patches(plan_300: pd.DataFrame) -> None:
     np.testing.assert_array_equal(plan_300["split"], geographic_split(plan_300["x"], plan_300["y"]))
-    assert not plan_300.duplicated(["tile", "x", "y"]).any()
+    assert not plan_300.duplicated(["tile", "x", "y", "s2v1_name"]).any()
     assert plan_300["x"].between(0, 90).all()
     assert plan_300["y"].between(0, 90).all()
     for _, tile in plan_300.groupby("tile"):
@@ -226,12 +230,85 @@ def test_every_class_in_every_clean_split(seed: int) -> None:
 
 def test_tiles_are_real_places() -> None:
     assert len({tile.mgrs for tile in TILES}) == len(TILES) >= 6
-    assert {tile.season for tile in TILES} == {"spring", "summer", "autumn", "winter"}
+    assert {acquisition.season for acquisition in ACQUISITIONS} == {"spring", "summer", "autumn", "winter"}
     for tile in TILES:
         lat, lon = patch_latlon(tile.mgrs, 45, 45)
         lat_min, lat_max, lon_min, lon_max = COUNTRY_BOXES[tile.country]
         assert lat_min - 0.5 < float(lat) < lat_max + 0.5, tile.mgrs
         assert lon_min - 0.8 < float(lon) < lon_max + 0.8, tile.mgrs
+
+
+@pytest.mark.parametrize("patches", [1, 7, 13, 300])
+def test_patch_count_is_the_number_of_acquisitions(patches: int) -> None:
+    frame = plan(patches, seed=2)
+    assert len(frame) == patches
+    assert frame["patch_id"].is_unique
+
+
+def test_locations_are_imaged_on_their_tile_dates(plan_300: pd.DataFrame) -> None:
+    names = [parse_s2_name(name) for name in plan_300["patch_id"]]
+    dates: dict[tuple[str, int, int], list[str]] = {}
+    for name in names:
+        dates.setdefault((name.mgrs_tile, name.x, name.y), []).append(name.tile)
+    products = {tile.mgrs: {a.product for a in tile.acquisitions} for tile in TILES}
+    counts = {mgrs: [] for mgrs in products}
+    for (mgrs, _, _), seen in dates.items():
+        assert len(set(seen)) == len(seen)  # one acquisition per date
+        assert set(seen) <= products[mgrs]
+        counts[mgrs].append(len(seen))
+    for tile in TILES:  # as in reBEN, every location but a few (here fewer than the dates) is on all dates
+        assert sum(n < len(tile.acquisitions) for n in counts[tile.mgrs]) < len(tile.acquisitions), tile.mgrs
+    repeated = np.mean([len(seen) >= 2 for seen in dates.values()])
+    assert 0.4 < repeated < 0.8  # reBEN: 139,499 of 233,966 locations (0.60) on 2 to 4 dates
+    assert max(len(seen) for seen in dates.values()) == 4
+    for _, place in plan_300.groupby(["tile", "x", "y"]):
+        assert place["split"].nunique() == place["location"].nunique() == place["country"].nunique() == 1
+        assert len({tuple(labels) for labels in place["labels"]}) == 1
+        assert place["s1_name"].is_unique
+
+
+def test_acquisitions_of_a_place_share_its_map_and_change_with_the_season(plan_300: pd.DataFrame) -> None:
+    seasons = plan_300["patch_id"].map(lambda name: BY_PRODUCT[parse_s2_name(name).tile].season)
+    belgium = plan_300[(plan_300["tile"] == "31UER") & ~plan_300["contains_cloud_or_shadow"]]
+    place = belgium.groupby("location").filter(lambda rows: len(rows) == 4)["location"].iloc[0]
+    rows = belgium[belgium["location"] == place]
+    arrays = {seasons[i]: render_patch(row, 0) for i, row in rows.iterrows()}
+    assert set(arrays) == {"spring", "summer", "autumn", "winter"}
+    for season in arrays:
+        np.testing.assert_array_equal(arrays[season].reference_map, arrays["summer"].reference_map)
+    summer, winter = arrays["summer"].s2["B08"].astype(float), arrays["winter"].s2["B08"].astype(float)
+    vegetated = np.isin(clc_to_index(arrays["summer"].reference_map), [2, 3, 4, 5, 6, 8, 9, 10])
+    assert vegetated.mean() > 0.2
+    assert summer[vegetated].mean() > winter[vegetated].mean()  # vegetation is greener in summer
+    other = render_patch(belgium[belgium["location"] != place].iloc[0], 0).s2["B08"].astype(float)
+    # the same place on two dates looks alike; two places do not
+    assert np.corrcoef(summer.ravel(), winter.ravel())[0, 1] > np.corrcoef(summer.ravel(), other.ravel())[0, 1] + 0.2
+
+
+def _ndvi(arrays: PatchArrays, classes: list[str]) -> float:
+    """Mean NDVI of a patch's pixels of the given classes (B08 and B04, both 10 m)."""
+    mask = np.isin(clc_to_index(arrays.reference_map), [CLASSES_TABLE.index(name) for name in classes])
+    nir, red = arrays.s2["B08"][mask].astype(float), arrays.s2["B04"][mask].astype(float)
+    return float(np.mean((nir - red) / (nir + red)))
+
+
+def test_phenology_follows_the_climate() -> None:
+    frame = plan(240, seed=5)
+    seasons = frame["patch_id"].map(lambda name: BY_PRODUCT[parse_s2_name(name).tile].season)
+    grass = ["Pastures", "Natural grassland and sparsely vegetated areas", "Broad-leaved forest", "Mixed forest",
+             "Transitional woodland, shrub"]  # fmt: skip
+    has_grass = frame["labels"].map(lambda labels: bool(set(labels) & set(grass)))
+    clean = ~(frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"])
+    # Mediterranean Portugal: greener in May than in the dry August; subarctic Finland: greener in May than November
+    for mgrs, green, brown in (("29SNC", "spring", "summer"), ("35VNK", "spring", "autumn")):
+        rows = frame[(frame["tile"] == mgrs) & has_grass & clean]
+        pairs = 0
+        for _, place in rows.groupby("location"):
+            by_season = {seasons[i]: render_patch(row, 5) for i, row in place.iterrows()}
+            if green in by_season and brown in by_season:
+                assert _ndvi(by_season[green], grass) > _ndvi(by_season[brown], grass) + 0.05, mgrs
+                pairs += 1
+        assert pairs >= 2, mgrs
 
 
 def test_geography_carries_land_cover() -> None:
@@ -266,8 +343,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
             assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
     other = plan(40, seed=12)
     assert list(other["patch_id"]) != list(first["patch_id"])
-    row = first.iloc[0].to_dict()
-    assert not np.array_equal(render_patch(row, 11).s2["B02"], render_patch(row, 12).s2["B02"])
+    assert not np.array_equal(render_patch(first.iloc[0], 11).s2["B02"], render_patch(other.iloc[0], 12).s2["B02"])
 
 
 def test_render_patch_is_pure(plan_300: pd.DataFrame) -> None:
@@ -305,35 +381,48 @@ def _features(s2: dict[str, np.ndarray], s1: dict[str, np.ndarray]) -> np.ndarra
     return np.concatenate([np.log(np.stack(bands)), np.stack([s1[band] for band in S1_BANDS]) / 10])
 
 
-def test_signal_is_learnable_from_regions_but_not_from_single_pixels(plan_300: pd.DataFrame) -> None:
+def test_signal_is_learnable_in_context_and_appearance_varies_with_the_acquisition(plan_300: pd.DataFrame) -> None:
+    """Region averages of the training split classify the other splits' regions of the same acquisition (nearest
+    centroid among the classes seen there); centroids pooled over all acquisitions do worse (phenology, moisture,
+    light and haze move a class's look), and single pixels do worse still (texture and noise)."""
     rng = np.random.default_rng(0)
-    regions: dict[str, list[tuple[np.ndarray, np.ndarray, int]]] = {"train": [], "other": []}
+    regions: dict[str, list[tuple[np.ndarray, np.ndarray, int, str]]] = {"train": [], "other": []}
     for row in _clean(plan_300).iloc[:200].to_dict("records"):
         arrays = render_patch(row, 0)
         features = _features(arrays.s2, arrays.s1)
         indices = clc_to_index(arrays.reference_map)
         part = "train" if row["split"] == "train" else "other"
+        product = parse_s2_name(row["patch_id"]).tile
         for klass in np.unique(indices[indices != IGNORE_INDEX]):
             pixels = features[:, indices == klass]
             sample = pixels[:, rng.choice(pixels.shape[1], 10, replace=False)].T
-            regions[part].append((pixels.mean(axis=1), sample, int(klass)))
-    train_means = np.stack([m for m, _, _ in regions["train"]])
-    train_labels = np.array([k for _, _, k in regions["train"]])
-    assert set(train_labels) == set(range(NUM_CLASSES))
-    centroids = np.stack([train_means[train_labels == k].mean(axis=0) for k in range(NUM_CLASSES)])
+            regions[part].append((pixels.mean(axis=1), sample, int(klass), product))
+    assert {k for _, _, k, _ in regions["train"]} == set(range(NUM_CLASSES))
+    grouped: dict[tuple[str, int], list[np.ndarray]] = {}
+    pooled: dict[int, list[np.ndarray]] = {}
+    for mean, _, klass, product in regions["train"]:
+        grouped.setdefault((product, klass), []).append(mean)
+        pooled.setdefault(klass, []).append(mean)
+    in_context = {key: np.mean(means, axis=0) for key, means in grouped.items()}
+    overall = {klass: np.mean(means, axis=0) for klass, means in pooled.items()}
+    hits: dict[str, list[bool]] = {"context": [], "pooled": [], "pixels": []}
+    for mean, sample, klass, product in regions["other"]:
+        candidates = [c for (p, c) in in_context if p == product]
+        if klass not in candidates or len(candidates) < 2:
+            continue
 
-    def accuracy(features: np.ndarray, labels: np.ndarray) -> float:
-        distances = ((features[:, None, :] - centroids[None]) ** 2).sum(axis=-1)
-        return float((distances.argmin(axis=1) == labels).mean())
+        def nearest(x: np.ndarray, centroids: list[np.ndarray], candidates: list[int] = candidates) -> int:
+            return candidates[int(np.argmin([((x - centroid) ** 2).sum() for centroid in centroids]))]
 
-    region_accuracy = accuracy(
-        np.stack([m for m, _, _ in regions["other"]]), np.array([k for _, _, k in regions["other"]])
-    )
-    pixel_accuracy = accuracy(
-        np.concatenate([s for _, s, _ in regions["other"]]), np.repeat([k for _, _, k in regions["other"]], 10)
-    )
-    assert region_accuracy > 0.9
-    assert pixel_accuracy < region_accuracy - 0.15
+        local = [in_context[product, c] for c in candidates]
+        hits["context"].append(nearest(mean, local) == klass)
+        hits["pooled"].append(nearest(mean, [overall[c] for c in candidates]) == klass)
+        hits["pixels"] += [nearest(pixel, local) == klass for pixel in sample]
+    accuracy = {name: float(np.mean(values)) for name, values in hits.items()}
+    assert len(hits["context"]) > 100
+    assert accuracy["context"] > 0.75
+    assert accuracy["pooled"] < accuracy["context"] - 0.05
+    assert accuracy["pixels"] < accuracy["context"] - 0.15
 
 
 def test_rewrites_a_previous_mini_reben(tmp_path: Path) -> None:
