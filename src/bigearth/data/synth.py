@@ -10,21 +10,26 @@ the second metadata file, as in reBEN.
 How the data is made:
 
 * **Geography.** Patches lie on eight real Sentinel-2 tiles in reBEN countries
-  (:data:`bigearth.data.synth_signatures.TILES`), each with a land-cover mix of CLC codes that drifts across
-  the tile from one side to the other, so that position carries information about land cover.
+  (:data:`bigearth.data.synth_signatures.TILES`), each in its Köppen-Geiger climate zone and with a land-cover
+  mix of CLC codes that drifts across the tile from one side to the other.
 * **Repeated acquisitions.** As in reBEN, a location (tile and grid position x, y) is imaged on each of its
   tile's dates: the tile's real L2A products (1 to 4, in different seasons), each with its real S1 partner
-  scene. All acquisitions of a location share its reference map, labels and split; their pixels share the
-  ground texture and change with the season (illumination, greenness of vegetation, snow) and the day
-  (noise, speckle, clouds).
-* **Reference maps.** A patch is a few (1-5) warped Voronoi regions, each at least
-  :data:`MIN_REGION_FRACTION` of the patch and one CLC code; a few patches have a road (122) or an area outside
-  the CLC polygons (999) that is unlabelled. Every class has a floor probability on every tile, and
+  scene. All acquisitions of a location share its reference map, labels and split; their pixels share what
+  belongs to the place and change with the date (see :func:`render_patch`).
+* **Labels.** A location's label set is drawn from the real label sets of its country
+  (:mod:`bigearth.data.synth_labels`: the joint distribution of reBEN's metadata, so the number of classes per
+  patch and their co-occurrence are the release's), tilted towards the land cover of its side of the tile.
   :func:`plan` makes sure that every class occurs in every split of the clean metadata.
-* **Pixels.** Each region shows its class's signature (:mod:`bigearth.data.synth_signatures`) times a season
-  and illumination factor and a per-region jitter, with class-specific texture, per-pixel noise and S1 speckle:
-  single pixels of similar classes are ambiguous, region averages are not. 20 m and 60 m bands are block means
-  of the 10 m field. Snowy or cloudy patches get snow or a cloud with its shadow over part of the patch.
+* **Reference maps.** One warped Voronoi region per class of the set (plus a few repeating one), each at least
+  :data:`MIN_REGION_FRACTION` of the patch and one CLC code; a few patches have a road (122) or an area outside
+  the CLC polygons (999) that is unlabelled.
+* **Pixels.** Each region shows its class's signature (:mod:`bigearth.data.synth_signatures`), changed by the
+  class's phenology in the tile's climate on the acquisition's day (senescence, bare soil between crops), soil
+  moisture, illumination and relief shading, haze, and S1 incidence, wind on water, frozen ground and speckle;
+  with class textures at 10-60 m (tree crowns, buildings, orchard rows, field parcels and their edges) and
+  per-pixel noise: a class looks different in every season and climate, so that invariances must be learned.
+  20 m and 60 m bands are block means of the 10 m field. Snowy or cloudy patches get snow or a cloud with its
+  shadow over part of the patch.
 
 Everything is a pure function of ``(patches, seed)``: each location and each patch draws from its own
 ``numpy.random.Generator`` seeded by ``(seed, location or patch index, stream)``, and the same seed writes the
@@ -45,7 +50,7 @@ from scipy import ndimage
 from bigearth.atomic import atomic_write_json
 from bigearth.data import synth_signatures as signatures
 from bigearth.bands import IMAGE_SIZE, S1_BANDS, S2_BANDS, native_size
-from bigearth.data.geo import GRID_SIZE, geographic_split, patch_origin, utm_epsg
+from bigearth.data.geo import GRID_SIZE, geographic_split, patch_latlon, patch_origin, utm_epsg
 from bigearth.data.geotiff import write_band
 from bigearth.data.layout import (
     METADATA_FILE,
@@ -61,7 +66,8 @@ from bigearth.data.layout import (
     s2_band_path,
 )
 from bigearth.data.metadata import write_metadata
-from bigearth.data.synth_signatures import TILES, Acquisition, SynthTile
+from bigearth.data.synth_labels import draw_label_set
+from bigearth.data.synth_signatures import CLIMATES, TILES, Acquisition, Climate, SynthTile
 from bigearth.errors import BigEarthError, ConfigError
 from bigearth.nomenclature import CLASS_CODES, CLASSES_TABLE, NUM_CLASSES, clc_to_index, labels_from_codes
 
@@ -73,20 +79,32 @@ VERSION = 1
 
 #: Smallest region of a reference map, as a fraction of the patch (so one-pixel labels are rare).
 MIN_REGION_FRACTION = 0.03
-MAX_REGIONS = 5
-#: Probability of each class on every tile, whatever the tile's mix.
+#: Most regions of a reference map: one per class of the label set, plus a few that repeat one of its classes.
+MAX_REGIONS = 12
+EXTRA_REGIONS = 1.0  # mean number (Poisson) of regions repeating a class
+#: Probability of each class on every tile, whatever the tile's mix (the tilt of the label sets; see plan).
 FLOOR_PROBABILITY = 0.01
 #: Probability that a patch has an unlabelled road (122) or an area outside the CLC polygons (999).
 UNLABELLED_PROBABILITY = 0.08
 
-# Noise model (relative to the reflectance, or dB for S1): see render_patch.
-REGION_JITTER = 0.03
-ILLUMINATION_JITTER = 0.03
+# Appearance model (relative to the reflectance, or dB for S1): see render_patch.
+PLACE_JITTER = 0.06  # per region and band, the same on every date (density, species, soil of the place)
+REGION_JITTER = 0.03  # per region and band, new on every date
+ILLUMINATION_JITTER = 0.04  # residual of the L2A correction, per acquisition
+SHADING = 0.03  # relief shading per unit slope and unit cotangent of the sun elevation (capped at MAX_SHADING)
+MAX_SHADING = 0.25
+HAZE = 0.008  # mean haze reflectance at 490 nm (exponential; capped at MAX_HAZE), thinner at longer wavelengths
+MAX_HAZE = 0.04
 PIXEL_NOISE = 0.12
 BAND_NOISE = 0.06
+PARCELS = 25  # field parcels per patch (about 24 x 24 px = 240 x 240 m each)
 S1_REGION_JITTER_DB = 0.4
 S1_TEXTURE_DB = 8.0
-S1_LOOKS = 4.4  # equivalent number of looks of GRD-H IW speckle
+S1_MOISTURE_DB = 5.0  # backscatter gain of wet bare soil (less under vegetation)
+S1_VOLUME_DB = 3.0  # VH gain of green vegetation (volume scattering)
+S1_WIND_DB = 12.0  # most backscatter gain of wind-roughened water
+S1_FROZEN_DB = 2.5  # backscatter loss of frozen ground
+S1_LOOKS = (3.5, 5.0)  # equivalent number of looks of GRD-H IW speckle, per acquisition
 
 _TILE_BY_MGRS: dict[str, SynthTile] = {tile.mgrs: tile for tile in TILES}
 _ACQUISITION_BY_PRODUCT: dict[str, Acquisition] = {a.product: a for tile in TILES for a in tile.acquisitions}
@@ -99,7 +117,13 @@ _S1_TABLE = np.array([[s.vv, s.vh] for s in _SIGNATURES], dtype=np.float32)
 _TEXTURE_OF = np.array([signatures.TEXTURES.index(s.texture) for s in _SIGNATURES])
 _ROUGHNESS = np.array([s.roughness for s in _SIGNATURES], dtype=np.float32)
 _VEGETATION = np.array([s.vegetation for s in _SIGNATURES], dtype=np.float32)
-_SEASONAL = np.array([band in signatures.SEASONAL_BANDS for band in S2_BANDS])
+_PHENOLOGY_OF = np.array([signatures.PHENOLOGIES.index(s.phenology) for s in _SIGNATURES])
+_CROP = np.array([s.phenology == "crop" for s in _SIGNATURES])
+_WATER = np.array([s.phenology == "none" and s.s2["B08"] < 500 for s in _SIGNATURES])
+_SENESCENT = np.array([signatures.SENESCENT[band] for band in S2_BANDS], dtype=np.float32)
+_SOIL = np.array([signatures.SOIL[band] for band in S2_BANDS], dtype=np.float32)
+_WET_SOIL = np.array([signatures.SOIL_WETNESS_DARKENING[band] for band in S2_BANDS], dtype=np.float32)
+_HAZE_SHAPE = np.array([(signatures.WAVELENGTHS[band] / 490) ** -1.5 for band in S2_BANDS], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -117,7 +141,7 @@ class PatchArrays:
     reference_map: np.ndarray
 
 
-def land_cover_mix(tile: SynthTile, x: int, y: int) -> np.ndarray:
+def land_cover_mix(tile: SynthTile, x: float, y: float) -> np.ndarray:
     """Return the class probabilities (table order) of patch (x, y) of a tile.
 
     The tile's two mixes are interpolated along its direction; every class keeps :data:`FLOOR_PROBABILITY`.
@@ -156,35 +180,34 @@ def _smooth_field(rng: np.random.Generator, cells: int) -> np.ndarray:
     return _normalised(ndimage.zoom(rng.standard_normal((cells, cells)), IMAGE_SIZE / cells, order=3, mode="mirror"))
 
 
-def region_geometry(tile: SynthTile, rng: np.random.Generator) -> tuple[np.ndarray, int | None]:
-    """Draw the regions of a patch: warped Voronoi cells, each at least :data:`MIN_REGION_FRACTION` of it.
+def region_geometry(count: int, rng: np.random.Generator) -> tuple[np.ndarray, int | None]:
+    """Draw the regions of a patch: ``count`` warped Voronoi cells, each at least :data:`MIN_REGION_FRACTION`.
+
+    Cells smaller than that grow (their seed distance shrinks step by step) until all are large enough.
 
     Args:
-        tile: the patch's tile (sets the mean region count).
-        rng: the patch's geometry generator.
+        count: number of regions (1 to :data:`MAX_REGIONS`).
+        rng: the location's geometry generator.
 
     Returns:
-        A ``(120, 120)`` uint8 map of region indices ``0..n-1`` (index ``n`` marks unlabelled pixels if any)
-        and the CLC code of those unlabelled pixels (122 or 999), or None.
+        A ``(120, 120)`` uint8 map of region indices ``0..count-1`` (index ``count`` marks unlabelled pixels if
+        any) and the CLC code of those unlabelled pixels (122 or 999), or None.
     """
-    count = 1 + min(MAX_REGIONS - 1, int(rng.poisson(tile.regions)))
     seeds = rng.uniform(0, IMAGE_SIZE, (count, 2))
     offsets = rng.uniform(-10, 10, count)
     rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] + 0.5
     rows = rows + 10 * _smooth_field(rng, 6)
     cols = cols + 10 * _smooth_field(rng, 6)
     distance = np.hypot(rows - seeds[:, 0, None, None], cols - seeds[:, 1, None, None]) + offsets[:, None, None]
-    alive = np.ones(count, dtype=bool)
     minimum = MIN_REGION_FRACTION * IMAGE_SIZE**2
-    while True:  # drop the smallest too-small cell until all are large enough (ends with one cell at worst)
-        regions = np.where(alive[:, None, None], distance, np.inf).argmin(axis=0)
-        areas = np.bincount(regions.ravel(), minlength=count)
-        small = np.flatnonzero(alive & (areas < minimum))
-        if small.size == 0:
+    regions = distance.argmin(axis=0)
+    for _ in range(400):  # a few steps at most in practice; 400 steps of 1 px cover the patch's diagonal
+        small = np.bincount(regions.ravel(), minlength=count) < minimum
+        if not small.any():
             break
-        alive[small[np.argmin(areas[small])]] = False
-    regions = (np.cumsum(alive) - 1)[regions].astype(np.uint8)
-    kept = int(alive.sum())
+        distance[small] -= 1.0
+        regions = distance.argmin(axis=0)
+    regions = regions.astype(np.uint8)
     if rng.random() >= UNLABELLED_PROBABILITY:
         return regions, None
     if rng.random() < 0.6:  # a road or railway line crossing the patch
@@ -195,10 +218,10 @@ def region_geometry(tile: SynthTile, rng: np.random.Generator) -> tuple[np.ndarr
         code, fraction = 999, rng.uniform(0.03, 0.15)
         field = _smooth_field(rng, 4)
         mask = field > np.quantile(field, 1 - fraction)
-    remaining = np.bincount(regions[~mask], minlength=kept)
+    remaining = np.bincount(regions[~mask], minlength=count)
     if remaining.min() < minimum * 2 / 3:  # never let the overlay swallow a labelled region
         return regions, None
-    regions[mask] = kept
+    regions[mask] = count
     return regions, code
 
 
@@ -211,7 +234,7 @@ def reference_map(row: Mapping[str, Any], seed: int) -> np.ndarray:
         row: the patch's row of :func:`plan` (uses ``tile``, ``location`` and ``region_codes``).
         seed: the seed given to :func:`plan`.
     """
-    regions, overlay = region_geometry(_TILE_BY_MGRS[row["tile"]], _rng(seed, 1, int(row["location"]), 0))
+    regions, overlay = region_geometry(len(row["region_codes"]), _rng(seed, 1, int(row["location"]), 0))
     return _burn([int(code) for code in row["region_codes"]], overlay, regions)
 
 
@@ -250,9 +273,21 @@ def _dates(locations: int, dates: int, patches: int, rng: np.random.Generator) -
     return kept
 
 
-def _draw_classes(probabilities: np.ndarray, count: int, rng: np.random.Generator) -> list[int]:
-    """Draw ``count`` distinct classes with the given probabilities."""
-    return [int(c) for c in rng.choice(NUM_CLASSES, size=count, replace=False, p=probabilities)]
+def _draw_regions(tile: SynthTile, tilt: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """Draw the class of each region of a location: a real label set of its country, plus a few repeats.
+
+    Args:
+        tile: the location's tile.
+        tilt: ``(19,)`` the location's land-cover mix over the tile's average (see :func:`draw_label_set`).
+        rng: the location's label generator.
+
+    Returns:
+        One class index (table order) per region: every class of the set once (in random order), then
+        Poisson(:data:`EXTRA_REGIONS`) regions repeating classes of the set, :data:`MAX_REGIONS` at most.
+    """
+    classes = draw_label_set(tile.country, tilt, rng)[:MAX_REGIONS]
+    extra = min(MAX_REGIONS - len(classes), int(rng.poisson(EXTRA_REGIONS)))
+    return [int(c) for c in rng.permutation(classes)] + [int(c) for c in rng.choice(classes, extra)]
 
 
 def _cover_all_classes(frame: pd.DataFrame, clean: np.ndarray, mixes: np.ndarray, seed: int) -> None:
@@ -350,12 +385,11 @@ def plan(patches: int = DEFAULT_PATCHES, seed: int = 0) -> pd.DataFrame:
     mixes = np.stack(
         [land_cover_mix(_TILE_BY_MGRS[t], x, y) for t, x, y in zip(sites.tile, sites.x, sites.y, strict=True)]
     )
+    average = {tile.mgrs: land_cover_mix(tile, GRID_SIZE / 2, GRID_SIZE / 2) for tile in TILES}
     region_classes, region_codes = [], []
     for i, mgrs in enumerate(sites["tile"]):
-        tile = _TILE_BY_MGRS[mgrs]
-        regions, overlay = region_geometry(tile, _rng(seed, 1, i, 0))
-        rng = _rng(seed, 1, i, 2)
-        classes = _draw_classes(mixes[i], int(regions.max()) + (0 if overlay else 1), rng)
+        tile, rng = _TILE_BY_MGRS[mgrs], _rng(seed, 1, i, 2)
+        classes = _draw_regions(tile, mixes[i] / average[mgrs], rng)
         region_classes.append(classes)
         region_codes.append([_class_code(tile, c, rng) for c in classes])
     sites["region_classes"] = region_classes
@@ -370,10 +404,26 @@ def plan(patches: int = DEFAULT_PATCHES, seed: int = 0) -> pd.DataFrame:
     return frame[[*METADATA_SCHEMA.names, "tile", "x", "y", "index", "location", "region_codes"]]
 
 
-def _textures(rng: np.random.Generator) -> np.ndarray:
-    """Return one zero-mean unit-variance field per texture kind, ``(len(TEXTURES), 120, 120)`` float32."""
+def _parcels(rng: np.random.Generator) -> np.ndarray:
+    """Return a ``(120, 120)`` map of :data:`PARCELS` field parcels (indices; warped Voronoi cells)."""
+    seeds = rng.uniform(0, IMAGE_SIZE, (PARCELS, 2))
+    rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] + 0.5
+    rows, cols = rows + 3 * _smooth_field(rng, 8), cols + 3 * _smooth_field(rng, 8)
+    return np.hypot(rows - seeds[:, 0, None, None], cols - seeds[:, 1, None, None]).argmin(axis=0)
+
+
+def _textures(rng: np.random.Generator, parcels: np.ndarray) -> np.ndarray:
+    """Return one zero-mean unit-variance field per texture kind, ``(len(TEXTURES), 120, 120)`` float32.
+
+    Scales of 1-6 pixels (10-60 m): tree crowns and buildings (``grain``, ``dots``), rows of orchards and
+    vineyards (``stripes``, 40-70 m), lots (``blocks``, 120 m), and field parcels with their boundaries
+    (``parcels``: one brightness per parcel, dark 10 m hedges and tracks between them).
+    """
     rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32)
     angle, period, phase = rng.uniform(0, np.pi), rng.uniform(4, 7), rng.uniform(0, 2 * np.pi)
+    edges = np.zeros(parcels.shape, dtype=bool)
+    edges[:-1] |= parcels[:-1] != parcels[1:]
+    edges[:, :-1] |= parcels[:, :-1] != parcels[:, 1:]
     fields = {
         "smooth": _smooth_field(rng, 12),
         "grain": _normalised(ndimage.gaussian_filter(rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE)), 0.8)),
@@ -381,6 +431,7 @@ def _textures(rng: np.random.Generator) -> np.ndarray:
         "blocks": np.kron(rng.standard_normal((10, 10)), np.ones((12, 12))),
         # dark crowns of scattered trees or shrubs
         "dots": -_normalised(ndimage.gaussian_filter(rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE)), 1.2) > 0.25),
+        "parcels": _normalised(rng.standard_normal(PARCELS)[parcels] - 2.5 * edges),
     }
     return np.stack([fields[kind] for kind in signatures.TEXTURES]).astype(np.float32)
 
@@ -397,16 +448,54 @@ def _spectrum(values: dict[str, float]) -> np.ndarray:
     return np.array([values[band] for band in S2_BANDS], dtype=np.float32)[:, None, None]
 
 
+def _season_curve(day: float | np.ndarray, peak: float | np.ndarray, half_width: float) -> np.ndarray:
+    """Return a smooth 0..1 bump of the day of the year: 1 at ``peak``, 0 from ``half_width`` days away."""
+    distance = np.abs((np.asarray(day) - peak + 182.5) % 365 - 182.5)
+    return np.where(distance < half_width, 0.5 + 0.5 * np.cos(np.pi * distance / half_width), 0.0)
+
+
+def _greenness(climate: Climate, day: int) -> np.ndarray:
+    """Return the greenness (0..1) of each signature row on a day, by its phenology (crops: see render_patch)."""
+    growing = float(_season_curve(day, climate.peak, climate.half_width))
+    seasonal = climate.floor + (1 - climate.floor) * growing
+    by_kind = {"none": 1.0, "evergreen": 0.8 + 0.2 * growing, "deciduous": seasonal, "grass": seasonal,
+               "wetland": 0.5 + 0.5 * seasonal, "crop": 1.0}  # fmt: skip
+    return np.array([by_kind[kind] for kind in signatures.PHENOLOGIES], dtype=np.float32)[_PHENOLOGY_OF]
+
+
+def _sun_elevation(mgrs: str, day: int) -> float:
+    """Return the sun elevation (degrees) at a tile's centre near 10:30 local solar time, Sentinel-2's overpass."""
+    latitude = float(patch_latlon(mgrs, GRID_SIZE // 2, GRID_SIZE // 2)[0])
+    declination = 23.44 * np.sin(2 * np.pi * (284 + day) / 365)
+    noon = 90 - latitude + declination
+    return max(5.0, float(np.degrees(np.arcsin(np.sin(np.radians(noon)) * np.cos(np.radians(22.5))))))
+
+
 def render_patch(row: Mapping[str, Any], seed: int) -> PatchArrays:
     """Render the arrays of one planned patch (pure and deterministic given ``row`` and ``seed``).
 
-    The 10 m field of every S2 band is, per pixel, the region's class signature x season greenness x patch
-    illumination x region jitter x (1 + roughness x class texture) x (1 + shared pixel noise) x (1 + band noise);
-    snow or a cloud and its shadow are blended over part of flagged patches; 20 m and 60 m bands are block means.
-    S1 is the class backscatter + region jitter + texture + incidence offset + gamma speckle in dB.
+    What belongs to the place (its location's generators) is the same on every date: the regions, the ground
+    texture, the field parcels and their crops, the relief and each region's own shade. What belongs to the
+    acquisition (the patch's generators and its date) changes:
+
+    * **phenology**: each class's greenness follows its phenology in the tile's climate on the day of the year
+      (grass brown in a Mediterranean summer, deciduous trees bare in winter, a short subarctic summer); its
+      vegetated share turns into senescent leaves, or, for crops, into bare soil outside each parcel's own
+      growing season (winter cereals, spring crops, maize);
+    * **soil moisture**: wetter in the climate's wet season, with a smooth field over the patch; wet soil is
+      darker (most in the SWIR) and backscatters more;
+    * **illumination**: an L2A residual factor and relief shading that grows at low sun (winter, the north);
+    * **haze**: a smooth additive path radiance, strongest in the blue, that also lowers the contrast;
+    * **S1**: incidence angle (about 0.12 dB per degree and a gradient across the patch), wind on water, frozen
+      ground, volume scattering of green vegetation, and gamma speckle of 3.5-5 looks;
+    * snow, or a cloud with its shadow, over part of flagged patches, and per-pixel and per-band noise.
+
+    The 10 m field of every S2 band is then ``(place look x brightness) + haze``; 20 m and 60 m bands are block
+    means of it.
 
     Args:
-        row: the patch's row of :func:`plan` (``tile``, ``index``, ``region_codes`` and the two flags).
+        row: the patch's row of :func:`plan` (``patch_id``, ``tile``, ``index``, ``location``, ``region_codes``
+            and the two flags).
         seed: the seed given to :func:`plan`.
 
     Returns:
@@ -414,25 +503,49 @@ def render_patch(row: Mapping[str, Any], seed: int) -> PatchArrays:
     """
     tile, index, location = _TILE_BY_MGRS[row["tile"]], int(row["index"]), int(row["location"])
     acquisition = _ACQUISITION_BY_PRODUCT[parse_s2_name(row["patch_id"]).tile]
-    regions, overlay = region_geometry(tile, _rng(seed, 1, location, 0))
+    climate, day = CLIMATES[tile.climate], acquisition.day_of_year
+    regions, overlay = region_geometry(len(row["region_codes"]), _rng(seed, 1, location, 0))
     codes = [int(code) for code in row["region_codes"]]
     signature_rows = clc_to_index(np.array(codes), source="mini-reBEN plan").astype(int).tolist()
     if overlay is not None:
         signature_rows.append(_NO_DATA_ROW if overlay == 999 else _ARTIFICIAL_ROW)
     keys = np.array(signature_rows)[regions]
+    cells = len(signature_rows)
+    # the place
+    place = _rng(seed, 1, location, 3)
+    parcels = _parcels(place)
+    texture = np.take_along_axis(_textures(place, parcels), _TEXTURE_OF[keys][None], axis=0)[0]
+    sowing = climate.peak + place.choice([-75.0, -30.0, 35.0], PARCELS) + place.normal(0, 12, PARCELS)
+    relief = _smooth_field(place, 8)
+    shade = 1 + PLACE_JITTER * place.standard_normal((cells, len(S2_BANDS)), dtype=np.float32)
+    # the day
     rng = _rng(seed, 1, index, 1)
-    light, greenness = signatures.SEASON_LIGHT[acquisition.season]
-    illumination = light * (1 + ILLUMINATION_JITTER * rng.standard_normal())
-    s2_mean = _S2_TABLE * (1 - _VEGETATION[:, None] * (1 - greenness) * _SEASONAL[None, :])
-    jitter = 1 + REGION_JITTER * rng.standard_normal((len(signature_rows), len(S2_BANDS)), dtype=np.float32)
-    texture = np.take_along_axis(_textures(_rng(seed, 1, location, 3)), _TEXTURE_OF[keys][None], axis=0)[0]
+    greenness = _greenness(climate, day)[keys]
+    crop = _CROP[keys]
+    greenness[crop] = _season_curve(day, sowing, 60.0)[parcels[crop]]
+    wettest = 0.5 + 0.35 * np.cos(2 * np.pi * (day - climate.wettest) / 365) + 0.15 * rng.standard_normal()
+    moisture = np.clip(wettest + 0.15 * _smooth_field(rng, 4), 0, 1).astype(np.float32)
+    soil = _SOIL[:, None, None] * (1 - _WET_SOIL[:, None, None] * moisture)
+    dormant = np.where(crop, soil, _SENESCENT[:, None, None])
+    withered = _VEGETATION[keys] * (1 - greenness)
+    s2_mean = np.moveaxis(_S2_TABLE[keys] * shade[regions], -1, 0) * (1 - withered) + dormant * withered
+    jitter = 1 + REGION_JITTER * rng.standard_normal((cells, len(S2_BANDS)), dtype=np.float32)
+    elevation = _sun_elevation(tile.mgrs, day)
+    illumination = (np.sin(np.radians(elevation)) / np.sin(np.radians(45))) ** 0.25
+    illumination *= 1 + ILLUMINATION_JITTER * rng.standard_normal()
+    shading = 1 + min(MAX_SHADING, SHADING / np.tan(np.radians(elevation))) * relief
     roughness = _ROUGHNESS[keys]
     shared = _normalised(ndimage.gaussian_filter(rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32), 0.7))
     brightness = (
-        illumination * np.clip(1 + roughness * texture, 0.3, None) * np.clip(1 + PIXEL_NOISE * shared, 0.3, None)
+        illumination
+        * shading
+        * np.clip(1 + roughness * texture, 0.3, None)
+        * np.clip(1 + PIXEL_NOISE * shared, 0.3, None)
     )
     band_noise = 1 + BAND_NOISE * rng.standard_normal((len(S2_BANDS), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-    field = np.moveaxis(s2_mean[keys] * jitter[regions], -1, 0) * brightness * band_noise
+    field = s2_mean * np.moveaxis(jitter[regions], -1, 0) * brightness * band_noise
+    haze = min(MAX_HAZE, rng.exponential(HAZE)) * np.clip(1 + 0.5 * _smooth_field(rng, 3), 0.2, None)
+    field = field * (1 - 2 * haze) + 1e4 * haze * _HAZE_SHAPE[:, None, None]
     if row["contains_seasonal_snow"]:
         alpha = _cover(rng)
         field = field * (1 - alpha) + _spectrum(signatures.SNOW) * illumination * alpha
@@ -447,13 +560,21 @@ def render_patch(row: Mapping[str, Any], seed: int) -> PatchArrays:
         factor = IMAGE_SIZE // size
         block = field[b].reshape(size, factor, size, factor).mean(axis=(1, 3))
         s2[band] = np.clip(np.rint(block), 1, np.iinfo(np.uint16).max).astype(np.uint16)
-    s1_jitter = S1_REGION_JITTER_DB * rng.standard_normal((len(signature_rows), len(S1_BANDS)))
-    incidence = 0.5 * rng.standard_normal()
+    s1_jitter = S1_REGION_JITTER_DB * rng.standard_normal((cells, len(S1_BANDS)))
+    cols = np.arange(IMAGE_SIZE, dtype=np.float32)[None, :] / IMAGE_SIZE - 0.5
+    incidence = rng.uniform(30, 45) + 0.3 * cols  # degrees; a 1200 m patch spans about 0.3 degrees
+    water = _WATER[keys]
+    bare = (1 - _VEGETATION[keys] * greenness) * ~water
+    ground = S1_MOISTURE_DB * moisture * bare - S1_FROZEN_DB * (climate.frozen and greenness.mean() < 0.3) * ~water
+    wind = S1_WIND_DB * rng.uniform() ** 2 * water
+    volume = S1_VOLUME_DB * (_VEGETATION[keys] * greenness - 0.5)
+    looks = rng.uniform(*S1_LOOKS)
     s1 = {}
     for p, band in enumerate(S1_BANDS):
-        speckle = 10 * np.log10(rng.gamma(S1_LOOKS, 1 / S1_LOOKS, (IMAGE_SIZE, IMAGE_SIZE)))
+        speckle = 10 * np.log10(rng.gamma(looks, 1 / looks, (IMAGE_SIZE, IMAGE_SIZE)))
         backscatter = _S1_TABLE[keys, p] + s1_jitter[regions, p] + S1_TEXTURE_DB * roughness * texture
-        s1[band] = (backscatter + incidence + speckle).astype(np.float32)
+        backscatter = backscatter + ground + wind - 0.12 * (incidence - 37.5) + (volume if band == "VH" else 0)
+        s1[band] = (backscatter + speckle).astype(np.float32)
     return PatchArrays(s2=s2, s1=s1, reference_map=_burn(codes, overlay, regions))
 
 

@@ -1,0 +1,82 @@
+"""The mini-reBEN's label sets: the committed table against the real metadata, and how they are drawn."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bigearth.data.synth import plan
+from bigearth.data.synth_labels import LABEL_SETS_FILE, draw_label_set, label_set_table, label_sets
+from bigearth.data.synth_signatures import TILES
+from bigearth.errors import MissingDataError
+from bigearth.nomenclature import CLASSES_TABLE, NUM_CLASSES
+
+TABLE = json.loads(LABEL_SETS_FILE.read_text())
+
+
+def test_table_records_where_it_came_from() -> None:
+    assert TABLE["source"] == "metadata.parquet"
+    assert TABLE["md5"] == "55687065e77b6d0b0f1ff604a6e7b49c"  # the release's file (../shared/reben/README.md)
+    assert TABLE["made_by"] == "scripts/make_label_sets.py"
+    assert set(TABLE["countries"]) == {tile.country for tile in TILES}
+    for country in TABLE["countries"].values():
+        counts = list(country["label_sets"].values())
+        assert counts == sorted(counts, reverse=True)
+        assert sum(counts) == country["kept"] <= 0.95 * country["patches"]
+        assert len(counts) <= 300
+
+
+def test_table_is_the_real_metadata(reference: Path) -> None:
+    metadata = reference / "metadata.parquet"
+    assert label_set_table(metadata) == TABLE
+    # the same counts, computed here another way: the most frequent set of Austria and Portugal
+    frame = pd.read_parquet(metadata, columns=["labels", "country"])
+    for country in ("Austria", "Portugal"):
+        sets = frame.loc[frame["country"] == country, "labels"].map(tuple).value_counts()
+        top, count = sets.index[0], int(sets.iloc[0])
+        key = ";".join(str(i) for i in sorted(CLASSES_TABLE.index(name) for name in top))
+        assert TABLE["countries"][country]["label_sets"][key] == count
+        assert TABLE["countries"][country]["patches"] == int(sets.sum())
+
+
+def test_draws_follow_the_table() -> None:
+    hot, probability = label_sets("Finland")
+    assert hot.shape == (len(probability), NUM_CLASSES)
+    assert probability.sum() == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    draws = [tuple(draw_label_set("Finland", np.ones(NUM_CLASSES), rng)) for _ in range(4000)]
+    top = tuple(np.flatnonzero(hot[0]))
+    assert np.mean([d == top for d in draws]) == pytest.approx(probability[0], abs=0.025)
+    counts = TABLE["countries"]["Finland"]["label_sets"]
+    expected_classes = sum(len(k.split(";")) * n for k, n in counts.items()) / sum(counts.values())
+    assert np.mean([len(d) for d in draws]) == pytest.approx(expected_classes, abs=0.1)
+
+
+def test_a_tilt_moves_draws_towards_a_class() -> None:
+    water = CLASSES_TABLE.index("Marine waters")
+    tilt = np.ones(NUM_CLASSES)
+    tilt[water] = 1e6
+    rng = np.random.default_rng(1)
+    assert all(water in draw_label_set("Portugal", tilt, rng) for _ in range(50))
+    rng = np.random.default_rng(1)
+    assert not any(water in draw_label_set("Austria", tilt, rng) for _ in range(50))  # no sea in Austria's sets
+
+
+def test_plan_keeps_the_real_classes_per_patch_and_countries() -> None:
+    frame = plan(1200, seed=4)
+    for country, rows in frame.groupby("country"):
+        counts = TABLE["countries"][country]["label_sets"]
+        expected = sum(len(k.split(";")) * n for k, n in counts.items()) / sum(counts.values())
+        locations = rows.drop_duplicates("location")
+        assert locations["labels"].map(len).mean() == pytest.approx(expected, abs=0.5), country
+    finland = frame[frame["country"] == "Finland"].drop_duplicates("location")
+    assert np.mean(["Coniferous forest" in labels for labels in finland["labels"]]) > 0.6
+    portugal = frame[frame["country"] == "Portugal"].drop_duplicates("location")
+    assert np.mean(["Agro-forestry areas" in labels for labels in portugal["labels"]]) > 0.1
+
+
+def test_unknown_country_names_the_table() -> None:
+    with pytest.raises(MissingDataError, match=r"reben_label_sets\.json.*Atlantis"):
+        label_sets("Atlantis")
