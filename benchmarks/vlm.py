@@ -1,6 +1,6 @@
 """VLM speed and memory: tokens per second of fine-tuning and of generation, and peak memory.
 
-    python benchmarks/vlm.py hf --texts TEXTS [--model FOLDER] [--devices cpu cuda] [--steps 8] [--batch 8]
+    python benchmarks/vlm.py [--threads N] hf --texts TEXTS [--model FOLDER] [--devices cpu cuda] [--steps 8]
 
 Section ``hf``: a Hugging Face image-text-to-text checkpoint as ``bigearth vlm`` runs it (default: the tiny
 randomly initialised LLaVA of the tests, :func:`bigearth.tasks.vlm.tiny.write_tiny_llava`; ``--width`` and
@@ -31,8 +31,9 @@ of a store and their texts, built as ``bigearth train`` builds it
   values), generated tokens per second. float32 on every device (the model is small; no autocast).
 
 Ratios printed: each device against the CPU in the same run (the baseline), LoRA against full fine-tuning, and
-the fixed encoder against the trained one.
-The machine and its load average are printed first: on the shared machine other engineers' runs load the CPU.
+the fixed encoder against the trained one. The machine and its load average are printed first: on the shared
+machine other engineers' runs load the CPU, and two torch threads on two loaded cores can run several times slower
+than one (``--threads 1``).
 """
 
 import argparse
@@ -273,7 +274,10 @@ def main() -> None:
     builtin.add_argument("--batch", type=int, default=2, help="patches per step (texts per generation batch / 20)")
     builtin.add_argument("--new-tokens", type=int, default=32, help="most tokens generated per answer")
     builtin.set_defaults(run=builtin_section)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, torch threads "
           f"{torch.get_num_threads()}, load average {os.getloadavg()}"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))  # fmt: skip

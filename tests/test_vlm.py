@@ -20,6 +20,7 @@ from bigearth.text.evaluate import evaluate_file, read_predictions
 from bigearth.text.generate import generate
 from bigearth.text.instruct import TRUE_COLOUR_BANDS, InstructSample
 
+TINY_RECIPE = str(Path(__file__).resolve().parents[1] / "configs" / "vlm" / "hf-tiny.yaml")
 SCORED = ["binary", "mcq", "bounding box"]  # captions need the METEOR JVM (a minute to start): scored elsewhere
 
 
@@ -116,7 +117,7 @@ def test_texts_without_the_needed_types(tiny: Path, texts: Path, mini_store: Pat
     frame = pd.read_parquet(texts)
     binary_only = tmp_path / "binary.parquet"
     frame[frame["type"] == "binary"].to_parquet(binary_only)
-    result = CliRunner().invoke(app, ["vlm", "finetune", "configs/vlm/hf-tiny.yaml", "--model", str(tiny),
+    result = CliRunner().invoke(app, ["vlm", "finetune", TINY_RECIPE, "--model", str(tiny),
                                       "--data", str(mini_store), "--texts", str(binary_only),
                                       "--out", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 1
@@ -136,7 +137,7 @@ def _losses(run: Path) -> list[float]:
 def test_finetune_resume_predict_and_score(tiny: Path, texts: Path, mini_store: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     run = tmp_path / "run"
-    command = ["vlm", "finetune", "configs/vlm/hf-tiny.yaml", "--model", str(tiny), "--data", str(mini_store),
+    command = ["vlm", "finetune", TINY_RECIPE, "--model", str(tiny), "--data", str(mini_store),
                "--texts", str(texts), "--out", str(run), "trainer.max_steps=6", "trainer.log_every_n_steps=1",
                "data.limit=24", "model.checkpoint_every=6", "model.lr=0.01", "scheduler.warmup_steps=1"]  # fmt: skip
     result = runner.invoke(app, command)
@@ -196,3 +197,23 @@ def test_compare_puts_reports_side_by_side(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["vlm", "compare", str(zero), str(tmp_path / "none")])
     assert result.exit_code == 1
     assert "scores.csv does not exist" in " ".join(result.output.split())
+
+
+def test_a_chat_template_whose_answer_turn_does_not_start_with_the_prompt(tiny: Path, texts: Path,
+                                                                           mini_store: Path) -> None:  # fmt: skip
+    from bigearth.errors import ConfigError
+    from bigearth.folders.vlm import load_hf_checkpoint
+    from bigearth.tasks.vlm.hf import TrainingCollate
+    from bigearth.tasks.vlm.predict import split_texts
+    from bigearth.tasks.vlm.tiny import CHAT_TEMPLATE
+    from bigearth.text.instruct import InstructDataset, PatchImages
+
+    _, processor = load_hf_checkpoint(tiny)
+    _, samples = split_texts(texts, "train", types=["binary"], limit=2)
+    batch = InstructDataset(samples, PatchImages(mini_store, TRUE_COLOUR_BANDS, normalise=False)).__getitems__([0, 1])
+    labels = TrainingCollate(processor, "tags")(batch)["labels"]
+    answers = [processor.tokenizer.convert_ids_to_tokens(row[row != -100].tolist()) for row in labels]
+    assert answers == [[sample.output, "[SEP]"] for sample in samples]  # the answer and the end of its turn only
+    processor.chat_template = CHAT_TEMPLATE.replace("assistant:{% endif %}", "reply:{% endif %}")
+    with pytest.raises(ConfigError, match="does not write the prompt"):
+        TrainingCollate(processor, "tags")(batch)

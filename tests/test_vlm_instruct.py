@@ -20,8 +20,8 @@ from bigearth.text.instruct import (
 BOX = InstructSample("t1", "P1", "bounding box", "presence", "Detect every area of mixed forest.",
                      "[[0.30833, 0.4, 1.0, 1.0], [0.0, 0.0125, 0.05, 0.1]]")  # fmt: skip
 BINARY = InstructSample("t2", "P1", "binary", "presence", "Are there pastures?", "yes")
-CHOICE = InstructSample("t3", "P1", "mcq", "presence",
-                        "Which class can be seen?\na) Arable land\nb) Pastures\nc) Mixed forest\nd) Beaches", "c")  # fmt: skip
+OPTIONS = "Which class can be seen?\na) Arable land\nb) Pastures\nc) Mixed forest\nd) Beaches"
+CHOICE = InstructSample("t3", "P1", "mcq", "presence", OPTIONS, "c")
 CAPTION = InstructSample("t4", "P1", "captioning", "caption", "Write a caption.", "Fields and forest.")
 
 
@@ -49,8 +49,8 @@ def test_prompts_say_the_answer_form() -> None:
     assert "JSON list" in BOX.prompt("json")
     assert CAPTION.prompt() == "Write a caption."
     user, answer = chat_messages(BINARY, with_target=True)
-    assert user == {"role": "user", "content": [{"type": "image"},
-                                                {"type": "text", "text": "Are there pastures? Answer yes or no."}]}  # fmt: skip
+    text = {"type": "text", "text": "Are there pastures? Answer yes or no."}
+    assert user == {"role": "user", "content": [{"type": "image"}, text]}
     assert answer == {"role": "assistant", "content": [{"type": "text", "text": "yes"}]}
     assert len(chat_messages(BINARY, with_target=False)) == 1
 
@@ -93,7 +93,8 @@ def test_true_colour_composite_by_hand() -> None:
     # reflectance x 10^4: 0, 400 (0.04 -> gain 2.5 -> 0.1 -> gamma 1/2.2), 4000 (-> 1), 8000 (clipped), -50 (clipped)
     values = torch.tensor([0.0, 400.0, 4000.0, 8000.0, -50.0]).reshape(1, 1, 5).expand(3, 4, 5)
     pixels = true_colour(values)
-    assert pixels.shape == (4, 5, 3) and pixels.dtype.name == "uint8"
+    assert pixels.shape == (4, 5, 3)
+    assert pixels.dtype.name == "uint8"
     expected = [0, round(255 * 0.1 ** (1 / 2.2)), 255, 255, 0]
     assert expected[1] == 90  # 255 x 0.35111 = 89.53
     assert pixels[0, :, 0].tolist() == expected
@@ -105,7 +106,8 @@ def test_true_colour_resizes_and_keeps_band_order() -> None:
     image[:, 0] = 4000.0  # B04 -> red
     pixels = true_colour(image, 32)
     assert pixels.shape == (2, 32, 32, 3)
-    assert (pixels[..., 0] == 255).all() and (pixels[..., 1:] == 0).all()
+    assert (pixels[..., 0] == 255).all()
+    assert (pixels[..., 1:] == 0).all()
     assert true_colour(image, (24, 40)).shape == (2, 24, 40, 3)
     with pytest.raises(MetadataError, match="3 bands"):
         true_colour(torch.zeros(1, 4, 8, 8))

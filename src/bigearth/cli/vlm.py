@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from bigearth.cli.app import BatchSizeOption, DeviceOption, app, at_least, labelled
+from bigearth.cli.app import DeviceOption, app, at_least, labelled
 from bigearth.cli.data import console, fail
 from bigearth.cli.text import frame_table, print_scores
 from bigearth.cli.train import OverridesArgument, PrintConfigOption
@@ -17,7 +17,7 @@ vlm_app = typer.Typer(help="Vision-language models on BigEarthNet.txt: fine-tune
 app.add_typer(vlm_app, name="vlm")
 
 ModelArgument = Annotated[
-    Path, typer.Argument(help="image-text-to-text checkpoint folder (save_pretrained; fine-tuned or not)")
+    Path, typer.Argument(help="image-text-to-text checkpoint folder (save_pretrained; fine-tuned or not) or VLM folder")
 ]
 DataOption = Annotated[Path, typer.Option(help="store folder or release root holding the texts' patches")]
 TextsOption = Annotated[Path, typer.Option(help="BigEarthNet.txt parquet file (released or `text generate`)")]
@@ -27,6 +27,7 @@ TypesOption = Annotated[
 ]
 LimitOption = Annotated[int | None, typer.Option(callback=at_least(1), help="answer the split's first N texts only")]
 TokensOption = Annotated[int, typer.Option(callback=at_least(1), help="the most tokens generated per answer")]
+BatchSizeOption = Annotated[int, typer.Option(callback=at_least(1), help="texts answered per generation batch")]
 
 
 @vlm_app.command()

@@ -35,7 +35,10 @@ FOUNDATION_TASK = "cross-sensor-mae"
 SEGMENTATION_TASK = "semantic-segmentation"
 VQA_TASK = "visual-question-answering"
 SMALL_VLM_TASK = "small-vision-language-model"
-FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, SMALL_VLM_TASK)
+#: A fine-tuned Hugging Face checkpoint (:mod:`bigearth.folders.vlm`; no bigearth ``config.json``, so
+#: :func:`describe_folder` never sees it): its ``bigearth_vlm.json`` records this task.
+VLM_HF_TASK = "image-text-to-text"
+FOLDER_TASKS = (CLASSIFICATION_TASK, FOUNDATION_TASK, SEGMENTATION_TASK, VQA_TASK, SMALL_VLM_TASK, VLM_HF_TASK)
 #: ``config.json`` key of a slimmed model folder (:mod:`bigearth.folders.slimmed`).
 SLIM_KEY = "slim"
 

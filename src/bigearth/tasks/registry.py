@@ -25,6 +25,7 @@ from bigearth.folders.format import (
     FOUNDATION_TASK,
     SEGMENTATION_TASK,
     SMALL_VLM_TASK,
+    VLM_HF_TASK,
     VQA_TASK,
 )
 from bigearth.suggest import did_you_mean
@@ -80,6 +81,9 @@ TASKS: Mapping[str, Task] = MappingProxyType({task.name: task for task in (
     Task("vlm", "the built-in small VLM: S1/S2 encoder + small text decoder on all four BigEarthNet.txt text types",
          "bigearth.tasks.vlm.small.config:load_small_vlm_config", "bigearth.tasks.vlm.small.train:train_small_vlm",
          SMALL_VLM_TASK, "configs/vlm/"),
+    Task("vlm-hf", "fine-tuning a local Hugging Face image-text-to-text checkpoint on BigEarthNet.txt (LoRA or full)",
+         "bigearth.tasks.vlm.finetune:load_finetune_recipe", "bigearth.tasks.vlm.finetune:finetune", VLM_HF_TASK,
+         "configs/vlm/"),
 )})  # fmt: skip
 #: The tasks whose recipes are listed with ``bigearth pretrain`` (the alias runs any task, as ``train`` does).
 PRETRAINING_TASKS = ("ssl", "csmae")

@@ -3,7 +3,8 @@
 Lightning runs the loop (not the transformers ``Trainer``): the run folder, resuming, the CSV log, atomic
 checkpoints, SIGTERM handling and the optimiser with warm-up + cosine schedule are bigearth's, as for every other
 task (:mod:`bigearth.tasks.run`, :mod:`bigearth.tasks.trainer`, :class:`~bigearth.tasks.module.TaskModule`).
-LoRA comes from peft (``model.lora: true``, the default; ``false`` fine-tunes every weight); its checkpoints keep
+LoRA comes from peft (``model.lora: true``, the default; ``false`` fine-tunes every weight; on CUDA the frozen
+weights are held in bf16, the adapters and fully fine-tuned weights in float32); its checkpoints keep
 the trainable weights only (the adapters: megabytes for a 7 B model), and a resumed run loads the base checkpoint
 again and then them. Precision: the recipe's ``trainer.precision``, else ``bf16-mixed`` where CUDA exists and
 ``32-true`` on CPU.
@@ -14,8 +15,10 @@ Every text type of ``data.types`` is trained at once: one sample per row of the 
 ``model/`` is written: an ordinary checkpoint folder (``save_pretrained``) that ``bigearth vlm predict/evaluate``
 and transformers read, with ``bigearth_vlm.json`` (:func:`~bigearth.folders.vlm.save_finetuned`).
 
-It is no task of ``bigearth train``'s registry: its model folder is a Hugging Face checkpoint, not a bigearth model
-folder, and it starts from a checkpoint given on the command line (``--model``).
+It is the task ``vlm-hf`` of ``bigearth train``'s registry: ``bigearth train configs/vlm/hf-lora.yaml --data STORE
+model.checkpoint=CKPT data.texts=TEXTS`` runs the same as ``bigearth vlm finetune``, which names the checkpoint
+and the texts as options. Its model folder is a Hugging Face checkpoint whose ``bigearth_vlm.json`` records the
+folder task :data:`~bigearth.folders.format.VLM_HF_TASK`.
 """
 
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ from torch.utils.data import DataLoader
 from bigearth._optional import require
 from bigearth.atomic import atomic_write_json
 from bigearth.errors import ConfigError
+from bigearth.folders.format import VLM_HF_TASK
 from bigearth.folders.vlm import check_hf_checkpoint, load_hf_checkpoint, save_finetuned
 from bigearth.tasks.config import OptimizerConfig, Recipe, SchedulerConfig, parse_recipe, recipe_loader
 from bigearth.tasks.module import Split, TaskModule
@@ -201,7 +205,8 @@ def finetune(recipe: FinetuneRecipe, *, out: Path | None = None) -> RunFolder:
     run, resume = prepare_run(recipe, out, parse=parse_finetune_recipe)
     L.seed_everything(recipe.seed_everything, workers=True, verbose=False)
     cuda = torch.cuda.is_available()
-    model, processor = load_hf_checkpoint(checkpoint, dtype=torch.bfloat16 if cuda and not recipe.model.lora else None)
+    # LoRA on CUDA: frozen bf16 weights, float32 adapters (peft's default); full fine-tuning: float32 weights
+    model, processor = load_hf_checkpoint(checkpoint, dtype=torch.bfloat16 if cuda and recipe.model.lora else None)
     module = FinetuneModule(trainable_network(model, recipe.model), recipe)
     collate = TrainingCollate(processor, recipe.model.box_style)
     loader = _loader(train_set, recipe.data, collate, shuffle=True)
@@ -214,7 +219,7 @@ def finetune(recipe: FinetuneRecipe, *, out: Path | None = None) -> RunFolder:
     trainer.fit(module, loader, val_loader, ckpt_path=run.resume_checkpoint() if resume else None)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     network = module.network.merge_and_unload() if recipe.model.lora else module.network
-    info = {"base": str(checkpoint), "texts": str(texts), "types": list(recipe.data.types),
+    info = {"task": VLM_HF_TASK, "base": str(checkpoint), "texts": str(texts), "types": list(recipe.data.types),
             "box_style": recipe.model.box_style, "lora": recipe.model.lora, "steps": trainer.global_step,
             "train_rows": len(train_samples)}  # fmt: skip
     save_finetuned(network, processor, run.model_dir, info)

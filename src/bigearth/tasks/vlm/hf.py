@@ -91,8 +91,8 @@ class HFGenerator:
         output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                      pad_token_id=tokenizer.pad_token_id)  # fmt: skip
         new = output[:, inputs["input_ids"].shape[1] :]
-        ends = {tokenizer.pad_token_id, tokenizer.eos_token_id}
-        self.generated_tokens += int(sum(int((~np.isin(row, list(ends))).sum()) for row in new.cpu().numpy()))
+        ends = [token for token in (tokenizer.pad_token_id, tokenizer.eos_token_id) if token is not None]
+        self.generated_tokens += int((~np.isin(new.cpu().numpy(), ends)).sum())
         return [text.strip() for text in self.processor.batch_decode(new, skip_special_tokens=True)]
 
 
@@ -121,6 +121,15 @@ class TrainingCollate:
             tokenizer.padding_side = side
         labels = full["input_ids"].clone()
         prompt_length = prompts["attention_mask"].sum(dim=1)
+        width = min(prompts["input_ids"].shape[1], labels.shape[1])
+        positions = torch.arange(width)[None]
+        inside = positions < prompt_length[:, None]
+        if not torch.equal(labels[:, :width][inside], prompts["input_ids"][:, :width][inside]):
+            raise ConfigError(
+                "the processor's chat template does not write the prompt (with its generation prompt) as the start "
+                "of the prompt with its answer; the answer tokens cannot be told apart: give the checkpoint a chat "
+                "template whose assistant turn starts with the generation prompt"
+            )
         positions = torch.arange(labels.shape[1])[None]
         labels[(positions < prompt_length[:, None]) | (full["attention_mask"] == 0)] = IGNORE
         return {**full, "labels": labels}
@@ -129,9 +138,13 @@ class TrainingCollate:
 def load_hf_generator(path: Path, *, device: str | torch.device = "cpu", dtype: Any = None) -> HFGenerator:
     """Load a checkpoint folder as a generator (the box style of its fine-tuning, else :data:`DEFAULT_BOX_STYLE`).
 
+    The weights are bf16 on CUDA (unless ``dtype`` says otherwise), float32 elsewhere.
+
     Raises:
         MissingDataError, CorruptDataError: see :func:`~bigearth.folders.vlm.load_hf_checkpoint`.
     """
+    if dtype is None and torch.device(device).type == "cuda":
+        dtype = torch.bfloat16
     model, processor = load_hf_checkpoint(path, dtype=dtype)
     info = read_finetune_info(path)
     return HFGenerator(model.to(device).eval(), processor, box_style=info.get("box_style", DEFAULT_BOX_STYLE))

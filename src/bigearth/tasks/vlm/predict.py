@@ -34,7 +34,7 @@ from bigearth.errors import ConfigError, MetadataError
 from bigearth.progress import track
 from bigearth.text.evaluate import Evaluation, evaluate_predictions, write_report
 from bigearth.text.instruct import InstructSample, PatchImages, instruction_samples, parse_generation
-from bigearth.text.reader import normalise_text_split, read_texts
+from bigearth.text.reader import iter_texts, normalise_text_split
 from bigearth.text.schema import TEXT_COLUMNS, TEXT_TYPES
 
 #: File of the generation summary that :func:`evaluate` writes beside the scores.
@@ -119,10 +119,14 @@ def split_texts(
             :func:`~bigearth.text.reader.read_texts`), a split without rows, or a wanted type without rows.
     """
     name = normalise_text_split(split)
-    frame = read_texts(texts, TEXT_COLUMNS)
-    rows = frame[frame["split"] == name]
+    splits: set[str] = set()
+    chunks = []
+    for batch in iter_texts(texts, TEXT_COLUMNS):  # the release's 9.5 M rows are read a batch at a time
+        splits.update(batch["split"])
+        chunks.append(batch[batch["split"] == name])
+    rows = pd.concat(chunks, ignore_index=True)
     if rows.empty:
-        raise MetadataError(f"{texts} holds no text of split {name!r} (it holds {sorted(set(frame['split']))})")
+        raise MetadataError(f"{texts} holds no text of split {name!r} (it holds {sorted(splits)})")
     wanted = [t for t in TEXT_TYPES if t in set(rows["type"])] if types is None else list(types)
     samples = instruction_samples(rows, types=wanted, source=f"the {name} rows of {texts}")
     rows = rows[rows["type"].isin(wanted)]
