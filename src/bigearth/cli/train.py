@@ -13,7 +13,7 @@ from bigearth.cli.app import app
 from bigearth.cli.data import console, fail
 from bigearth.errors import BigEarthError
 
-TASK_LIST = "classification, segmentation, vqa, ssl, csmae, vlm-hf"
+TASK_LIST = "classification, segmentation, vqa, ssl, csmae, vlm, vlm-hf"
 CONFIG_HELP = f"YAML recipe (its `task`: {TASK_LIST}), run folder to resume, or packaged recipe (`bigearth configs`)"
 #: The dotted ``key=value`` overrides that follow the recipe.
 OverridesArgument = Annotated[
