@@ -56,7 +56,9 @@ def synth(
 def encode(
     root: Annotated[Path, typer.Argument(help="reBEN release root (official GeoTIFF layout)")],
     store: Annotated[Path, typer.Argument(help="store folder to write (an interrupted encode is resumed)")],
-    workers: Annotated[int, typer.Option(callback=at_least(0), help="reader processes (0: in this process)")] = 2,
+    workers: Annotated[
+        int, typer.Option(callback=at_least(0), help="reading threads or processes (0: in this process)")
+    ] = 2,
     map_size_gib: Annotated[int, typer.Option("--map-size", callback=at_least(1), help="LMDB map size in GiB")] = 1024,
     packed: Annotated[bool, typer.Option("--packed", help="also write the packed layout for batch reads")] = False,
     reader: Annotated[

@@ -1,9 +1,10 @@
-"""Encoding a release root into a store: every patch folder found, in parallel spawned processes, resumable.
+"""Encoding a release root into a store: every patch folder found, in parallel threads or processes, resumable.
 
-Workers are spawned (never forked: GDAL with fork can deadlock), or are the workers of a Dask cluster, and receive
-paths, not open datasets; they read GeoTIFFs (bigearth's strip reader by default, tifffile or rasterio on
-request) and serialise them, the parent is the single LMDB writer. Like rico-hdl, every patch folder under the
-root is encoded, with or without metadata files; where metadata exists, each listed patch must be on disk.
+Readers are threads of this process (bigearth's strip reader, the default), spawned processes (tifffile,
+rasterio; never forked: GDAL with fork can deadlock) or the workers of a Dask cluster, and receive paths, not open
+datasets; they read GeoTIFFs and serialise them, the parent is the single LMDB writer. Like rico-hdl, every patch
+folder under the root is encoded, with or without metadata files; where metadata exists, each listed patch must be
+on disk.
 """
 
 import multiprocessing
@@ -11,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,10 @@ from bigearth.data.store_writer import StoreWriter
 from bigearth.errors import MissingDataError, StoreError
 from bigearth.parallel import run_jobs
 
+#: Readers whose chunks are read in threads of this process rather than in spawned processes: bigearth's strip
+#: reader spends about 0.1 ms of CPU per file (mostly in file reads, zlib and numpy, which release the GIL), less
+#: than starting a process and sending it the chunks and the values back costs (measured in docs/benchmarks.md).
+THREADED_READERS = frozenset({"bigearth"})
 #: (kind, name): kind is "s2", "s1" or "reference_map"; name the S2 patch_id or S1 s1_name.
 Task = tuple[str, str]
 Progress = Callable[[int, int], None]
@@ -129,7 +134,7 @@ def encode(
     Args:
         root: release root in the official layout (metadata files optional).
         store: output store folder; an interrupted encode in it is resumed.
-        workers: spawned reader processes; 0 reads in this process.
+        workers: reading threads (bigearth's reader) or spawned processes (the others); 0 reads in this process.
         chunk_size: patches a worker reads per task.
         map_size: LMDB map size in bytes (default 1 TiB of address space).
         progress: called with (done, total) values after each chunk.
@@ -194,7 +199,7 @@ def exit_with_parent(parent: int, interval: float = 1.0) -> None:
 def _run_chunks(
     root: Path, tasks: list[Task], *, workers: int, chunk_size: int, reader: str, scheduler: str | None
 ) -> Iterator[list[tuple[str, bytes]]]:
-    """Yield encoded chunks, read in spawned processes (2 chunks in flight per worker) or on a Dask cluster."""
+    """Yield encoded chunks, read in threads or spawned processes (2 chunks in flight per worker) or on Dask."""
     chunks = _chunks(tasks, chunk_size)
     if scheduler is not None:
         yield from run_jobs(partial(_encode_chunk, root, reader=reader), list(chunks), workers=workers,
@@ -205,7 +210,11 @@ def _run_chunks(
             yield _encode_chunk(root, chunk, reader)
         return
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
+    if reader in THREADED_READERS:
+        executor: Executor = ThreadPoolExecutor(workers, thread_name_prefix="bigearth-encode")
+    else:
+        executor = ProcessPoolExecutor(workers, mp_context=spawn, initializer=exit_with_parent, initargs=(os.getpid(),))
+    with executor as pool:
         pending: set[Future] = set()
         for chunk in chunks:
             pending.add(pool.submit(_encode_chunk, root, chunk, reader))
