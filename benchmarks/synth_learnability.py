@@ -100,6 +100,15 @@ def run_draw(
         *([] if accelerator == "cpu" else ["trainer.deterministic=warn"]),
         *overrides,
     ]
+    partial = folder / "partial.json"  # the stages done so far, cheapest first, so an unfinished draw still informs
+    for method in ("mocov2", "csmae"):
+        run = folder / method
+        if not (run / "metrics.json").is_file():
+            _bigearth(
+                "pretrain", str(RECIPES[method]), "--data", str(store), "--out", str(run), *NO_PROBES[method], *device
+            )
+        scores[method] = _pretrained_and_random(run, store)
+        partial.write_text(json.dumps(scores, indent=2) + "\n")
     supervised = folder / "supervised"
     seconds = None
     if not (supervised / "metrics.json").is_file():
@@ -109,13 +118,6 @@ def run_draw(
     metrics = json.loads((supervised / "metrics.json").read_text())
     scores["supervised"] = float(metrics["test"]["macro"]["ap"])
     scores["supervised seconds"] = seconds
-    for method in ("mocov2", "csmae"):
-        run = folder / method
-        if not (run / "metrics.json").is_file():
-            _bigearth(
-                "pretrain", str(RECIPES[method]), "--data", str(store), "--out", str(run), *NO_PROBES[method], *device
-            )
-        scores[method] = _pretrained_and_random(run, store)
     result_file.write_text(json.dumps(scores, indent=2) + "\n")
     return scores
 
