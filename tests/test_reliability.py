@@ -547,7 +547,9 @@ def children(pid: int) -> list[int]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_encode_workers_exit_when_the_parent_is_killed(mini_root: Path, tmp_path: Path) -> None:
-    code = f"from bigearth.data.encode import encode; encode({str(mini_root)!r}, {str(tmp_path / 's')!r}, workers=2)"
+    # tifffile and rasterio read in spawned processes (bigearth's default strip reader reads in threads of the parent)
+    target = f"{str(mini_root)!r}, {str(tmp_path / 's')!r}"
+    code = f"from bigearth.data.encode import encode; encode({target}, workers=2, reader='tifffile')"
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     process = subprocess.Popen([sys.executable, "-c", code], env=environment)
     deadline = time.monotonic() + 120
