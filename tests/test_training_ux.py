@@ -171,7 +171,7 @@ def test_print_config_prints_the_resolved_recipe_and_trains_nothing(
     (tmp_path / "unknown.yaml").write_text("task: detection\n")
     result = runner.invoke(app, ["train", str(tmp_path / "unknown.yaml"), "--print-config"])
     assert result.exit_code == 1
-    assert "task = 'detection' is no bigearth task; tasks are ['classification', 'csmae'" in result.output
+    assert "task = 'detection' is no bigearth task; tasks are ['classification', 'clip', 'csmae'" in result.output
 
 
 @pytest.mark.parametrize(
