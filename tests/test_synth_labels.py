@@ -46,12 +46,28 @@ def test_draws_follow_the_table() -> None:
     assert hot.shape == (len(probability), NUM_CLASSES)
     assert probability.sum() == pytest.approx(1.0)
     rng = np.random.default_rng(0)
-    draws = [tuple(draw_label_set("Finland", np.ones(NUM_CLASSES), rng)) for _ in range(4000)]
+    draws = [tuple(draw_label_set("Finland", np.ones(NUM_CLASSES), rng, tempering=0.0)) for _ in range(4000)]
     top = tuple(np.flatnonzero(hot[0]))
     assert np.mean([d == top for d in draws]) == pytest.approx(probability[0], abs=0.025)
     counts = TABLE["countries"]["Finland"]["label_sets"]
     expected_classes = sum(len(k.split(";")) * n for k, n in counts.items()) / sum(counts.values())
     assert np.mean([len(d) for d in draws]) == pytest.approx(expected_classes, abs=0.1)
+
+
+def test_tempering_favours_sets_with_rare_classes() -> None:
+    # by hand from the table's counts: a set's weight is its count / (share of patches with its rarest class)
+    counts = TABLE["countries"]["Finland"]["label_sets"]
+    total = sum(counts.values())
+    share = {c: sum(n for k, n in counts.items() if c in k.split(";")) / total for k in counts for c in k.split(";")}
+    weight = {k: n / min(share[c] for c in k.split(";")) for k, n in counts.items()}
+    favourite = max(weight, key=weight.__getitem__)
+    expected = weight[favourite] / sum(weight.values())
+    rng = np.random.default_rng(2)
+    draws = [draw_label_set("Finland", np.ones(NUM_CLASSES), rng, tempering=1.0) for _ in range(4000)]
+    hits = np.mean([";".join(map(str, d)) == favourite for d in draws])
+    assert hits == pytest.approx(expected, abs=0.025)
+    rarest = min(share, key=share.__getitem__)  # drawn far more often than in the table
+    assert np.mean([int(rarest) in d for d in draws]) > 2 * share[rarest]
 
 
 def test_a_tilt_moves_draws_towards_a_class() -> None:
@@ -75,6 +91,15 @@ def test_plan_keeps_the_real_classes_per_patch_and_countries() -> None:
     assert np.mean(["Coniferous forest" in labels for labels in finland["labels"]]) > 0.6
     portugal = frame[frame["country"] == "Portugal"].drop_duplicates("location")
     assert np.mean(["Agro-forestry areas" in labels for labels in portugal["labels"]]) > 0.1
+
+
+def test_plan_puts_every_class_on_a_share_of_each_split() -> None:
+    frame = plan(600, seed=0)
+    clean = frame[~(frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"])]
+    for split, rows in clean.drop_duplicates("location").groupby("split"):
+        needed = int(np.ceil(0.05 * len(rows)))  # MIN_CLASS_SHARE of the split's clean locations
+        for name in CLASSES_TABLE:
+            assert sum(name in labels for labels in rows["labels"]) >= needed, (split, name)
 
 
 def test_unknown_country_names_the_table() -> None:

@@ -86,6 +86,8 @@ EXTRA_REGIONS = 1.0  # mean number (Poisson) of regions repeating a class
 FLOOR_PROBABILITY = 0.01
 #: Probability that a patch has an unlabelled road (122) or an area outside the CLC polygons (999).
 UNLABELLED_PROBABILITY = 0.08
+#: Share of each split's locations that carry every class at least (see :func:`_cover_rare_classes`).
+MIN_CLASS_SHARE = 0.05
 
 # Appearance model (relative to the reflectance, or dB for S1): see render_patch.
 PLACE_JITTER = 0.06  # per region and band, the same on every date (density, species, soil of the place)
@@ -290,11 +292,12 @@ def _draw_regions(tile: SynthTile, tilt: np.ndarray, rng: np.random.Generator) -
     return [int(c) for c in rng.permutation(classes)] + [int(c) for c in rng.choice(classes, extra)]
 
 
-def _cover_all_classes(frame: pd.DataFrame, clean: np.ndarray, mixes: np.ndarray, seed: int) -> None:
-    """Give every class at least one region in every split of the locations with a clean acquisition (in place).
+def _cover_rare_classes(frame: pd.DataFrame, clean: np.ndarray, mixes: np.ndarray, seed: int) -> None:
+    """Put every class on :data:`MIN_CLASS_SHARE` of each split's locations with a clean acquisition (in place).
 
-    A missing class replaces the region of the split's most frequent class (which stays present) at the
-    location whose mix favours the missing class most.
+    At least one location per split and class. A missing class replaces the region of the split's most frequent
+    class (which stays present) at the locations whose mix favours the missing class most, one location at a
+    time.
 
     Args:
         frame: one row per location (``split``, ``tile``, ``region_classes``, ``region_codes``).
@@ -308,9 +311,12 @@ def _cover_all_classes(frame: pd.DataFrame, clean: np.ndarray, mixes: np.ndarray
         counts = np.zeros(NUM_CLASSES, dtype=int)  # locations of the split that hold each class
         for i in members:
             counts[sorted(set(classes[i]))] += 1
-        for klass in np.flatnonzero(counts == 0):
+        needed = max(1, int(np.ceil(MIN_CLASS_SHARE * len(members))))
+        for klass in np.flatnonzero(counts < needed):
             for i in members[np.argsort(-mixes[members, klass], kind="stable")]:
-                donors = [r for r, c in enumerate(classes[i]) if counts[c] >= 2]
+                if counts[klass] >= needed:
+                    break
+                donors = [r for r, c in enumerate(classes[i]) if counts[c] > needed and klass not in classes[i]]
                 if donors:
                     region = max(donors, key=lambda r: counts[classes[i][r]])
                     counts[sorted(set(classes[i]))] -= 1
@@ -318,7 +324,6 @@ def _cover_all_classes(frame: pd.DataFrame, clean: np.ndarray, mixes: np.ndarray
                     counts[sorted(set(classes[i]))] += 1
                     tile = _TILE_BY_MGRS[frame.at[i, "tile"]]
                     codes[i][region] = _class_code(tile, int(klass), _rng(seed, 2, i, int(klass)))
-                    break
 
 
 def plan(patches: int = DEFAULT_PATCHES, seed: int = 0) -> pd.DataFrame:
@@ -397,7 +402,7 @@ def plan(patches: int = DEFAULT_PATCHES, seed: int = 0) -> pd.DataFrame:
     clean = ~(frame["contains_seasonal_snow"] | frame["contains_cloud_or_shadow"])
     has_clean = np.zeros(len(sites), dtype=bool)
     has_clean[frame.loc[clean, "location"].to_numpy()] = True
-    _cover_all_classes(sites, has_clean, mixes, seed)
+    _cover_rare_classes(sites, has_clean, mixes, seed)
     # Unlabelled overlays never erase a region, so the classes of the region codes are those of the map.
     sites["labels"] = [labels_from_codes(np.array(codes)) for codes in sites["region_codes"]]
     frame = frame.join(sites[["tile", "x", "y", "split", "labels", "region_codes"]], on="location")

@@ -83,7 +83,7 @@ CLASS_SIGNATURES: dict[str, Signature] = {
         -12.0, -19.5, "parcels", 0.18, 0.6, "crop"),
     "Permanent crops": _signature(
         (480, 540, 800, 850, 1250, 1950, 2250, 2450, 2500, 2450, 2150, 1350),
-        -10.5, -17.0, "stripes", 0.2, 0.5, "deciduous"),
+        -10.5, -17.0, "stripes", 0.35, 0.5, "deciduous"),
     "Pastures": _signature(
         (300, 350, 680, 430, 1000, 2500, 3050, 3250, 3350, 3250, 1950, 950),
         -13.0, -19.0, "smooth", 0.08, 1.0, "grass"),
@@ -91,7 +91,7 @@ CLASS_SIGNATURES: dict[str, Signature] = {
         (420, 480, 760, 720, 1150, 2150, 2550, 2750, 2850, 2800, 2200, 1300),
         -11.5, -18.0, "parcels", 0.28, 0.7, "crop"),
     "Land principally occupied by agriculture, with significant areas of natural vegetation": _signature(
-        (380, 420, 700, 620, 1080, 2050, 2450, 2650, 2750, 2700, 1950, 1100), -10.0, -16.0, "dots", 0.2, 0.7, "grass"),
+        (380, 420, 700, 620, 1080, 2050, 2450, 2650, 2750, 2700, 1950, 1100), -10.0, -16.0, "parcels", 0.3, 0.7, "grass"),
     "Agro-forestry areas": _signature(
         (550, 600, 850, 1000, 1350, 1750, 1950, 2150, 2250, 2250, 2700, 1900),
         -11.0, -18.5, "dots", 0.25, 0.4, "evergreen"),
@@ -108,8 +108,8 @@ CLASS_SIGNATURES: dict[str, Signature] = {
         (800, 900, 1150, 1300, 1600, 1950, 2150, 2300, 2400, 2350, 2900, 2200),
         -13.5, -21.5, "smooth", 0.12, 0.5, "grass"),
     "Moors, heathland and sclerophyllous vegetation": _signature(
-        (340, 380, 580, 560, 920, 1550, 1800, 1950, 2050, 2000, 1850, 1100),
-        -11.5, -17.5, "dots", 0.15, 0.5, "evergreen"),
+        (300, 340, 480, 520, 800, 1150, 1300, 1400, 1480, 1450, 1550, 1050),
+        -11.0, -17.5, "dots", 0.25, 0.5, "evergreen"),
     "Transitional woodland, shrub": _signature(
         (290, 340, 620, 480, 980, 2100, 2550, 2800, 2900, 2850, 1800, 920),
         -9.8, -16.0, "grain", 0.2, 0.8, "deciduous"),
