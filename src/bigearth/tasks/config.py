@@ -438,7 +438,8 @@ def parse_recipe(
     """Build any task's recipe from plain data (a parsed YAML file).
 
     Every section the data names is checked by :func:`parse_section` (or by ``parsers[section]``); a section it
-    leaves out takes the recipe class's default.
+    leaves out takes the recipe class's default. Then every section that has a ``validate()`` method (the checks
+    that span its fields) is validated, in field order, defaults included.
 
     Args:
         raw: the parsed YAML.
@@ -450,14 +451,20 @@ def parse_recipe(
         values: further top-level fields the caller has parsed (e.g. SSL's ``augment`` list).
 
     Raises:
-        ConfigError: for unknown sections or keys, wrong types or another task.
+        ConfigError: for unknown sections or keys, wrong types, another task or values a section's ``validate()``
+            refuses.
     """
     sections = recipe_sections(recipe)
     header = recipe_header(raw, sections=(*values, *sections), kind=kind, name=name, task=task)
     parsers = parsers or {}
     parsed = {key: parsers.get(key, partial(parse_section, section))(raw[key], key)
               for key, section in sections.items() if key in raw}  # fmt: skip
-    return recipe(**header, **values, **parsed)
+    config = recipe(**header, **values, **parsed)
+    for key in sections:
+        validate = getattr(getattr(config, key), "validate", None)
+        if callable(validate):
+            validate()
+    return config
 
 
 def recipe_loader(parse: Callable[..., RecipeT], folder: str) -> Callable[..., RecipeT]:

@@ -111,10 +111,7 @@ def parse_clip_config(raw: dict[str, Any], *, name: str = "clip") -> CLIPTrainCo
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
     """
-    config = parse_recipe(raw, CLIPTrainConfig, kind="CLIP recipe", name=name, task=TASK)
-    config.model.validate()
-    config.data.validate()
-    return config
+    return parse_recipe(raw, CLIPTrainConfig, kind="CLIP recipe", name=name, task=TASK)
 
 
 #: Read a YAML CLIP recipe and apply dotted overrides.

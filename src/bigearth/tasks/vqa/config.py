@@ -134,10 +134,7 @@ def parse_vqa_config(raw: dict[str, Any], *, name: str = "vqa") -> VQATrainConfi
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
     """
-    config = parse_recipe(raw, VQATrainConfig, kind="VQA recipe", name=name, task=TASK)
-    config.model.validate()
-    config.data.validate()
-    return config
+    return parse_recipe(raw, VQATrainConfig, kind="VQA recipe", name=name, task=TASK)
 
 
 #: Read a YAML VQA recipe and apply dotted overrides.

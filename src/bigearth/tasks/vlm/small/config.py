@@ -123,10 +123,7 @@ def parse_small_vlm_config(raw: dict[str, Any], *, name: str = "vlm") -> SmallVL
     Raises:
         ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
     """
-    config = parse_recipe(raw, SmallVLMTrainConfig, kind="VLM recipe", name=name, task=TASK)
-    config.model.validate()
-    config.data.validate()
-    return config
+    return parse_recipe(raw, SmallVLMTrainConfig, kind="VLM recipe", name=name, task=TASK)
 
 
 #: Read a YAML built-in VLM recipe and apply dotted overrides.
