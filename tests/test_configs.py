@@ -120,7 +120,7 @@ def test_unknown_backbone_or_band__error(mini_store: Path) -> None:
 @pytest.mark.parametrize(
     ("loader", "recipe", "override", "message"),
     [
-        ("bigearth.tasks.clip.config:load_clip_config", "clip/demo-cpu.yaml", "model.embed_dim=0", r"embed_dim = 0 must"),
+        ("bigearth.tasks.clip.config:load_clip_config", "clip/demo-cpu.yaml", "model.embed_dim=0", r"embed_dim = 0"),
         ("bigearth.tasks.clip.config:load_clip_config", "clip/demo-cpu.yaml", "data.batch_size=1", r"must be >= 2"),
         ("bigearth.tasks.vqa.config:load_vqa_config", "vqa/demo-cpu.yaml", "model.drop_rate=1", r"must be in \[0, 1\)"),
         ("bigearth.tasks.vqa.config:load_vqa_config", "vqa/demo-cpu.yaml", "data.num_workers=-1", r">= 0"),
