@@ -17,7 +17,6 @@ finishes on the model's device.
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-import lightning as L  # noqa: N812
 import numpy as np
 import pandas as pd
 import torch
@@ -26,10 +25,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from bigearth.bands import resolve_bands
 from bigearth.data.datamodule import process_loader
-from bigearth.data.dataset import ReBENDataset, finish_batch
+from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform
 from bigearth.errors import MetadataError, MissingDataError
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
+from bigearth.tasks.text_data import TextImageDataModule
 from bigearth.text.reader import iter_texts, normalise_text_split
 from bigearth.text.schema import CAPTION
 
@@ -159,8 +159,11 @@ class CaptionDataset(Dataset):
         return self.__getitems__([index])
 
 
-class CLIPDataModule(L.LightningDataModule):
+class CLIPDataModule(TextImageDataModule[CaptionDataset]):
     """Loaders over the three splits of a BigEarthNet.txt file's captions and the patches they describe.
+
+    Training batches hold one random caption per patch (a short last batch is dropped); validation and test
+    batches all captions of each patch.
 
     Args:
         path: store folder or release root of the images.
@@ -193,25 +196,14 @@ class CLIPDataModule(L.LightningDataModule):
         include_snow_cloud: bool = False,
         device_transform: bool = True,
     ) -> None:
-        super().__init__()
-        self.path, self.texts = Path(path), Path(texts)
-        self.captions = read_captions(self.texts)
-        self.bands = resolve_bands(bands)
-        self.transform = BatchTransform(self.bands, resample)
+        captions, bands = read_captions(Path(texts)), resolve_bands(bands)
+        super().__init__(path, transform=BatchTransform(bands, resample), image_options={
+            "bands": bands, "include_snow_cloud": include_snow_cloud, "resample": resample, "raw": device_transform,
+            "class_order": class_order,
+        }, batch_size=batch_size, num_workers=num_workers)  # fmt: skip
+        self.texts, self.captions, self.bands = Path(texts), captions, bands
         self.stats = self.transform.stats
         self.tokenizer = tokenizer
-        self.image_options = {"bands": self.bands, "include_snow_cloud": include_snow_cloud, "resample": resample,
-                              "raw": device_transform, "class_order": class_order}  # fmt: skip
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.datasets: dict[str, CaptionDataset] = {}
-        self._images: ReBENDataset | None = None
-
-    @property
-    def images(self) -> ReBENDataset:
-        """Every patch of the data (whatever its reBEN split), opened once for the three splits."""
-        if self._images is None:
-            self._images = ReBENDataset(self.path, None, **self.image_options)
-        return self._images
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -222,39 +214,12 @@ class CLIPDataModule(L.LightningDataModule):
         """Return the captions of one split (``val`` = ``validation``)."""
         return self.captions[self.captions["split"] == normalise_text_split(name)].reset_index(drop=True)
 
-    def dataset(self, split: str) -> CaptionDataset:
-        """Return (and cache) the dataset of a split."""
-        if split not in self.datasets:
-            self.datasets[split] = CaptionDataset(self.split(split), self.images, self.tokenizer,
-                                                  train=split == "train")  # fmt: skip
-        return self.datasets[split]
-
-    def setup(self, stage: str | None = None) -> None:
-        """Index the splits the stage needs."""
-        splits = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
-        for split in splits.get(stage or "", ("train", "validation", "test")):
-            self.dataset(split)
+    def build_dataset(self, split: str) -> CaptionDataset:
+        """Return the dataset of a split (one random caption per patch for training)."""
+        return CaptionDataset(self.split(split), self.images, self.tokenizer, train=split == "train")
 
     def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)
         # training drops a short last batch, as open_clip does (a batch of one pair has nothing to contrast)
         return process_loader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
                               drop_last=shuffle and len(dataset) >= self.batch_size)  # fmt: skip
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches (one random caption per patch); a short last batch is dropped."""
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches (all captions of each patch)."""
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches (all captions of each patch)."""
-        return self._loader("test", shuffle=False)
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Finish raw image batches on the device."""
-        if "groups" in batch:
-            batch = finish_batch(batch, self.transform.to(batch["input_ids"].device))
-        return batch

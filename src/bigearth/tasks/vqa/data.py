@@ -16,7 +16,6 @@ over every patch serves the three splits.
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-import lightning as L  # noqa: N812
 import numpy as np
 import pandas as pd
 import torch
@@ -25,11 +24,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from bigearth.bands import resolve_bands
 from bigearth.data.datamodule import process_loader
-from bigearth.data.dataset import ReBENDataset, finish_batch
+from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import MissingDataError
 from bigearth.models.vqa.answers import DEFAULT_NUM_ANSWERS, AnswerVocabulary
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
+from bigearth.tasks.text_data import TextImageDataModule
 from bigearth.tasks.vqa.questions import ANSWERABLE_TYPES, TEXT_TYPE_NAMES, QuestionFile, read_questions
 from bigearth.text.rsvqa import YES_NO
 
@@ -178,7 +178,7 @@ def question_types(frame: pd.DataFrame) -> tuple[str, ...]:
     return tuple([name for name in known if name in found] + sorted(found - set(known)))
 
 
-class VQADataModule(L.LightningDataModule):
+class VQADataModule(TextImageDataModule[VQADataset]):
     """Loaders over the three splits of a question file and the images it asks about.
 
     The answer vocabulary is built from the training questions when none is given, and the question types and
@@ -225,11 +225,12 @@ class VQADataModule(L.LightningDataModule):
         augment: bool = False,
         read_images: bool = True,
     ) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.questions: QuestionFile = read_questions(Path(questions), text_types=text_types)
-        self.bands = resolve_bands(bands)
-        self.transform = BatchTransform(self.bands, resample)
+        question_file, bands = read_questions(Path(questions), text_types=text_types), resolve_bands(bands)
+        super().__init__(path, transform=BatchTransform(bands, resample), image_options={
+            "bands": bands, "include_snow_cloud": include_snow_cloud, "resample": resample, "raw": device_transform,
+        }, batch_size=batch_size, num_workers=num_workers)  # fmt: skip
+        self.questions: QuestionFile = question_file
+        self.bands = bands
         self.stats = self.transform.stats
         self.tokenizer = tokenizer
         train = self.questions.split("train")
@@ -240,35 +241,15 @@ class VQADataModule(L.LightningDataModule):
         self.answers = answers
         self.types = question_types(self.questions.frame)
         self.categories = tuple(sorted(set(self.questions.frame["category"])))
-        self.image_options = {"bands": self.bands, "include_snow_cloud": include_snow_cloud, "resample": resample,
-                              "raw": device_transform}  # fmt: skip
-        self.batch_size, self.num_workers = batch_size, num_workers
         self.group_by_image, self.augment, self.read_images = group_by_image, augment, read_images
-        self.datasets: dict[str, VQADataset] = {}
-        self._images: ReBENDataset | None = None
 
-    @property
-    def images(self) -> ReBENDataset:
-        """Every patch of the data (whatever its reBEN split), opened once for the three splits."""
-        if self._images is None:
-            self._images = ReBENDataset(self.path, None, **self.image_options)
-        return self._images
-
-    def dataset(self, split: str) -> VQADataset:
-        """Return (and cache) the dataset of a split; only training follows ``group_by_image``."""
-        if split not in self.datasets:
-            self.datasets[split] = VQADataset(
-                self.questions.split(split), self.images, self.tokenizer, self.answers, types=self.types,
-                categories=self.categories, group_by_image=self.group_by_image or split != "train",
-                read_images=self.read_images,
-            )  # fmt: skip
-        return self.datasets[split]
-
-    def setup(self, stage: str | None = None) -> None:
-        """Index the splits the stage needs."""
-        splits = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
-        for split in splits.get(stage or "", ("train", "validation", "test")):
-            self.dataset(split)
+    def build_dataset(self, split: str) -> VQADataset:
+        """Return the dataset of a split; only training follows ``group_by_image``."""
+        return VQADataset(
+            self.questions.split(split), self.images, self.tokenizer, self.answers, types=self.types,
+            categories=self.categories, group_by_image=self.group_by_image or split != "train",
+            read_images=self.read_images,
+        )  # fmt: skip
 
     @property
     def questions_per_image(self) -> float:
@@ -283,22 +264,9 @@ class VQADataModule(L.LightningDataModule):
             size = max(1, round(self.batch_size / self.questions_per_image))
         return process_loader(dataset, batch_size=size, shuffle=shuffle, num_workers=self.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches, grouped by image."""
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, grouped by image."""
-        return self._loader("test", shuffle=False)
-
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Finish raw image batches on the device; augment training images."""
-        if "groups" in batch:
-            batch = finish_batch(batch, self.transform.to(batch["input_ids"].device))
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
         trainer = getattr(self, "_trainer", None)
         if self.augment and "image" in batch and trainer is not None and trainer.training:
             batch["image"], _ = random_flip_rot90(batch["image"])
