@@ -467,6 +467,21 @@ def parse_recipe(
     return config
 
 
+def recipe_parser(recipe: type[RecipeT], kind: str) -> Callable[..., RecipeT]:
+    """Return ``parse(raw, *, name=...)``: :func:`parse_recipe` of a recipe whose checks are its sections' own.
+
+    The class's defaults of ``name`` and ``task`` are the run name where the recipe sets none and the task it must
+    name; messages call it ``kind`` (``"CLIP recipe"``).
+    """
+    defaults = {item.name: item.default for item in fields(recipe) if item.name in ("name", "task")}
+
+    def parse(raw: Any, *, name: str = defaults["name"]) -> RecipeT:
+        return parse_recipe(raw, recipe, kind=kind, name=name, task=defaults["task"])
+
+    parse.__doc__ = f"Build a :class:`{recipe.__name__}` from plain data, refusing what :func:`parse_recipe` refuses."
+    return parse
+
+
 def recipe_loader(parse: Callable[..., RecipeT], folder: str) -> Callable[..., RecipeT]:
     """Return ``load(path, overrides=())``: read a YAML recipe, apply dotted overrides, ``parse`` it.
 
