@@ -2,18 +2,76 @@
 
 Each reads the patches of one image source (store or release root) once for its three splits, builds one dataset
 per split on demand (items whose texts point at those patches), loads raw batches in spawned workers
-(:func:`~bigearth.data.datamodule.process_loader`) and finishes raw image batches on the model's device.
+(:func:`~bigearth.data.datamodule.process_loader`) and finishes raw image batches on the model's device. Texts
+find their patches with :func:`patch_rows`; CLIP and VQA tokenise theirs once (:class:`TokenRows`).
 """
 
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import lightning as L  # noqa: N812
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from bigearth.data.datamodule import process_loader
 from bigearth.data.dataset import ReBENDataset, finish_batch
 from bigearth.data.transforms import BatchTransform
+from bigearth.errors import MissingDataError
+from bigearth.models.vqa.tokenizer import QuestionTokenizer
+
+
+def patch_rows(frame: pd.DataFrame, images: ReBENDataset, *, what: str, fix: str) -> np.ndarray:
+    """Return the row of each text's patch among ``images``, ``(N,)`` int64.
+
+    Args:
+        frame: texts with ``ID`` and ``patch_id`` columns.
+        images: every patch of the data.
+        what: how the message names the texts and their relation to patches (``"caption(s) describe"``).
+        fix: what the message tells the user to do.
+
+    Raises:
+        MissingDataError: naming (up to three of) the texts whose patch is not among ``images``.
+    """
+    position = pd.Series(np.arange(len(images.index.patch_id)), index=images.index.patch_id)
+    rows = frame["patch_id"].map(position)
+    if rows.isna().any():
+        lost = frame.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
+        raise MissingDataError(
+            f"{int(rows.isna().sum())} {what} patches that the data does not hold (e.g. {lost}); {fix}"
+        )
+    return rows.to_numpy(dtype=np.int64)
+
+
+class TokenRows:
+    """Texts tokenised once, collated into batches cut to their longest text.
+
+    Args:
+        texts: the texts.
+        tokenizer: the model's tokenizer.
+
+    Attributes:
+        tokens: ``(N, max_length)`` int32 token ids, padded.
+        lengths: ``(N,)`` real tokens per text.
+        truncated: ``(N,)`` bool, whether a text was cut at ``max_length``.
+        pad_id: the padding id.
+    """
+
+    def __init__(self, texts: list[str], tokenizer: QuestionTokenizer) -> None:
+        encoded = tokenizer.encode(texts)
+        self.tokens = encoded.input_ids.to(torch.int32)
+        self.lengths = encoded.attention_mask.sum(dim=1)
+        self.truncated = encoded.truncated
+        self.pad_id = tokenizer.pad_id
+
+    def batch(self, rows: np.ndarray | Tensor) -> dict[str, Tensor]:
+        """Return ``input_ids`` and ``attention_mask`` ``(B, L)`` int64 of texts ``rows``, L their longest."""
+        length = int(self.lengths[rows].max())
+        input_ids = self.tokens[rows, :length].long()
+        return {"input_ids": input_ids, "attention_mask": (input_ids != self.pad_id).long()}
+
 
 #: The dataset of one split.
 DatasetT = TypeVar("DatasetT", bound=Dataset)

@@ -27,9 +27,9 @@ from bigearth.bands import resolve_bands
 from bigearth.data.datamodule import process_loader
 from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform
-from bigearth.errors import MetadataError, MissingDataError
+from bigearth.errors import MetadataError
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
-from bigearth.tasks.text_data import TextImageDataModule
+from bigearth.tasks.text_data import TextImageDataModule, TokenRows, patch_rows
 from bigearth.text.reader import iter_texts, normalise_text_split
 from bigearth.text.schema import CAPTION
 
@@ -102,24 +102,14 @@ class CaptionDataset(Dataset):
         self, captions: pd.DataFrame, images: ReBENDataset, tokenizer: QuestionTokenizer, *, train: bool
     ) -> None:
         self.images, self.train = images, train
-        position = pd.Series(np.arange(len(images.index.patch_id)), index=images.index.patch_id)
-        rows = captions["patch_id"].map(position)
-        if rows.isna().any():
-            lost = captions.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
-            raise MissingDataError(
-                f"{int(rows.isna().sum())} caption(s) describe patches that the data does not hold (e.g. {lost}); "
-                "generate the texts from the same data (data.include_snow_cloud=true for snowy or cloudy patches)"
-            )
-        image_row = rows.to_numpy(dtype=np.int64)
+        image_row = patch_rows(captions, images, what="caption(s) describe", fix="generate the texts from the same "
+                               "data (data.include_snow_cloud=true for snowy or cloudy patches)")  # fmt: skip
         # captions sorted by patch; patch i's captions are by_patch[starts[i]:starts[i + 1]]
         self.by_patch = np.argsort(image_row, kind="stable")
         self.patches, self.starts = np.unique(image_row[self.by_patch], return_index=True)
         self.starts = np.append(self.starts, len(image_row))
-        encoded = tokenizer.encode(captions["caption"].astype(str).tolist())
-        self.tokens = encoded.input_ids.to(torch.int32)
-        self.lengths = encoded.attention_mask.sum(dim=1)
-        self.truncated = int(encoded.truncated.sum())
-        self.pad_id = tokenizer.pad_id
+        self.encoded = TokenRows(captions["caption"].astype(str).tolist(), tokenizer)
+        self.truncated = int(self.encoded.truncated.sum())
 
     @property
     def num_captions(self) -> int:
@@ -143,13 +133,10 @@ class CaptionDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> dict[str, Any]:
         """Read a whole batch (see :class:`CaptionBatch`; ``groups`` instead of ``image`` for raw images)."""
         rows, owner, pair = self.caption_rows(indices)
-        length = int(self.lengths[rows].max())
-        input_ids = self.tokens[rows, :length].long()
         read = self.images.__getitems__(self.patches[indices].tolist())
         return {
             **{key: read[key] for key in ("groups", "image", "label", "patch_id") if key in read},
-            "input_ids": input_ids,
-            "attention_mask": (input_ids != self.pad_id).long(),
+            **self.encoded.batch(rows),
             "caption_image": torch.from_numpy(owner.astype(np.int64)),
             "pair": torch.from_numpy(pair.astype(np.int64)),
             "caption_id": torch.from_numpy(rows.astype(np.int64)),

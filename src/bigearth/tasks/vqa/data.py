@@ -29,7 +29,7 @@ from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import MissingDataError
 from bigearth.models.vqa.answers import DEFAULT_NUM_ANSWERS, AnswerVocabulary
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
-from bigearth.tasks.text_data import TextImageDataModule
+from bigearth.tasks.text_data import TextImageDataModule, TokenRows, patch_rows
 from bigearth.tasks.vqa.questions import ANSWERABLE_TYPES, TEXT_TYPE_NAMES, QuestionFile, read_questions
 from bigearth.text.rsvqa import YES_NO
 
@@ -95,23 +95,13 @@ class VQADataset(Dataset):
         self.images = images
         self.group_by_image = group_by_image
         self.read_images = read_images
-        position = pd.Series(np.arange(len(images.index.patch_id)), index=images.index.patch_id)
-        rows = questions["patch_id"].map(position)
-        if rows.isna().any():
-            lost = questions.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
-            raise MissingDataError(
-                f"{int(rows.isna().sum())} question(s) are about patches that the data does not hold (e.g. {lost}); "
-                "generate the questions from the same data, and set data.include_snow_cloud=true for questions about "
-                "snowy or cloudy patches (the original RSVQAxBEN has them)"
-            )
-        self.image_row = rows.to_numpy(dtype=np.int64)
+        self.image_row = patch_rows(questions, images, what="question(s) are about", fix=(
+            "generate the questions from the same data, and set data.include_snow_cloud=true for questions about "
+            "snowy or cloudy patches (the original RSVQAxBEN has them)"))  # fmt: skip
         codes, distinct = pd.factorize(questions["question"])
-        encoded = tokenizer.encode(list(distinct))
+        self.encoded = TokenRows(list(distinct), tokenizer)  # each distinct question once
         self.question_code = codes.astype(np.int64)
-        self.tokens = encoded.input_ids.to(torch.int32)
-        self.lengths = encoded.attention_mask.sum(dim=1)
-        self.truncated = int(encoded.truncated[torch.from_numpy(codes)].sum())
-        self.pad_id = tokenizer.pad_id
+        self.truncated = int(self.encoded.truncated[torch.from_numpy(codes)].sum())
         answer_codes, distinct_answers = pd.factorize(questions["answer"])
         lookup = np.array([answers.index(str(answer)) for answer in distinct_answers], dtype=np.int64)
         self.answer = lookup[answer_codes]
@@ -148,14 +138,10 @@ class VQADataset(Dataset):
         rows = self.question_rows(indices)
         distinct, image_index = np.unique(self.image_row[rows], return_inverse=True)
         codes, question_index = np.unique(self.question_code[rows], return_inverse=True)
-        codes = torch.from_numpy(codes)
-        length = int(self.lengths[codes].max())
-        input_ids = self.tokens[codes, :length].long()
         batch: dict[str, Any] = {
             "image_index": torch.from_numpy(image_index.astype(np.int64)),
             "question_index": torch.from_numpy(question_index.astype(np.int64)),
-            "input_ids": input_ids,
-            "attention_mask": (input_ids != self.pad_id).long(),
+            **self.encoded.batch(torch.from_numpy(codes)),
             "answer": torch.from_numpy(self.answer[rows]),
             "type": torch.from_numpy(self.type[rows]),
             "category": torch.from_numpy(self.category[rows]),

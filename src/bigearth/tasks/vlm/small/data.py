@@ -18,9 +18,9 @@ from torch.utils.data import Dataset
 
 from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform
-from bigearth.errors import ConfigError, MissingDataError
+from bigearth.errors import ConfigError
 from bigearth.models.vlm.tokenizer import VLMTokenizer, write_boxes
-from bigearth.tasks.text_data import TextImageDataModule
+from bigearth.tasks.text_data import TextImageDataModule, patch_rows
 from bigearth.text.answers import parse_boxes
 from bigearth.text.reader import read_texts
 from bigearth.text.schema import DETECTION
@@ -113,15 +113,8 @@ class VLMDataset(Dataset):
 
     def __init__(self, texts: pd.DataFrame, images: ReBENDataset, encoder: SequenceEncoder) -> None:
         self.texts, self.images = texts.reset_index(drop=True), images
-        position = pd.Series(np.arange(len(images.index.patch_id)), index=images.index.patch_id)
-        rows = self.texts["patch_id"].map(position)
-        if rows.isna().any():
-            lost = self.texts.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
-            raise MissingDataError(
-                f"{int(rows.isna().sum())} text(s) are about patches that the data does not hold (e.g. {lost}); "
-                "generate the texts from the same data, and set data.include_snow_cloud=true for snowy or cloudy ones"
-            )
-        self.image_row = rows.to_numpy(dtype=np.int64)
+        fix = "generate the texts from the same data, and set data.include_snow_cloud=true for snowy or cloudy ones"
+        self.image_row = patch_rows(self.texts, images, what="text(s) are about", fix=fix)
         self.tokens, self.starts, self.truncated = encoder.sequences(list(self.texts["input"]),
                                                                     list(self.texts["target"]))  # fmt: skip
         self.pad_id = encoder.tokenizer.pad_id
