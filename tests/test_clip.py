@@ -3,6 +3,7 @@ recipe into a run folder on the 120-patch mini-reBEN, loading it back, ``bigeart
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -183,6 +184,26 @@ def test_training_writes_a_complete_run(trained_run: Path) -> None:
     logged = pd.read_csv(trained_run / "logs" / "metrics.csv")
     assert logged["train/logit_scale"].dropna().le(100).all()
     assert describe_folder(trained_run).kind == "clip"
+
+
+@pytest.mark.slow
+def test_a_resumed_run_reports_the_untrained_network_too(
+    trained_run: Path, mini_store: Path, texts: Path, tmp_path: Path
+) -> None:
+    interrupted = tmp_path / "clip"
+    shutil.copytree(trained_run, interrupted)
+    (interrupted / "metrics.json").unlink()  # stopped after its first epoch, before the results
+    overrides = [*QUIET, f"data.texts={texts}", "trainer.max_epochs=2", "data.batch_size=16", "model.embed_dim=32",
+                 "trainer.log_every_n_steps=1"]  # fmt: skip
+    train_recipe(DEMO, data=mini_store, out=interrupted, overrides=overrides)
+    metrics = json.loads((interrupted / "metrics.json").read_text())
+    assert metrics["epochs_trained"] == 2
+    untrained = metrics["untrained"]
+    assert untrained["logit_scale"] == pytest.approx(1 / 0.07, rel=1e-5)  # exp(log(1 / 0.07)): nothing trained
+    # the same seed builds the same network as the uninterrupted run's before training
+    fresh = json.loads((trained_run / "metrics.json").read_text())["untrained"]
+    assert untrained["zero_shot"]["macro_ap"] == pytest.approx(fresh["zero_shot"]["macro_ap"], abs=1e-6)
+    assert untrained["text_to_image_recall"] == pytest.approx(fresh["text_to_image_recall"], abs=1e-6)
 
 
 def test_the_model_folder_reloads_the_trained_network(trained_run: Path, mini_store: Path, texts: Path) -> None:

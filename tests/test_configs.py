@@ -1,5 +1,7 @@
 """Every shipped recipe parses, holds the published settings, builds its model and trains one step on mini-reBEN."""
 
+import importlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L  # noqa: N812
@@ -7,7 +9,7 @@ import pytest
 import torch
 
 from bigearth.errors import ConfigError, MissingDataError
-from bigearth.tasks.config import apply_overrides, load_config, parse_config
+from bigearth.tasks.config import Recipe, apply_overrides, load_config, parse_config, parse_recipe
 from bigearth.tasks.train import build_datamodule, build_task
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "classification"
@@ -113,3 +115,48 @@ def test_unknown_backbone_or_band__error(mini_store: Path) -> None:
         load_config(CONFIG_DIR / "no-such-recipe.yaml")
     with pytest.raises(ConfigError, match="a config must be a mapping"):
         parse_config(["trainer"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("loader", "recipe", "override", "message"),
+    [
+        ("bigearth.tasks.clip.config:load_clip_config", "clip/demo-cpu.yaml", "model.embed_dim=0", r"embed_dim = 0"),
+        ("bigearth.tasks.clip.config:load_clip_config", "clip/demo-cpu.yaml", "data.batch_size=1", r"must be >= 2"),
+        ("bigearth.tasks.vqa.config:load_vqa_config", "vqa/demo-cpu.yaml", "model.drop_rate=1", r"must be in \[0, 1\)"),
+        ("bigearth.tasks.vqa.config:load_vqa_config", "vqa/demo-cpu.yaml", "data.num_workers=-1", r">= 0"),
+        ("bigearth.tasks.vlm.small.config:load_small_vlm_config", "vlm/demo-cpu.yaml", "model.max_new_tokens=0",
+         r"model.max_new_tokens = 0 must be at least 1"),
+        ("bigearth.tasks.vlm.small.config:load_small_vlm_config", "vlm/demo-cpu.yaml", "data.text_types=[poem]",
+         r"data.text_types = \['poem'\]"),
+    ],
+)  # fmt: skip
+def test_parse_recipe_validates_each_section(loader: str, recipe: str, override: str, message: str) -> None:
+    module, _, function = loader.partition(":")
+    load = getattr(importlib.import_module(module), function)
+    load(CONFIG_DIR.parent / recipe)  # the shipped recipe itself is valid
+    with pytest.raises(ConfigError, match=message):
+        load(CONFIG_DIR.parent / recipe, [override])
+
+
+@dataclass
+class _Checked:
+    """A section whose ``validate()`` refuses its own default."""
+
+    size: int = 0
+
+    def validate(self) -> None:
+        if self.size < 1:
+            raise ConfigError(f"checked.size = {self.size} must be at least 1")
+
+
+@dataclass
+class _CheckedRecipe(Recipe):
+    checked: _Checked = field(default_factory=_Checked)
+
+
+def test_parse_recipe_validates_sections_it_defaults_too() -> None:
+    with pytest.raises(ConfigError, match=r"checked.size = 0 must be at least 1"):
+        parse_recipe({}, _CheckedRecipe, kind="recipe", name="run", task=None)
+    assert (
+        parse_recipe({"checked": {"size": 2}}, _CheckedRecipe, kind="recipe", name="run", task=None).checked.size == 2
+    )

@@ -299,6 +299,15 @@ def test_nan_pixels_and_missing_coordinates_stop_training_with_clear_errors(task
     assert bool(torch.isfinite(terms["loss"]))
 
 
+def test_nan_pixels_of_the_other_acquisition_stop_training_with_a_clear_error(mini_store: Path) -> None:
+    task, batch = task_and_batch_of(mini_store, ["temporal.enabled=true"])
+    other = batch["image"].flip(0).clone()  # stands for the other acquisitions: finite, of the same shape
+    names = list(reversed(batch["patch_id"]))
+    other[4, 1, 7, 7] = math.inf
+    with pytest.raises(CorruptDataError, match=rf"1 other acquisition\(s\) \(image_other\).*{names[4]}"):
+        task.objective({**batch, "image_other": other, "patch_id_other": names})
+
+
 def test_a_diverged_loss_is_refused(task_and_batch, monkeypatch) -> None:
     task, batch = task_and_batch
     monkeypatch.setattr(task, "_terms", lambda _: {"loss": torch.tensor(math.nan), "ssl": torch.tensor(math.nan)})

@@ -1,7 +1,9 @@
 """Vision-language model commands: ``vlm finetune``, ``vlm predict``, ``vlm evaluate``, ``vlm compare``."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -59,39 +61,77 @@ def finetune(
     console.print(f"finished: the fine-tuned checkpoint is {run.model_dir}; metrics in {run.metrics_file}")
 
 
-def _generator(model: Path, device: str):  # noqa: ANN202  (a TextGenerator; imported lazily)
-    from bigearth.evaluation.predict import resolve_device
-    from bigearth.tasks.vlm.load import load_generator
-
-    return load_generator(model, device=resolve_device(device))
-
-
 def _print_unparsable(unparsable: dict[str, int]) -> None:
     counts = ", ".join(f"{kind} {count}" for kind, count in unparsable.items() if count)
     if counts:
         console.print(labelled("unparsable generations:", "yellow", f"{counts} (boxes scored as no box)"))
 
 
-@vlm_app.command()
-def predict(
-    model: ModelArgument,
-    data: DataOption,
-    texts: TextsOption,
-    out: Annotated[Path, typer.Option(help="predictions parquet file to write (ID, prediction, generation)")],
-    split: SplitOption = "test",
-    types: TypesOption = None,
-    limit: LimitOption = None,
-    batch_size: BatchSizeOption = 8,
-    max_new_tokens: TokensOption = 64,
-    device: DeviceOption = "auto",
-) -> None:
+@dataclass(frozen=True)
+class Generation:
+    """What ``vlm predict`` and ``vlm evaluate`` are given besides their output: a model answering a split's texts.
+
+    Attributes:
+        model: checkpoint folder or VLM folder.
+        data: store folder or release root of the texts' patches.
+        texts: BigEarthNet.txt parquet file.
+        device: ``auto``, ``cpu``, ``cuda``...
+        options: the split, text types, limit, batch size and generation length, as keyword arguments of
+            :func:`bigearth.tasks.vlm.predict.predict` and :func:`~bigearth.tasks.vlm.predict.evaluate`.
+    """
+
+    model: Path
+    data: Path
+    texts: Path
+    device: str
+    options: dict[str, Any]
+
+    def generator(self):  # noqa: ANN201  (a TextGenerator; imported lazily)
+        """Load the model as a text generator on the device."""
+        from bigearth.evaluation.predict import resolve_device
+        from bigearth.tasks.vlm.load import load_generator
+
+        return load_generator(self.model, device=resolve_device(self.device))
+
+
+def generation_command(out_help: str) -> Callable[[Callable[[Generation, Path], None]], Callable[..., None]]:
+    """Register ``body(generation, out)`` as a ``vlm`` command with the options every generating command takes.
+
+    Args:
+        out_help: the help of ``--out`` (what the command writes there).
+    """
+
+    def register(body: Callable[[Generation, Path], None]) -> Callable[..., None]:
+        def command(
+            model: ModelArgument,
+            data: DataOption,
+            texts: TextsOption,
+            out: Annotated[Path, typer.Option(help=out_help)],
+            split: SplitOption = "test",
+            types: TypesOption = None,
+            limit: LimitOption = None,
+            batch_size: BatchSizeOption = 8,
+            max_new_tokens: TokensOption = 64,
+            device: DeviceOption = "auto",
+        ) -> None:
+            options = {"split": split, "types": types, "limit": limit, "batch_size": batch_size,
+                       "max_new_tokens": max_new_tokens}  # fmt: skip
+            body(Generation(model, data, texts, device, options), out)
+
+        command.__name__, command.__qualname__, command.__doc__ = body.__name__, body.__qualname__, body.__doc__
+        return vlm_app.command()(command)
+
+    return register
+
+
+@generation_command("predictions parquet file to write (ID, prediction, generation)")
+def predict(generation: Generation, out: Path) -> None:
     """Generate answers for a split (batched, greedy) and write the predictions file `text evaluate` scores."""
     from bigearth.tasks.vlm.predict import predict as run_predict
     from bigearth.tasks.vlm.predict import summary_file
 
     try:
-        summary = run_predict(_generator(model, device), data, texts, out, split=split, types=types, limit=limit,
-                              batch_size=batch_size, max_new_tokens=max_new_tokens)  # fmt: skip
+        summary = run_predict(generation.generator(), generation.data, generation.texts, out, **generation.options)
     except BigEarthError as error:
         fail(error)
     console.print(f"{summary.rows} answers of split {summary.split} in {out} ({summary.seconds:.1f} s); summary in "
@@ -99,26 +139,14 @@ def predict(
     _print_unparsable(summary.unparsable)
 
 
-@vlm_app.command()
-def evaluate(
-    model: ModelArgument,
-    data: DataOption,
-    texts: TextsOption,
-    out: Annotated[Path, typer.Option(help="report folder: predictions, scores.csv, metrics.json, scores.png")],
-    split: SplitOption = "test",
-    types: TypesOption = None,
-    limit: LimitOption = None,
-    batch_size: BatchSizeOption = 8,
-    max_new_tokens: TokensOption = 64,
-    device: DeviceOption = "auto",
-) -> None:
+@generation_command("report folder: predictions, scores.csv, metrics.json, scores.png")
+def evaluate(generation: Generation, out: Path) -> None:
     """Generate answers for a split, score them per type and category, write the table and the figure."""
     from bigearth.tasks.vlm.predict import evaluate as run_evaluate
 
     try:
-        evaluation, summary = run_evaluate(_generator(model, device), data, texts, out, split=split, types=types,
-                                           limit=limit, batch_size=batch_size,
-                                           max_new_tokens=max_new_tokens)  # fmt: skip
+        evaluation, summary = run_evaluate(generation.generator(), generation.data, generation.texts, out,
+                                           **generation.options)  # fmt: skip
     except BigEarthError as error:
         fail(error)
     print_scores(evaluation)

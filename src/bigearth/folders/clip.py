@@ -19,22 +19,19 @@ from typing import Any
 
 import torch
 
-from bigearth import __version__
-from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
-from bigearth.folders.format import (
-    CLIP_TASK,
-    MODEL_WEIGHTS_FILE,
-    read_model_config,
-    read_safetensors,
-    resolve_model_folder,
-    write_folder,
-)
+from bigearth.folders.format import CLIP_TASK, FolderLayout
+from bigearth.folders.image_text import load_image_text_model, save_image_text_model
 from bigearth.models.clip.model import CLIPConfig, CLIPModel
 from bigearth.models.metadata import ModelMetadata
-from bigearth.models.vqa.tokenizer import VOCAB_FILE, QuestionTokenizer
+from bigearth.models.vqa.tokenizer import QuestionTokenizer
 
 #: Version of the CLIP folder layout and network wiring; a folder of another version is refused.
 CLIP_FORMAT_VERSION = 1
+#: The CLIP folder kind.
+CLIP_LAYOUT = FolderLayout(
+    CLIP_TASK, "clip_format_version", CLIP_FORMAT_VERSION, "CLIP model",
+    "`bigearth search` needs a folder written by `bigearth train` with a task: clip recipe (configs/clip/)",
+)  # fmt: skip
 
 
 def save_clip_model(
@@ -42,23 +39,12 @@ def save_clip_model(
 ) -> None:
     """Write a CLIP model folder (weights and vocabulary first, ``config.json`` last; all atomic).
 
-    Args:
-        model: the network.
-        tokenizer: the tokenizer its captions were encoded with.
-        folder: the model folder (created if needed).
-        extra: further JSON entries.
+    ``tokenizer`` is the one its captions were encoded with; ``extra`` holds further JSON entries.
 
     Raises:
         ValueError: if the tokenizer cuts texts at another length than the model's configuration.
     """
-    if tokenizer.max_length != model.config.max_length:
-        raise ValueError(f"the tokenizer cuts at {tokenizer.max_length} tokens, the model at {model.config.max_length}")
-    folder = Path(folder)
-    tokenizer.save(folder)
-    write_folder(folder, model, CLIP_TASK, {
-        "clip_format_version": CLIP_FORMAT_VERSION, **model.describe(), "lowercase": tokenizer.lowercase,
-        **model.metadata.to_dict(), **(extra or {}),
-    })  # fmt: skip
+    save_image_text_model(model, tokenizer, folder, CLIP_LAYOUT, extra)
 
 
 def read_clip_config(path: Path) -> dict[str, Any]:
@@ -68,20 +54,14 @@ def read_clip_config(path: Path) -> dict[str, Any]:
         MissingDataError: if there is no model folder at ``path``.
         CorruptDataError: if it is no bigearth model, a model of another task, or of another CLIP layout version.
     """
-    config = read_model_config(path)
-    folder = resolve_model_folder(path)
-    if config.get("task") != CLIP_TASK:
-        raise CorruptDataError(
-            f"{folder} holds a {config.get('task', 'classification')!r} model, not a CLIP model; `bigearth search` "
-            "needs a folder written by `bigearth train` with a task: clip recipe (configs/clip/)"
-        )
-    if config.get("clip_format_version") != CLIP_FORMAT_VERSION:
-        raise CorruptDataError(
-            f"{folder} is a CLIP model of layout version {config.get('clip_format_version')!r} "
-            f"(bigearth {config.get('bigearth_version', '?')}); this bigearth ({__version__}) reads version "
-            f"{CLIP_FORMAT_VERSION}: use the bigearth version that wrote it, or retrain"
-        )
-    return config
+    return CLIP_LAYOUT.read_config(path)
+
+
+def _build(config: dict[str, Any], folder: Path) -> CLIPModel:
+    """Return the network of a checked ``config.json`` (``folder`` holds nothing more it needs)."""
+    return CLIPModel(CLIPConfig.from_dict(config["network"]), ModelMetadata.from_dict(config),
+                     text_config=config["text_config"], image_architecture=config["image_architecture"],
+                     image_model_args=config["image_model_args"])  # fmt: skip
 
 
 def load_clip_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[CLIPModel, QuestionTokenizer]:
@@ -91,21 +71,4 @@ def load_clip_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[
         MissingDataError: if the folder, its weights or its vocabulary are missing.
         CorruptDataError: if the files do not belong together or come from another version.
     """
-    folder = resolve_model_folder(path)
-    config = read_clip_config(folder)
-    for needed in (folder / MODEL_WEIGHTS_FILE, folder / VOCAB_FILE):
-        if not needed.is_file():
-            raise MissingDataError(f"{needed} is missing; the CLIP model folder {folder} is incomplete")
-    try:
-        network = CLIPConfig.from_dict(config["network"])
-        model = CLIPModel(network, ModelMetadata.from_dict(config), text_config=config["text_config"],
-                          image_architecture=config["image_architecture"],
-                          image_model_args=config["image_model_args"])  # fmt: skip
-        model.load_state_dict(read_safetensors(folder / MODEL_WEIGHTS_FILE))
-    except (KeyError, ConfigError, RuntimeError) as error:
-        raise CorruptDataError(
-            f"the files in {folder} do not belong together ({error}); re-export the model"
-        ) from error
-    tokenizer = QuestionTokenizer(folder / VOCAB_FILE, max_length=network.max_length,
-                                  lowercase=bool(config.get("lowercase", True)))  # fmt: skip
-    return model.to(device).eval(), tokenizer
+    return load_image_text_model(path, CLIP_LAYOUT, _build, device=device)

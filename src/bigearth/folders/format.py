@@ -141,6 +141,49 @@ def read_model_config(path: Path) -> dict[str, Any]:
     return config
 
 
+@dataclass(frozen=True)
+class FolderLayout:
+    """A folder kind with a layout version of its own beside the header (VQA, CLIP, the built-in VLM).
+
+    Attributes:
+        task: the header's ``task`` (one of :data:`FOLDER_TASKS`).
+        version_key: the ``config.json`` key of the layout version (``"vqa_format_version"``).
+        version: the layout version this bigearth writes and reads.
+        label: how messages name such a model, after an article (``"CLIP model"``).
+        hint: what to pass instead, said when a folder of another kind is given.
+        article: the article before ``label`` in that message (``"the"`` for the one built-in VLM).
+    """
+
+    task: str
+    version_key: str
+    version: int
+    label: str
+    hint: str
+    article: str = "a"
+
+    def read_config(self, path: Path) -> dict[str, Any]:
+        """Read and check the ``config.json`` of a model folder of this kind (or of a run folder's ``model/``).
+
+        Raises:
+            MissingDataError: if there is no model folder at ``path``.
+            CorruptDataError: if it is no bigearth model, a model of another task, or of another layout version.
+        """
+        config = read_model_config(path)
+        folder = resolve_model_folder(path)
+        if config.get("task") != self.task:
+            raise CorruptDataError(
+                f"{folder} holds a {config.get('task', 'classification')!r} model, not {self.article} {self.label}; "
+                f"{self.hint}"
+            )
+        if config.get(self.version_key) != self.version:
+            raise CorruptDataError(
+                f"{folder} is a {self.label} of layout version {config.get(self.version_key)!r} (bigearth "
+                f"{config.get('bigearth_version', '?')}); this bigearth ({__version__}) reads version "
+                f"{self.version}: use the bigearth version that wrote it, or retrain"
+            )
+        return config
+
+
 def weights_file(folder: Path) -> Path:
     """Return the weights file of a model folder.
 

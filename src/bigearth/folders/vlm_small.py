@@ -18,13 +18,12 @@ from typing import Any
 
 import torch
 
-from bigearth import __version__
 from bigearth.errors import ConfigError, CorruptDataError
 from bigearth.folders.encoders import encoder_from_config
 from bigearth.folders.format import (
     CONFIG_FILE,
     SMALL_VLM_TASK,
-    read_model_config,
+    FolderLayout,
     read_safetensors,
     resolve_model_folder,
     weights_file,
@@ -36,6 +35,11 @@ from bigearth.models.vqa.tokenizer import VOCAB_FILE
 
 #: Version of the folder layout and network wiring; a folder of another version is refused.
 SMALL_VLM_FORMAT_VERSION = 1
+#: The built-in VLM's folder kind.
+SMALL_VLM_LAYOUT = FolderLayout(
+    SMALL_VLM_TASK, "small_vlm_format_version", SMALL_VLM_FORMAT_VERSION, "built-in VLM",
+    "pass a folder written by `bigearth train` with a task: vlm recipe", article="the",
+)  # fmt: skip
 
 
 def save_small_vlm(
@@ -59,7 +63,7 @@ def save_small_vlm(
     folder = Path(folder)
     tokenizer.save(folder)
     write_folder(folder, model, SMALL_VLM_TASK, {
-        "small_vlm_format_version": SMALL_VLM_FORMAT_VERSION, **model.describe(), "encoder": encoder_config,
+        SMALL_VLM_LAYOUT.version_key: SMALL_VLM_FORMAT_VERSION, **model.describe(), "encoder": encoder_config,
         **model.encoder.metadata.to_dict(), **(extra or {}),
     })  # fmt: skip
 
@@ -73,18 +77,7 @@ def load_small_vlm(path: Path, *, device: str | torch.device = "cpu") -> tuple[S
             together.
     """
     folder = resolve_model_folder(path)
-    config = read_model_config(folder)
-    if config.get("task") != SMALL_VLM_TASK:
-        raise CorruptDataError(
-            f"{folder} holds a {config.get('task', 'classification')!r} model, not the built-in VLM; pass a folder "
-            "written by `bigearth train` with a task: vlm recipe"
-        )
-    if config.get("small_vlm_format_version") != SMALL_VLM_FORMAT_VERSION:
-        raise CorruptDataError(
-            f"{folder} is a built-in VLM of layout version {config.get('small_vlm_format_version')!r} (bigearth "
-            f"{config.get('bigearth_version', '?')}); this bigearth ({__version__}) reads version "
-            f"{SMALL_VLM_FORMAT_VERSION}: use the bigearth version that wrote it, or retrain"
-        )
+    config = SMALL_VLM_LAYOUT.read_config(folder)
     weights = weights_file(folder)
     tokenizer = VLMTokenizer(folder / VOCAB_FILE)
     try:

@@ -20,23 +20,20 @@ from typing import Any
 
 import torch
 
-from bigearth import __version__
-from bigearth.errors import ConfigError, CorruptDataError, MissingDataError
-from bigearth.folders.format import (
-    MODEL_WEIGHTS_FILE,
-    VQA_TASK,
-    read_model_config,
-    read_safetensors,
-    resolve_model_folder,
-    write_folder,
-)
+from bigearth.folders.format import VQA_TASK, FolderLayout
+from bigearth.folders.image_text import load_image_text_model, save_image_text_model
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.answers import AnswerVocabulary
 from bigearth.models.vqa.model import VQAConfig, VQAModel
-from bigearth.models.vqa.tokenizer import VOCAB_FILE, QuestionTokenizer
+from bigearth.models.vqa.tokenizer import QuestionTokenizer
 
 #: Version of the VQA folder layout and network wiring; a folder of another version is refused.
 VQA_FORMAT_VERSION = 1
+#: The VQA folder kind.
+VQA_LAYOUT = FolderLayout(
+    VQA_TASK, "vqa_format_version", VQA_FORMAT_VERSION, "VQA model",
+    "`bigearth ask` needs a folder written by `bigearth train` with a task: vqa recipe",
+)  # fmt: skip
 
 
 def save_vqa_model(
@@ -57,20 +54,13 @@ def save_vqa_model(
         extra: further JSON entries (e.g. the question file it was trained on).
 
     Raises:
-        ValueError: if ``answers`` are not the model's outputs.
+        ValueError: if ``answers`` are not the model's outputs, or the tokenizer cuts questions at another length
+            than the model's configuration.
     """
     answers = answers or AnswerVocabulary(model.answers)
     if answers.answers != model.answers:
         raise ValueError("the answer vocabulary is not the model's output order")
-    if tokenizer.max_length != model.config.max_length:
-        raise ValueError(f"the tokenizer cuts at {tokenizer.max_length} tokens, the model at {model.config.max_length}")
-    folder = Path(folder)
-    tokenizer.save(folder)
-    answers.save(folder)
-    write_folder(folder, model, VQA_TASK, {
-        "vqa_format_version": VQA_FORMAT_VERSION, **model.describe(), "lowercase": tokenizer.lowercase,
-        **model.metadata.to_dict(), **(extra or {}),
-    })  # fmt: skip
+    save_image_text_model(model, tokenizer, folder, VQA_LAYOUT, extra, files=(answers,))
 
 
 def read_vqa_config(path: Path) -> dict[str, Any]:
@@ -80,19 +70,21 @@ def read_vqa_config(path: Path) -> dict[str, Any]:
         MissingDataError: if there is no model folder at ``path``.
         CorruptDataError: if it is no bigearth model, a model of another task, or of another VQA layout version.
     """
-    config = read_model_config(path)
-    if config.get("task") != VQA_TASK:
-        raise CorruptDataError(
-            f"{resolve_model_folder(path)} holds a {config.get('task', 'classification')!r} model, not a VQA model; "
-            "`bigearth ask` needs a folder written by `bigearth train` with a task: vqa recipe"
-        )
-    if config.get("vqa_format_version") != VQA_FORMAT_VERSION:
-        raise CorruptDataError(
-            f"{resolve_model_folder(path)} is a VQA model of layout version {config.get('vqa_format_version')!r} "
-            f"(bigearth {config.get('bigearth_version', '?')}); this bigearth ({__version__}) reads version "
-            f"{VQA_FORMAT_VERSION}: use the bigearth version that wrote it, or retrain"
-        )
-    return config
+    return VQA_LAYOUT.read_config(path)
+
+
+def _build(config: dict[str, Any], folder: Path) -> VQAModel:
+    """Return the network of a checked ``config.json`` with the answers of ``folder``'s ``answers.json``.
+
+    Raises:
+        MissingDataError: if ``answers.json`` is missing.
+        CorruptDataError: if it is no answer vocabulary.
+    """
+    return VQAModel(
+        VQAConfig.from_dict(config["network"]), ModelMetadata.from_dict(config), AnswerVocabulary.load(folder).answers,
+        text_config=config["text_config"], image_architecture=config["image_architecture"],
+        image_model_args=config["image_model_args"],
+    )  # fmt: skip
 
 
 def load_vqa_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[VQAModel, QuestionTokenizer]:
@@ -102,24 +94,4 @@ def load_vqa_model(path: Path, *, device: str | torch.device = "cpu") -> tuple[V
         MissingDataError: if the folder, its weights, vocabulary or answers are missing.
         CorruptDataError: if the files do not belong together or come from another version.
     """
-    folder = resolve_model_folder(path)
-    config = read_vqa_config(folder)
-    weights = folder / MODEL_WEIGHTS_FILE
-    for needed in (weights, folder / VOCAB_FILE):
-        if not needed.is_file():
-            raise MissingDataError(f"{needed} is missing; the VQA model folder {folder} is incomplete")
-    answers = AnswerVocabulary.load(folder)
-    try:
-        network = VQAConfig.from_dict(config["network"])
-        model = VQAModel(
-            network, ModelMetadata.from_dict(config), answers.answers, text_config=config["text_config"],
-            image_architecture=config["image_architecture"], image_model_args=config["image_model_args"],
-        )  # fmt: skip
-        model.load_state_dict(read_safetensors(weights))
-    except (KeyError, ConfigError, RuntimeError) as error:
-        raise CorruptDataError(
-            f"the files in {folder} do not belong together ({error}); re-export the model"
-        ) from error
-    tokenizer = QuestionTokenizer(folder / VOCAB_FILE, max_length=network.max_length,
-                                  lowercase=bool(config.get("lowercase", True)))  # fmt: skip
-    return model.to(device).eval(), tokenizer
+    return load_image_text_model(path, VQA_LAYOUT, _build, device=device)

@@ -438,7 +438,8 @@ def parse_recipe(
     """Build any task's recipe from plain data (a parsed YAML file).
 
     Every section the data names is checked by :func:`parse_section` (or by ``parsers[section]``); a section it
-    leaves out takes the recipe class's default.
+    leaves out takes the recipe class's default. Then every section that has a ``validate()`` method (the checks
+    that span its fields) is validated, in field order, defaults included.
 
     Args:
         raw: the parsed YAML.
@@ -450,14 +451,35 @@ def parse_recipe(
         values: further top-level fields the caller has parsed (e.g. SSL's ``augment`` list).
 
     Raises:
-        ConfigError: for unknown sections or keys, wrong types or another task.
+        ConfigError: for unknown sections or keys, wrong types, another task or values a section's ``validate()``
+            refuses.
     """
     sections = recipe_sections(recipe)
     header = recipe_header(raw, sections=(*values, *sections), kind=kind, name=name, task=task)
     parsers = parsers or {}
     parsed = {key: parsers.get(key, partial(parse_section, section))(raw[key], key)
               for key, section in sections.items() if key in raw}  # fmt: skip
-    return recipe(**header, **values, **parsed)
+    config = recipe(**header, **values, **parsed)
+    for key in sections:
+        validate = getattr(getattr(config, key), "validate", None)
+        if callable(validate):
+            validate()
+    return config
+
+
+def recipe_parser(recipe: type[RecipeT], kind: str) -> Callable[..., RecipeT]:
+    """Return ``parse(raw, *, name=...)``: :func:`parse_recipe` of a recipe whose checks are its sections' own.
+
+    The class's defaults of ``name`` and ``task`` are the run name where the recipe sets none and the task it must
+    name; messages call it ``kind`` (``"CLIP recipe"``).
+    """
+    defaults = {item.name: item.default for item in fields(recipe) if item.name in ("name", "task")}
+
+    def parse(raw: Any, *, name: str = defaults["name"]) -> RecipeT:
+        return parse_recipe(raw, recipe, kind=kind, name=name, task=defaults["task"])
+
+    parse.__doc__ = f"Build a :class:`{recipe.__name__}` from plain data, refusing what :func:`parse_recipe` refuses."
+    return parse
 
 
 def recipe_loader(parse: Callable[..., RecipeT], folder: str) -> Callable[..., RecipeT]:

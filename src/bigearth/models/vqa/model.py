@@ -13,7 +13,7 @@ answers). A question-only model (``image_encoder: none``) sends the projected qu
 it measures how much of the answer the question alone gives away.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,16 @@ import torch
 from torch import Tensor, nn
 
 from bigearth.errors import ConfigError
+from bigearth.models.config import NetworkConfig
 from bigearth.models.metadata import ModelMetadata
 from bigearth.models.vqa.fusion import FUSIONS, build_fusion
 from bigearth.models.vqa.image_encoder import NO_IMAGE, ImageEncoder
-from bigearth.models.vqa.text_encoder import POOLINGS, TextEncoder, resolve_text_config, text_encoder_folder
+from bigearth.models.vqa.text_encoder import POOLINGS, TextEncoder
 from bigearth.models.vqa.tokenizer import DEFAULT_MAX_LENGTH, QuestionTokenizer
 
 
 @dataclass(frozen=True)
-class VQAConfig:
+class VQAConfig(NetworkConfig):
     """The architecture of a VQA network.
 
     Attributes:
@@ -92,22 +93,6 @@ class VQAConfig:
         if self.text_pooling not in POOLINGS:
             raise ConfigError(f"unknown model.text_pooling {self.text_pooling!r}; use one of {list(POOLINGS)}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the configuration as plain data."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "VQAConfig":
-        """Rebuild a configuration from :meth:`to_dict` output, ignoring keys of other sections.
-
-        Raises:
-            ConfigError: if the result is invalid.
-        """
-        known = {key: values[key] for key in cls.__dataclass_fields__ if key in values}
-        config = cls(**known)
-        config.validate()
-        return config
-
 
 class VQAModel(nn.Module):
     """Answer questions about reBEN patches: an image encoder, a question encoder, a fusion and a classifier.
@@ -146,10 +131,8 @@ class VQAModel(nn.Module):
         if not answers or len(answers) > config.num_answers:
             raise ConfigError(f"a VQA model answers 1..{config.num_answers} answers, got {len(answers)}")
         self.config, self.metadata, self.answers = config, metadata, tuple(answers)
-        pretrained = text_config is None
-        self.text = TextEncoder(text_config or resolve_text_config(config.text_encoder), pooling=config.text_pooling)
-        if pretrained and (folder := text_encoder_folder(config.text_encoder)) is not None:
-            self.text.load_pretrained(folder)
+        self.text = (TextEncoder.from_name(config.text_encoder, pooling=config.text_pooling) if text_config is None
+                     else TextEncoder(text_config, pooling=config.text_pooling))  # fmt: skip
         self.image: ImageEncoder | None = None
         if not config.question_only:
             self.image = ImageEncoder(

@@ -16,11 +16,11 @@ Overrides are dotted ``key=value`` pairs as for every ``bigearth train`` recipe
 """
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Union
 
 from bigearth.errors import ConfigError
 from bigearth.models.clip.model import CLIPConfig
-from bigearth.tasks.config import SchedulerConfig, TrainConfig, parse_recipe, recipe_loader
+from bigearth.tasks.config import SchedulerConfig, TrainConfig, recipe_loader, recipe_parser
 
 #: The ``task`` of a CLIP recipe.
 TASK = "clip"
@@ -105,16 +105,8 @@ class CLIPTrainConfig(TrainConfig):
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(warmup_steps=100))
 
 
-def parse_clip_config(raw: dict[str, Any], *, name: str = "clip") -> CLIPTrainConfig:
-    """Build a :class:`CLIPTrainConfig` from plain data (a parsed YAML file).
-
-    Raises:
-        ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
-    """
-    config = parse_recipe(raw, CLIPTrainConfig, kind="CLIP recipe", name=name, task=TASK)
-    config.model.validate()
-    config.data.validate()
-    return config
+#: Build a :class:`CLIPTrainConfig` from plain data (a parsed YAML file); refuses invalid values (``ConfigError``).
+parse_clip_config = recipe_parser(CLIPTrainConfig, "CLIP recipe")
 
 
 #: Read a YAML CLIP recipe and apply dotted overrides.

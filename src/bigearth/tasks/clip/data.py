@@ -17,7 +17,6 @@ finishes on the model's device.
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-import lightning as L  # noqa: N812
 import numpy as np
 import pandas as pd
 import torch
@@ -26,10 +25,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from bigearth.bands import resolve_bands
 from bigearth.data.datamodule import process_loader
-from bigearth.data.dataset import ReBENDataset, finish_batch
+from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform
-from bigearth.errors import MetadataError, MissingDataError
+from bigearth.errors import MetadataError
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
+from bigearth.tasks.text_data import TextImageDataModule, TokenRows, patch_rows
 from bigearth.text.reader import iter_texts, normalise_text_split
 from bigearth.text.schema import CAPTION
 
@@ -102,24 +102,14 @@ class CaptionDataset(Dataset):
         self, captions: pd.DataFrame, images: ReBENDataset, tokenizer: QuestionTokenizer, *, train: bool
     ) -> None:
         self.images, self.train = images, train
-        position = pd.Series(np.arange(len(images.index.patch_id)), index=images.index.patch_id)
-        rows = captions["patch_id"].map(position)
-        if rows.isna().any():
-            lost = captions.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
-            raise MissingDataError(
-                f"{int(rows.isna().sum())} caption(s) describe patches that the data does not hold (e.g. {lost}); "
-                "generate the texts from the same data (data.include_snow_cloud=true for snowy or cloudy patches)"
-            )
-        image_row = rows.to_numpy(dtype=np.int64)
+        image_row = patch_rows(captions, images, what="caption(s) describe", fix="generate the texts from the same "
+                               "data (data.include_snow_cloud=true for snowy or cloudy patches)")  # fmt: skip
         # captions sorted by patch; patch i's captions are by_patch[starts[i]:starts[i + 1]]
         self.by_patch = np.argsort(image_row, kind="stable")
         self.patches, self.starts = np.unique(image_row[self.by_patch], return_index=True)
         self.starts = np.append(self.starts, len(image_row))
-        encoded = tokenizer.encode(captions["caption"].astype(str).tolist())
-        self.tokens = encoded.input_ids.to(torch.int32)
-        self.lengths = encoded.attention_mask.sum(dim=1)
-        self.truncated = int(encoded.truncated.sum())
-        self.pad_id = tokenizer.pad_id
+        self.encoded = TokenRows(captions["caption"].astype(str).tolist(), tokenizer)
+        self.truncated = int(self.encoded.truncated.sum())
 
     @property
     def num_captions(self) -> int:
@@ -143,13 +133,10 @@ class CaptionDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> dict[str, Any]:
         """Read a whole batch (see :class:`CaptionBatch`; ``groups`` instead of ``image`` for raw images)."""
         rows, owner, pair = self.caption_rows(indices)
-        length = int(self.lengths[rows].max())
-        input_ids = self.tokens[rows, :length].long()
         read = self.images.__getitems__(self.patches[indices].tolist())
         return {
             **{key: read[key] for key in ("groups", "image", "label", "patch_id") if key in read},
-            "input_ids": input_ids,
-            "attention_mask": (input_ids != self.pad_id).long(),
+            **self.encoded.batch(rows),
             "caption_image": torch.from_numpy(owner.astype(np.int64)),
             "pair": torch.from_numpy(pair.astype(np.int64)),
             "caption_id": torch.from_numpy(rows.astype(np.int64)),
@@ -159,8 +146,11 @@ class CaptionDataset(Dataset):
         return self.__getitems__([index])
 
 
-class CLIPDataModule(L.LightningDataModule):
+class CLIPDataModule(TextImageDataModule[CaptionDataset]):
     """Loaders over the three splits of a BigEarthNet.txt file's captions and the patches they describe.
+
+    Training batches hold one random caption per patch (a short last batch is dropped); validation and test
+    batches all captions of each patch.
 
     Args:
         path: store folder or release root of the images.
@@ -193,25 +183,14 @@ class CLIPDataModule(L.LightningDataModule):
         include_snow_cloud: bool = False,
         device_transform: bool = True,
     ) -> None:
-        super().__init__()
-        self.path, self.texts = Path(path), Path(texts)
-        self.captions = read_captions(self.texts)
-        self.bands = resolve_bands(bands)
-        self.transform = BatchTransform(self.bands, resample)
+        captions, bands = read_captions(Path(texts)), resolve_bands(bands)
+        super().__init__(path, transform=BatchTransform(bands, resample), image_options={
+            "bands": bands, "include_snow_cloud": include_snow_cloud, "resample": resample, "raw": device_transform,
+            "class_order": class_order,
+        }, batch_size=batch_size, num_workers=num_workers)  # fmt: skip
+        self.texts, self.captions, self.bands = Path(texts), captions, bands
         self.stats = self.transform.stats
         self.tokenizer = tokenizer
-        self.image_options = {"bands": self.bands, "include_snow_cloud": include_snow_cloud, "resample": resample,
-                              "raw": device_transform, "class_order": class_order}  # fmt: skip
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.datasets: dict[str, CaptionDataset] = {}
-        self._images: ReBENDataset | None = None
-
-    @property
-    def images(self) -> ReBENDataset:
-        """Every patch of the data (whatever its reBEN split), opened once for the three splits."""
-        if self._images is None:
-            self._images = ReBENDataset(self.path, None, **self.image_options)
-        return self._images
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -222,39 +201,12 @@ class CLIPDataModule(L.LightningDataModule):
         """Return the captions of one split (``val`` = ``validation``)."""
         return self.captions[self.captions["split"] == normalise_text_split(name)].reset_index(drop=True)
 
-    def dataset(self, split: str) -> CaptionDataset:
-        """Return (and cache) the dataset of a split."""
-        if split not in self.datasets:
-            self.datasets[split] = CaptionDataset(self.split(split), self.images, self.tokenizer,
-                                                  train=split == "train")  # fmt: skip
-        return self.datasets[split]
-
-    def setup(self, stage: str | None = None) -> None:
-        """Index the splits the stage needs."""
-        splits = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
-        for split in splits.get(stage or "", ("train", "validation", "test")):
-            self.dataset(split)
+    def build_dataset(self, split: str) -> CaptionDataset:
+        """Return the dataset of a split (one random caption per patch for training)."""
+        return CaptionDataset(self.split(split), self.images, self.tokenizer, train=split == "train")
 
     def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
         dataset = self.dataset(split)
         # training drops a short last batch, as open_clip does (a batch of one pair has nothing to contrast)
         return process_loader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
                               drop_last=shuffle and len(dataset) >= self.batch_size)  # fmt: skip
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches (one random caption per patch); a short last batch is dropped."""
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches (all captions of each patch)."""
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches (all captions of each patch)."""
-        return self._loader("test", shuffle=False)
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Finish raw image batches on the device."""
-        if "groups" in batch:
-            batch = finish_batch(batch, self.transform.to(batch["input_ids"].device))
-        return batch

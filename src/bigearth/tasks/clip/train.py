@@ -5,8 +5,8 @@ The run folder is laid out as a classification run's (:mod:`bigearth.tasks.run`)
 text->image recall@10), ``model/`` (``config.json`` + ``model.safetensors`` + ``vocab.txt`` of the best checkpoint,
 :mod:`bigearth.folders.clip`) and, written last, ``metrics.json``: the validation and test reports of the best
 checkpoint and ``untrained``, the test report of the same network before training (its random image encoder:
-the baseline that zero-shot AP and recall@k must beat). Running the same command again on an interrupted run
-resumes it.
+the baseline that zero-shot AP and recall@k must beat; a resumed run evaluates it again, on the network that the
+same seed builds). Running the same command again on an interrupted run resumes it.
 """
 
 from pathlib import Path
@@ -97,7 +97,8 @@ def train_clip(
     L.seed_everything(config.seed_everything, workers=True, verbose=False)
     datamodule = build_clip_data(config)
     task = build_clip_task(config, datamodule)
-    untrained = untrained_report(config, task, datamodule) if not resume else None
+    # a resumed run evaluates it again: the same seed builds the same network before its checkpoint is loaded
+    untrained = untrained_report(config, task, datamodule)
     trainer = supervised_trainer(config, run, early_stopping=config.early_stopping, monitor=MONITOR, label="r10",
                                  callbacks=callbacks)  # fmt: skip
     best = fit_and_evaluate(trainer, task, datamodule, resume_from=run.resume_checkpoint() if resume else None)
@@ -110,7 +111,7 @@ def train_clip(
 
 def write_clip_results(
     run: RunFolder, task: CLIPTask, datamodule: CLIPDataModule, config: CLIPTrainConfig, *, best_checkpoint: str,
-    epochs: int, untrained: CLIPReport | None,
+    epochs: int, untrained: CLIPReport,
 ) -> None:  # fmt: skip
     """Write the model folder and, last, ``metrics.json`` (the completion marker)."""
     network = task.network.cpu().eval()
@@ -124,7 +125,7 @@ def write_clip_results(
         "bands": list(task.metadata.bands),
         "parameters": sum(parameter.numel() for parameter in network.parameters()),
         "truncated_captions": {split: datamodule.dataset(split).truncated for split in ("train", "validation", "test")},
-        "untrained": untrained.to_dict() if untrained is not None else None,
+        "untrained": untrained.to_dict(),
         **evaluated_entries(task.reports, best_checkpoint=best_checkpoint, monitor=MONITOR, epochs=epochs),
     }
     atomic_write_json(run.metrics_file, entries)

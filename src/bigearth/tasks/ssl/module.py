@@ -15,8 +15,9 @@ acquisition of the same place (:class:`bigearth.data.locations.TemporalPairs`), 
 ``temporal.augment`` is false.
 
 Bad input: a batch without ``lat``/``lon`` while a geographic term is on is refused (``MissingDataError``); NaN or
-infinite pixels or coordinates stop training with a ``CorruptDataError`` naming the patches; a non-finite loss
-from finite inputs (divergence) stops it with a ``ConfigError``. Nothing trains on a NaN loss.
+infinite pixels (of either view: ``image_other`` too) or coordinates stop training with a ``CorruptDataError``
+naming the patches; a non-finite loss from finite inputs (divergence) stops it with a ``ConfigError``. Nothing
+trains on a NaN loss.
 """
 
 from dataclasses import asdict
@@ -153,6 +154,8 @@ class SSLPretrainingTask(L.LightningModule):
             raise MissingDataError("GeoRank and location clusters need each patch's lat/lon in the batch (the reBEN "
                                    "datasets provide them); switch them off for data without coordinates")  # fmt: skip
         finite = torch.isfinite(batch["image"]).all()
+        if self.temporal_config.enabled and "image_other" in batch:  # view 1 (another date) trains too
+            finite = finite & torch.isfinite(batch["image_other"]).all()
         if geographic:
             finite = finite & torch.isfinite(batch["lat"]).all() & torch.isfinite(batch["lon"]).all()
         if not bool(finite):  # one host sync per step, before anything trains on the batch
@@ -276,11 +279,16 @@ def _diagnose(batch: dict[str, Any], error: Exception | None) -> None:
         CorruptDataError: for NaN or infinite pixels or coordinates.
     """
     names = list(batch.get("patch_id", range(len(batch["image"]))))
-    pixels = ~torch.isfinite(batch["image"]).flatten(1).all(dim=1)
-    if bool(pixels.any()):
-        bad = [names[i] for i in pixels.nonzero().flatten().tolist()]
-        raise CorruptDataError(f"{len(bad)} patch(es) have NaN or infinite pixel values, e.g. {bad[:5]}; check the "
-                               "store (`bigearth verify`) or the normalisation statistics") from error  # fmt: skip
+    views = (("image", names, "patch(es)"),
+             ("image_other", batch.get("patch_id_other", names), "other acquisition(s) (image_other)"))  # fmt: skip
+    for key, view_names, what in views:
+        if key not in batch:
+            continue
+        pixels = ~torch.isfinite(batch[key]).flatten(1).all(dim=1)
+        if bool(pixels.any()):
+            bad = [view_names[i] for i in pixels.nonzero().flatten().tolist()]
+            raise CorruptDataError(f"{len(bad)} {what} have NaN or infinite pixel values, e.g. {bad[:5]}; check the "
+                                   "store (`bigearth verify`) or the normalisation statistics") from error  # fmt: skip
     if "lat" in batch and "lon" in batch:
         places = ~(torch.isfinite(batch["lat"]) & torch.isfinite(batch["lon"]))
         if bool(places.any()):

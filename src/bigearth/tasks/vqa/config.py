@@ -16,15 +16,15 @@ Overrides are dotted ``key=value`` pairs as for every ``bigearth train`` recipe
 """
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Union
+from typing import Union
 
 from bigearth.errors import ConfigError
 from bigearth.models.vqa.model import VQAConfig
 from bigearth.tasks.config import (
     SchedulerConfig,
     TrainConfig,
-    parse_recipe,
     recipe_loader,
+    recipe_parser,
 )
 from bigearth.tasks.vqa.questions import ANSWERABLE_TYPES, answerable_types
 
@@ -128,16 +128,8 @@ class VQATrainConfig(TrainConfig):
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(warmup_steps=10000))
 
 
-def parse_vqa_config(raw: dict[str, Any], *, name: str = "vqa") -> VQATrainConfig:
-    """Build a :class:`VQATrainConfig` from plain data (a parsed YAML file).
-
-    Raises:
-        ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
-    """
-    config = parse_recipe(raw, VQATrainConfig, kind="VQA recipe", name=name, task=TASK)
-    config.model.validate()
-    config.data.validate()
-    return config
+#: Build a :class:`VQATrainConfig` from plain data (a parsed YAML file); refuses invalid values (``ConfigError``).
+parse_vqa_config = recipe_parser(VQATrainConfig, "VQA recipe")
 
 
 #: Read a YAML VQA recipe and apply dotted overrides.

@@ -16,7 +16,6 @@ over every patch serves the three splits.
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-import lightning as L  # noqa: N812
 import numpy as np
 import pandas as pd
 import torch
@@ -25,11 +24,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from bigearth.bands import resolve_bands
 from bigearth.data.datamodule import process_loader
-from bigearth.data.dataset import ReBENDataset, finish_batch
+from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform, random_flip_rot90
 from bigearth.errors import MissingDataError
 from bigearth.models.vqa.answers import DEFAULT_NUM_ANSWERS, AnswerVocabulary
 from bigearth.models.vqa.tokenizer import QuestionTokenizer
+from bigearth.tasks.text_data import TextImageDataModule, TokenRows, patch_rows
 from bigearth.tasks.vqa.questions import ANSWERABLE_TYPES, TEXT_TYPE_NAMES, QuestionFile, read_questions
 from bigearth.text.rsvqa import YES_NO
 
@@ -95,23 +95,13 @@ class VQADataset(Dataset):
         self.images = images
         self.group_by_image = group_by_image
         self.read_images = read_images
-        position = pd.Series(np.arange(len(images.index.patch_id)), index=images.index.patch_id)
-        rows = questions["patch_id"].map(position)
-        if rows.isna().any():
-            lost = questions.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
-            raise MissingDataError(
-                f"{int(rows.isna().sum())} question(s) are about patches that the data does not hold (e.g. {lost}); "
-                "generate the questions from the same data, and set data.include_snow_cloud=true for questions about "
-                "snowy or cloudy patches (the original RSVQAxBEN has them)"
-            )
-        self.image_row = rows.to_numpy(dtype=np.int64)
+        self.image_row = patch_rows(questions, images, what="question(s) are about", fix=(
+            "generate the questions from the same data, and set data.include_snow_cloud=true for questions about "
+            "snowy or cloudy patches (the original RSVQAxBEN has them)"))  # fmt: skip
         codes, distinct = pd.factorize(questions["question"])
-        encoded = tokenizer.encode(list(distinct))
+        self.encoded = TokenRows(list(distinct), tokenizer)  # each distinct question once
         self.question_code = codes.astype(np.int64)
-        self.tokens = encoded.input_ids.to(torch.int32)
-        self.lengths = encoded.attention_mask.sum(dim=1)
-        self.truncated = int(encoded.truncated[torch.from_numpy(codes)].sum())
-        self.pad_id = tokenizer.pad_id
+        self.truncated = int(self.encoded.truncated[torch.from_numpy(codes)].sum())
         answer_codes, distinct_answers = pd.factorize(questions["answer"])
         lookup = np.array([answers.index(str(answer)) for answer in distinct_answers], dtype=np.int64)
         self.answer = lookup[answer_codes]
@@ -148,14 +138,10 @@ class VQADataset(Dataset):
         rows = self.question_rows(indices)
         distinct, image_index = np.unique(self.image_row[rows], return_inverse=True)
         codes, question_index = np.unique(self.question_code[rows], return_inverse=True)
-        codes = torch.from_numpy(codes)
-        length = int(self.lengths[codes].max())
-        input_ids = self.tokens[codes, :length].long()
         batch: dict[str, Any] = {
             "image_index": torch.from_numpy(image_index.astype(np.int64)),
             "question_index": torch.from_numpy(question_index.astype(np.int64)),
-            "input_ids": input_ids,
-            "attention_mask": (input_ids != self.pad_id).long(),
+            **self.encoded.batch(torch.from_numpy(codes)),
             "answer": torch.from_numpy(self.answer[rows]),
             "type": torch.from_numpy(self.type[rows]),
             "category": torch.from_numpy(self.category[rows]),
@@ -178,7 +164,7 @@ def question_types(frame: pd.DataFrame) -> tuple[str, ...]:
     return tuple([name for name in known if name in found] + sorted(found - set(known)))
 
 
-class VQADataModule(L.LightningDataModule):
+class VQADataModule(TextImageDataModule[VQADataset]):
     """Loaders over the three splits of a question file and the images it asks about.
 
     The answer vocabulary is built from the training questions when none is given, and the question types and
@@ -225,11 +211,12 @@ class VQADataModule(L.LightningDataModule):
         augment: bool = False,
         read_images: bool = True,
     ) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.questions: QuestionFile = read_questions(Path(questions), text_types=text_types)
-        self.bands = resolve_bands(bands)
-        self.transform = BatchTransform(self.bands, resample)
+        question_file, bands = read_questions(Path(questions), text_types=text_types), resolve_bands(bands)
+        super().__init__(path, transform=BatchTransform(bands, resample), image_options={
+            "bands": bands, "include_snow_cloud": include_snow_cloud, "resample": resample, "raw": device_transform,
+        }, batch_size=batch_size, num_workers=num_workers)  # fmt: skip
+        self.questions: QuestionFile = question_file
+        self.bands = bands
         self.stats = self.transform.stats
         self.tokenizer = tokenizer
         train = self.questions.split("train")
@@ -240,35 +227,15 @@ class VQADataModule(L.LightningDataModule):
         self.answers = answers
         self.types = question_types(self.questions.frame)
         self.categories = tuple(sorted(set(self.questions.frame["category"])))
-        self.image_options = {"bands": self.bands, "include_snow_cloud": include_snow_cloud, "resample": resample,
-                              "raw": device_transform}  # fmt: skip
-        self.batch_size, self.num_workers = batch_size, num_workers
         self.group_by_image, self.augment, self.read_images = group_by_image, augment, read_images
-        self.datasets: dict[str, VQADataset] = {}
-        self._images: ReBENDataset | None = None
 
-    @property
-    def images(self) -> ReBENDataset:
-        """Every patch of the data (whatever its reBEN split), opened once for the three splits."""
-        if self._images is None:
-            self._images = ReBENDataset(self.path, None, **self.image_options)
-        return self._images
-
-    def dataset(self, split: str) -> VQADataset:
-        """Return (and cache) the dataset of a split; only training follows ``group_by_image``."""
-        if split not in self.datasets:
-            self.datasets[split] = VQADataset(
-                self.questions.split(split), self.images, self.tokenizer, self.answers, types=self.types,
-                categories=self.categories, group_by_image=self.group_by_image or split != "train",
-                read_images=self.read_images,
-            )  # fmt: skip
-        return self.datasets[split]
-
-    def setup(self, stage: str | None = None) -> None:
-        """Index the splits the stage needs."""
-        splits = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",)}
-        for split in splits.get(stage or "", ("train", "validation", "test")):
-            self.dataset(split)
+    def build_dataset(self, split: str) -> VQADataset:
+        """Return the dataset of a split; only training follows ``group_by_image``."""
+        return VQADataset(
+            self.questions.split(split), self.images, self.tokenizer, self.answers, types=self.types,
+            categories=self.categories, group_by_image=self.group_by_image or split != "train",
+            read_images=self.read_images,
+        )  # fmt: skip
 
     @property
     def questions_per_image(self) -> float:
@@ -283,22 +250,9 @@ class VQADataModule(L.LightningDataModule):
             size = max(1, round(self.batch_size / self.questions_per_image))
         return process_loader(dataset, batch_size=size, shuffle=shuffle, num_workers=self.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches, grouped by image."""
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, grouped by image."""
-        return self._loader("test", shuffle=False)
-
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Finish raw image batches on the device; augment training images."""
-        if "groups" in batch:
-            batch = finish_batch(batch, self.transform.to(batch["input_ids"].device))
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)
         trainer = getattr(self, "_trainer", None)
         if self.augment and "image" in batch and trainer is not None and trainer.training:
             batch["image"], _ = random_flip_rot90(batch["image"])

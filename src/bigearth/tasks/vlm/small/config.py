@@ -19,7 +19,7 @@ from typing import Any, Union
 
 from bigearth.errors import ConfigError
 from bigearth.models.vlm.model import VLMConfig
-from bigearth.tasks.config import SchedulerConfig, TrainConfig, parse_recipe, recipe_loader
+from bigearth.tasks.config import SchedulerConfig, TrainConfig, recipe_loader, recipe_parser
 from bigearth.text.schema import TEXT_TYPES
 
 #: The ``task`` of a built-in VLM recipe.
@@ -117,16 +117,8 @@ class SmallVLMTrainConfig(TrainConfig):
     scheduler: SchedulerConfig = field(default_factory=lambda: SchedulerConfig(warmup_steps=100))
 
 
-def parse_small_vlm_config(raw: dict[str, Any], *, name: str = "vlm") -> SmallVLMTrainConfig:
-    """Build a :class:`SmallVLMTrainConfig` from plain data (a parsed YAML file).
-
-    Raises:
-        ConfigError: for unknown sections or keys, wrong types, another task or invalid values.
-    """
-    config = parse_recipe(raw, SmallVLMTrainConfig, kind="VLM recipe", name=name, task=TASK)
-    config.model.validate()
-    config.data.validate()
-    return config
+#: Build a :class:`SmallVLMTrainConfig` from plain data (a parsed YAML file); refuses invalid values (``ConfigError``).
+parse_small_vlm_config = recipe_parser(SmallVLMTrainConfig, "VLM recipe")
 
 
 #: Read a YAML built-in VLM recipe and apply dotted overrides.

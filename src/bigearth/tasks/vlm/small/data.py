@@ -10,18 +10,17 @@ decides which rows train, validate and test.
 from pathlib import Path
 from typing import Any
 
-import lightning as L  # noqa: N812
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from bigearth.data.datamodule import process_loader
-from bigearth.data.dataset import ReBENDataset, finish_batch
+from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform
-from bigearth.errors import ConfigError, MissingDataError
+from bigearth.errors import ConfigError
 from bigearth.models.vlm.tokenizer import VLMTokenizer, write_boxes
+from bigearth.tasks.text_data import TextImageDataModule, patch_rows
 from bigearth.text.answers import parse_boxes
 from bigearth.text.reader import read_texts
 from bigearth.text.schema import DETECTION
@@ -114,15 +113,8 @@ class VLMDataset(Dataset):
 
     def __init__(self, texts: pd.DataFrame, images: ReBENDataset, encoder: SequenceEncoder) -> None:
         self.texts, self.images = texts.reset_index(drop=True), images
-        position = pd.Series(np.arange(len(images.index.patch_id)), index=images.index.patch_id)
-        rows = self.texts["patch_id"].map(position)
-        if rows.isna().any():
-            lost = self.texts.loc[rows.isna(), ["ID", "patch_id"]].head(3).to_dict("records")
-            raise MissingDataError(
-                f"{int(rows.isna().sum())} text(s) are about patches that the data does not hold (e.g. {lost}); "
-                "generate the texts from the same data, and set data.include_snow_cloud=true for snowy or cloudy ones"
-            )
-        self.image_row = rows.to_numpy(dtype=np.int64)
+        fix = "generate the texts from the same data, and set data.include_snow_cloud=true for snowy or cloudy ones"
+        self.image_row = patch_rows(self.texts, images, what="text(s) are about", fix=fix)
         self.tokens, self.starts, self.truncated = encoder.sequences(list(self.texts["input"]),
                                                                     list(self.texts["target"]))  # fmt: skip
         self.pad_id = encoder.tokenizer.pad_id
@@ -159,7 +151,7 @@ class VLMDataset(Dataset):
         return self.__getitems__([index])
 
 
-class VLMDataModule(L.LightningDataModule):
+class VLMDataModule(TextImageDataModule[VLMDataset]):
     """Loaders over the three splits of a BigEarthNet.txt file and the images it is about.
 
     Args:
@@ -187,50 +179,17 @@ class VLMDataModule(L.LightningDataModule):
         include_snow_cloud: bool = False,
         device_transform: bool = True,
     ) -> None:
-        super().__init__()
-        self.path, self.texts, self.transform = Path(path), texts, transform
+        super().__init__(path, transform=transform, image_options={
+            "bands": transform.bands, "include_snow_cloud": include_snow_cloud, "resample": transform.resample,
+            "raw": device_transform,
+        }, batch_size=batch_size, num_workers=num_workers)  # fmt: skip
+        self.texts = texts
         self.encoder = SequenceEncoder(tokenizer, max_length)
-        self.image_options = {"bands": transform.bands, "include_snow_cloud": include_snow_cloud,
-                              "resample": transform.resample, "raw": device_transform}  # fmt: skip
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.datasets: dict[str, VLMDataset] = {}
-        self._images: ReBENDataset | None = None
-
-    @property
-    def images(self) -> ReBENDataset:
-        """Every patch of the data, opened once for the three splits."""
-        if self._images is None:
-            self._images = ReBENDataset(self.path, None, **self.image_options)
-        return self._images
 
     def split(self, split: str) -> pd.DataFrame:
         """Return the rows of one split."""
         return self.texts[self.texts["split"] == split].reset_index(drop=True)
 
-    def dataset(self, split: str) -> VLMDataset:
-        """Return (and cache) the dataset of a split."""
-        if split not in self.datasets:
-            self.datasets[split] = VLMDataset(self.split(split), self.images, self.encoder)
-        return self.datasets[split]
-
-    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
-        return process_loader(self.dataset(split), batch_size=self.batch_size, shuffle=shuffle,
-                              num_workers=self.num_workers)  # fmt: skip
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches of patches."""
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches."""
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches."""
-        return self._loader("test", shuffle=False)
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Finish raw image batches on the device."""
-        if "groups" in batch:
-            batch = finish_batch(batch, self.transform.to(batch["input_ids"].device))
-        return batch
+    def build_dataset(self, split: str) -> VLMDataset:
+        """Return the dataset of a split."""
+        return VLMDataset(self.split(split), self.images, self.encoder)
