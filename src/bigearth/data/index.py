@@ -56,15 +56,17 @@ class PatchIndex:
         )
 
 
-def coordinates(patch_ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def coordinates(patch_ids: pa.Array | pa.ChunkedArray | pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Return patch-centre latitude and longitude (degrees) of S2 patch names, vectorised per tile.
 
     Args:
-        patch_ids: ``(N,)`` arrow strings ``<...>_T<tile>_<x>_<y>``.
+        patch_ids: ``(N,)`` names ``<...>_T<tile>_<x>_<y>``, as arrow strings (used as they are) or pandas.
 
     Returns:
         latitudes and longitudes, ``(N,)`` float64 each.
     """
+    if isinstance(patch_ids, pd.Series):
+        patch_ids = pa.array(patch_ids, type=pa.string())
     # the last three fields, split by pyarrow (pandas' str.rsplit is 10x slower)
     parts = pc.split_pattern(contiguous(patch_ids), "_", max_splits=3, reverse=True)
     fields = [pc.list_element(parts, position) for position in (1, 2, 3)]
