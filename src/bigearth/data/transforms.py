@@ -230,7 +230,7 @@ class BatchTransform(torch.nn.Module):
 
     def _resample_numpy(self, groups: Mapping[str, np.ndarray], out: np.ndarray) -> np.ndarray:
         """Resample (nearest or bilinear) and normalise CPU arrays into ``out`` ``(B, C, 120, 120)``, one thread."""
-        scratch: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # per (samples, size): reused blocks
+        scratch: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}  # per block shape: reused arrays
         for start in range(0, len(out), CPU_CHUNK):
             part = slice(start, start + CPU_CHUNK)
             for group, position, channel, scale, offset in self.plan:
