@@ -272,6 +272,9 @@ def main() -> None:
     parser.add_argument("--checksums-only", action="store_true", help="only the checksum rows (encodes once)")
     parser.add_argument("--encode-only", action="store_true", help="only the encode rates (--encode-repeats rounds)")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: CUDA is not available on this machine; nothing measured (run on a GPU)")
+        return
     default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
 

@@ -143,6 +143,9 @@ def ceiling(
 def main() -> None:
     """Measure every model end to end and at its ceiling, and print both and their ratio."""
     args = parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"--device {args.device}: CUDA is not available on this machine; nothing measured (run on a GPU)")
+        return
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
     with tempfile.TemporaryDirectory() as scratch:

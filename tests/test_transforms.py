@@ -67,6 +67,24 @@ def test_cpu_route_equals_hand_computed_nearest() -> None:
     np.testing.assert_allclose(image.numpy(), reference(groups, bands), rtol=0, atol=2e-5)
 
 
+def test_cpu_nearest_blocks_are_exact_copies_of_the_native_pixel() -> None:
+    """Every f x f block of a 20 m / 60 m band holds one float32 value, bit for bit, equal to its native pixel
+    normalised in float32 (value * (1 / std) + (-mean / std), what the 10 m bands get per pixel)."""
+    bands = ("B05", "B01", "B11", "B09")  # the 60 px and 20 px groups, out of file order
+    groups = random_groups(bands, CPU_CHUNK + 3)
+    image = BatchTransform(bands)(groups).numpy()
+    stats = published_stats("nearest")
+    members = group_bands(bands)
+    for channel, band in enumerate(bands):
+        name = next(group for group, names in members.items() if band in names)
+        native = groups[name][:, members[name].index(band)].numpy().astype(np.float32)
+        factor = 120 // GROUP_SIZE[name]
+        expected = native * np.float32(1 / stats[band].std) + np.float32(-stats[band].mean / stats[band].std)
+        blocks = image[:, channel].reshape(len(image), GROUP_SIZE[name], factor, GROUP_SIZE[name], factor)
+        widened = np.broadcast_to(expected[:, :, None, :, None], blocks.shape)
+        np.testing.assert_array_equal(blocks.view(np.uint32), widened.view(np.uint32))
+
+
 def test_torch_route_equals_hand_computed_nearest() -> None:
     bands = ("B8A", "VH", "B01", "B04", "B11", "VV", "B09")  # every group, out of file order
     groups = random_groups(bands, 3)

@@ -25,11 +25,11 @@ def counts_by(names: pa.Array | pa.ChunkedArray, splits: pa.Array | pa.ChunkedAr
     # a bincount of (name code, split position) pairs; arrow's group_by would import pyarrow.acero and with it pandas
     name_codes, found_names = dictionary_codes(names)
     split_codes, found_splits = dictionary_codes(splits)
-    positions = np.array([SPLITS.index(split) for split in found_splits], dtype=np.int64)[split_codes]
+    positions = np.array([SPLITS.index(split) for split in found_splits.to_pylist()], dtype=np.int64)[split_codes]
     pairs = np.bincount(name_codes * len(SPLITS) + positions, minlength=len(found_names) * len(SPLITS))
     return {
         "(missing)" if name is None else name: dict(zip(SPLITS, row, strict=True))
-        for name, row in zip(found_names, pairs.reshape(-1, len(SPLITS)).tolist(), strict=True)
+        for name, row in zip(found_names.to_pylist(), pairs.reshape(-1, len(SPLITS)).tolist(), strict=True)
     }
 
 
