@@ -5,7 +5,12 @@ import os
 import shutil
 from pathlib import Path
 
+import lightning  # noqa: F401  (imported first here: see below)
 import pytest
+
+# Lightning gives its logger a StreamHandler bound to sys.stderr when it is first imported. Imported first inside
+# a CliRunner invocation (whose captured stderr is closed afterwards), every later Lightning message would fail
+# with "I/O operation on closed file" and pollute the next command's output (a test file run on its own).
 
 REFERENCE = Path(
     os.environ.get("BIGEARTH_REBEN_REFERENCE", Path(__file__).resolve().parents[1] / ".." / "shared" / "reben")

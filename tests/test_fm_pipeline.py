@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import bigearth.cli.fm  # noqa: F401  (registers sample, retrieve, probe)
 from bigearth.cli import app
+from bigearth.data.synth import plan
 from bigearth.errors import ConfigError, MissingDataError
 from bigearth.features import extract_features
 from bigearth.folders.encoders import load_encoder
@@ -43,7 +44,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def learning_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A mini-reBEN store big enough to learn from (266 training patches)."""
+    """A mini-reBEN store big enough to learn from (about 270 clean training patches)."""
     from bigearth.data.synth_store import synthesize_store
 
     store = tmp_path_factory.mktemp("fm-learning") / "store"
@@ -60,14 +61,7 @@ def csmae_run(learning_store: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return out
 
 
-#: Issue 21's generator (repeated acquisitions, real label sets, seasonal looks) made the mini-reBEN harder: at this
-#: stop the tiny CSMAE's linear probe fell below a random encoder's on it (docs/synthetic.md). Known regression,
-#: open in issue 21; these two checks are expected to fail until the generator or the tiny recipe is fixed.
-CSMAE_REGRESSION = pytest.mark.xfail(reason="issue 21: tiny CSMAE on the new mini-reBEN generator", strict=False)
-
-
 @pytest.mark.slow
-@CSMAE_REGRESSION
 def test_pretraining_lowers_every_reconstruction_loss(csmae_run: Path) -> None:
     log = pd.read_csv(csmae_run / "logs" / "metrics.csv").groupby("epoch").last()
     for column in ("train/loss_epoch", "train/same_sensor", "train/cross_sensor", "train/contrastive"):
@@ -81,11 +75,12 @@ def test_pretraining_lowers_every_reconstruction_loss(csmae_run: Path) -> None:
     assert metrics["linear_probe"]["test"]["macro"]["ap"] > 0.5
     model = load_foundation_model(csmae_run)
     assert model.metadata.class_order == "alphabetical"
-    assert model.metadata.trained_on["train_samples"] == 266
+    planned = plan(600, seed=11)  # the learning store's draw: its clean training patches
+    clean = ~(planned["contains_seasonal_snow"] | planned["contains_cloud_or_shadow"])
+    assert model.metadata.trained_on["train_samples"] == int((clean & (planned["split"] == "train")).sum())
 
 
 @pytest.mark.slow
-@CSMAE_REGRESSION
 def test_probe_on_the_pretrained_encoder_beats_a_random_encoder(csmae_run: Path, learning_store: Path) -> None:
     pretrained = load_encoder(csmae_run)
     torch.manual_seed(0)

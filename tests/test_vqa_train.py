@@ -317,14 +317,8 @@ def test_published_recipe_holds_the_published_settings() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.stem)
-def test_recipe_trains_one_step(
-    path: Path, mini_store: Path, questions: Path, texts: Path, classifier: Path, request: pytest.FixtureRequest
-) -> None:
+def test_recipe_trains_one_step(path: Path, mini_store: Path, questions: Path, texts: Path, classifier: Path) -> None:
     import lightning as L  # noqa: N812
-
-    if path.stem == "lit4rsvqa-mobilevit_s-minilm":  # known, open: see the reason
-        reason = "non-finite weights after one step on issue 21's mini-reBEN generator (seen once; not yet explained)"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
 
     overrides = [*SMALL, f"data.path={mini_store}", f"data.questions={texts if 'txt' in path.stem else questions}"]
     if load_vqa_config(path).model.image_weights:  # the demo's classifier (demo/run/model) is not in a clean clone
