@@ -293,7 +293,7 @@ def _ndvi(arrays: PatchArrays, classes: list[str]) -> float:
 
 
 def test_phenology_follows_the_climate() -> None:
-    frame = plan(240, seed=5)
+    frame = plan(240, seed=2)  # a draw with places of grass on both dates of both tiles
     seasons = frame["patch_id"].map(lambda name: BY_PRODUCT[parse_s2_name(name).tile].season)
     grass = ["Pastures", "Natural grassland and sparsely vegetated areas", "Broad-leaved forest", "Mixed forest",
              "Transitional woodland, shrub"]  # fmt: skip
@@ -304,7 +304,7 @@ def test_phenology_follows_the_climate() -> None:
         rows = frame[(frame["tile"] == mgrs) & has_grass & clean]
         pairs = 0
         for _, place in rows.groupby("location"):
-            by_season = {seasons[i]: render_patch(row, 5) for i, row in place.iterrows()}
+            by_season = {seasons[i]: render_patch(row, 2) for i, row in place.iterrows()}
             if green in by_season and brown in by_season:
                 assert _ndvi(by_season[green], grass) > _ndvi(by_season[brown], grass) + 0.05, mgrs
                 pairs += 1
@@ -312,7 +312,7 @@ def test_phenology_follows_the_climate() -> None:
 
 
 def test_geography_carries_land_cover() -> None:
-    frame = plan(600, seed=0)
+    frame = plan(2400, seed=0)  # 75 Portuguese places: at 600 patches (19) the rare-class rule fills most of them
 
     def share(rows: pd.DataFrame, name: str) -> float:
         return float(np.mean([name in labels for labels in rows["labels"]]))
