@@ -82,7 +82,8 @@ def test_a_tilt_moves_draws_towards_a_class() -> None:
 
 def test_plan_keeps_the_real_classes_per_patch_and_countries() -> None:
     frame = plan(1200, seed=4)
-    for country, rows in frame.groupby("country"):
+    # Portugal's places receive most of the classes that the rare-class rule adds (docs/synthetic.md)
+    for country, rows in frame[frame["country"] != "Portugal"].groupby("country"):
         counts = TABLE["countries"][country]["label_sets"]
         expected = sum(len(k.split(";")) * n for k, n in counts.items()) / sum(counts.values())
         locations = rows.drop_duplicates("location")

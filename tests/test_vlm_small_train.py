@@ -76,7 +76,7 @@ def test_batches_hold_whole_patches_and_mark_the_targets(mini_store: Path, texts
     boxes = dataset.texts[dataset.texts["type"] == "bounding box"].iloc[0]
     written = [value for box in json.loads(read_boxes(boxes["target"])) for value in box]
     released = [value for box in json.loads(boxes["output"]) for value in box]
-    assert written == pytest.approx(released, abs=0.005)
+    assert written == pytest.approx(released, abs=0.005 + 1e-9)  # whole percents: half a percent at most
 
 
 @pytest.mark.slow
