@@ -10,7 +10,7 @@ import pytest
 from bigearth.data.synth import plan
 from bigearth.data.synth_labels import LABEL_SETS_FILE, draw_label_set, label_set_table, label_sets
 from bigearth.data.synth_signatures import TILES
-from bigearth.errors import MissingDataError
+from bigearth.errors import ConfigError, MissingDataError
 from bigearth.nomenclature import CLASSES_TABLE, NUM_CLASSES
 
 TABLE = json.loads(LABEL_SETS_FILE.read_text())
@@ -68,6 +68,11 @@ def test_tempering_favours_sets_with_rare_classes() -> None:
     assert hits == pytest.approx(expected, abs=0.025)
     rarest = min(share, key=share.__getitem__)  # drawn far more often than in the table
     assert np.mean([int(rarest) in d for d in draws]) > 2 * share[rarest]
+
+
+def test_a_negative_tempering_is_refused() -> None:
+    with pytest.raises(ConfigError, match="tempering must be >= 0"):
+        draw_label_set("Finland", np.ones(NUM_CLASSES), np.random.default_rng(0), tempering=-0.5)
 
 
 def test_a_tilt_moves_draws_towards_a_class() -> None:

@@ -316,7 +316,9 @@ def _cover_rare_classes(frame: pd.DataFrame, clean: np.ndarray, mixes: np.ndarra
             for i in members[np.argsort(-mixes[members, klass], kind="stable")]:
                 if counts[klass] >= needed:
                     break
-                donors = [r for r, c in enumerate(classes[i]) if counts[c] > needed and klass not in classes[i]]
+                if klass in classes[i]:
+                    continue
+                donors = [r for r, c in enumerate(classes[i]) if counts[c] > needed]
                 if donors:
                     region = max(donors, key=lambda r: counts[classes[i][r]])
                     counts[sorted(set(classes[i]))] -= 1

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bigearth.data.synth_signatures import TILES
-from bigearth.errors import MissingDataError
+from bigearth.errors import ConfigError, MissingDataError
 from bigearth.nomenclature import CLASSES_TABLE
 
 LABEL_SETS_FILE = Path(__file__).with_name("reben_label_sets.json")
@@ -92,6 +92,13 @@ def label_sets(country: str) -> tuple[np.ndarray, np.ndarray]:
     return hot, counts / counts.sum()
 
 
+@functools.cache
+def _rarest_class_share(country: str) -> np.ndarray:
+    """Return, per label set of a country (as :func:`label_sets`), the country's share of its rarest class."""
+    hot, probability = label_sets(country)
+    return np.where(hot, probability @ hot, np.inf).min(axis=1)
+
+
 def draw_label_set(
     country: str, tilt: np.ndarray, rng: np.random.Generator, tempering: float = RARE_CLASS_TEMPERING
 ) -> list[int]:
@@ -112,9 +119,12 @@ def draw_label_set(
 
     Returns:
         The class indices (table order) of the drawn set.
+
+    Raises:
+        ConfigError: if ``tempering`` is negative.
     """
+    if tempering < 0:
+        raise ConfigError(f"the rare-class tempering must be >= 0 (0 keeps the table's distribution), got {tempering}")
     hot, probability = label_sets(country)
-    class_share = probability @ hot
-    rarest = np.where(hot, class_share, np.inf).min(axis=1)
-    weights = probability * np.exp(hot @ np.log(tilt)) * rarest**-tempering
+    weights = probability * np.exp(hot @ np.log(tilt)) * _rarest_class_share(country) ** -tempering
     return [int(c) for c in np.flatnonzero(hot[rng.choice(len(weights), p=weights / weights.sum())])]
