@@ -270,3 +270,29 @@ def test_worker_segments_are_reused_only_once_freed_or_released(mini_store: Path
     for number, view in views:
         expected = dataset.__getitems__(list(range(number * batch_size, (number + 1) * batch_size)))
         torch.testing.assert_close(view, (expected["groups"]["s1"] if raw else expected["image"])[1:], rtol=0, atol=0)
+
+
+def test_worker_rings_are_mapped_once_and_forgotten_once_their_workers_exit(mini_store: Path) -> None:
+    from bigearth.data import shared
+
+    dataset = ReBENDataset(mini_store, split=None, bands=["VV", "B02", "B05", "B01"], raw=True)
+    batch_size, batches = 4, 3 * shared.RING_SLOTS
+    rows = list(range(batch_size * batches))
+    loader = DataLoader(
+        dataset, batch_size=batch_size, sampler=rows, collate_fn=keep_batch, num_workers=2,
+        multiprocessing_context="fork",
+    )  # fmt: skip
+    epochs = []
+    for _ in range(2):  # workers are not persistent: each epoch starts two new rings
+        for number, batch in enumerate(loader):
+            expected = dataset.__getitems__(rows[number * batch_size : (number + 1) * batch_size])
+            for name, group in expected["groups"].items():
+                torch.testing.assert_close(batch["groups"][name], group, rtol=0, atol=0)
+            torch.testing.assert_close(batch["label"], expected["label"], rtol=0, atol=0)  # sent inside the pickle
+            assert _ticket(batch["groups"]["s1"]) is not None
+        epochs.append(dict(shared._MAPPED))
+    first, second = (set(rings) for rings in epochs)
+    assert len(first) == len(second) == 2 and not first & second  # the first epoch's rings were let go
+    for ring in epochs[1].values():
+        mapped = ring.control[shared.RING_SLOTS :].tolist()
+        assert mapped[-1] == 1 and all(mapped[slot] == 1 for slot in ring.segments)  # each sent once, then kept

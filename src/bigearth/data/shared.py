@@ -17,11 +17,23 @@ again. A segment that never left the worker (its batch went through another coll
 default one, which copies the samples) is reused once no tensor in the worker uses its memory any more. When
 every segment of the ring is in use the worker allocates a one-off segment, so a batch is never overwritten while
 someone may read it.
+
+Sending a tensor's shared memory between processes costs a socket connection per segment (the DataLoader passes
+each segment's file descriptor through its own connection; measured: 5 per raw batch, 60 % of the main process's
+time at 10,700 samples/s). So the main process keeps each ring segment (and the ring's flags) mapped once it has
+received it, and sets the segment's *mapped* flag; a later batch in the same segment travels as its slot, byte
+offsets and shapes only, rebuilt there on a new storage object that aliases the kept mapping (so that freeing the
+batch still hands the segment back). Small tensors (labels, coordinates: at most :data:`INLINE_BYTES`) travel
+inside the pickle, a copy of a few kB. The main process lets go of the rings of workers that have exited when a
+new ring arrives.
 """
 
+import os
 import threading
+import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +45,8 @@ from torch.utils.data import get_worker_info
 #: being used in the main process.
 RING_SLOTS = 6
 _ALIGN = 64
+#: Tensors of at most this many bytes outside the ring travel inside the pickle rather than in shared memory.
+INLINE_BYTES = 1 << 16
 
 
 def in_worker() -> bool:
@@ -44,14 +58,19 @@ class SharedRing:
     """A process's ring of shared-memory segments, each holding the tensors of one batch (:func:`ring`).
 
     Attributes:
-        flags: ``(RING_SLOTS,)`` int64 in shared memory: 0 for a free segment, else the ticket of its batch.
+        token: identifies the ring in the main process (this process's id and a random part).
+        control: ``(2 * RING_SLOTS + 1,)`` int64 in shared memory, holding ``flags`` and ``mapped``.
+        flags: ``(RING_SLOTS,)``: 0 for a free segment, else the ticket of its batch.
+        mapped: ``(RING_SLOTS + 1,)``: 1 where the main process keeps the segment mapped (last entry: ``control``).
         slots: per segment: layout key, tensors, storage and its use count when only the ring uses it.
         tickets: segment address -> (slot, ticket) of the batch it holds.
         shipped: slot -> ticket of the last batch of the slot that was sent to the main process.
     """
 
     def __init__(self) -> None:
-        self.flags = torch.zeros(RING_SLOTS, dtype=torch.int64).share_memory_()
+        self.token = f"{os.getpid()}-{uuid.uuid4().hex}"
+        self.control = torch.zeros(2 * RING_SLOTS + 1, dtype=torch.int64).share_memory_()
+        self.flags, self.mapped = self.control[:RING_SLOTS], self.control[RING_SLOTS:]
         self.slots: list[tuple[tuple, dict[str, Tensor], torch.UntypedStorage, int]] = []
         self.tickets: dict[int, tuple[int, int]] = {}
         self.shipped: dict[int, int] = {}
@@ -73,6 +92,10 @@ class SharedRing:
             self.slots.append((key, tensors, storage, _uses(storage)))
             self._issue(len(self.slots) - 1, storage)
         return _views(tensors)
+
+    def whole(self, slot: int) -> Tensor:
+        """``(bytes,)`` uint8 over the whole segment of ``slot`` (sent once to the main process)."""
+        return torch.empty(0, dtype=torch.uint8).set_(self.slots[slot][2])
 
     def _free(self, slot: int, storage: torch.UntypedStorage, idle_uses: int) -> bool:
         """Free: handed back by the main process, or never sent there and used by no tensor of this process."""
@@ -125,25 +148,43 @@ def _segment(
     return tensors, storage
 
 
-def _tensors(value: Any) -> Iterator[Tensor]:
-    """The tensors in a batch value (tensors, and dicts or lists of them)."""
-    if isinstance(value, Tensor):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _tensors(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _tensors(item)
+def _map(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """``value`` (dicts, lists and tuples nested in any way) with ``convert`` applied to each other item."""
+    if isinstance(value, Mapping):
+        return {key: _map(item, convert) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_map(item, convert) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_map(item, convert) for item in value)
+    return convert(value)
+
+
+@dataclass(frozen=True)
+class _InRing:
+    """A tensor in the ring segment of ``slot``: offset and strides in elements of ``dtype``."""
+
+    slot: int
+    offset: int
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Inline:
+    """A small tensor sent inside the pickle."""
+
+    array: np.ndarray
 
 
 class ShippedBatch(dict):
     """A batch leaving a worker, with the ring tickets of its segments; arrives in the main process as a plain dict.
 
     Made in the worker (by :func:`~bigearth.data.dataset.keep_batch`), it marks its segments as sent; pickling it
-    (the DataLoader sending it) carries, besides its items, one tensor of each ring segment it uses with the
-    segment's slot and ticket, and the worker's flags; unpickling attaches the finalisers that hand each segment
-    back once its storage is freed in the main process (see the module docstring).
+    (the DataLoader sending it) replaces each tensor in a ring segment by its place there, and each small tensor by
+    its values, and carries the slot and ticket of each segment, with the segment itself and the ring's flags where
+    the main process does not hold them yet; unpickling rebuilds the tensors and attaches the finalisers that hand
+    each segment back once the batch is freed in the main process (see the module docstring).
 
     Args:
         batch: the batch's items.
@@ -151,32 +192,105 @@ class ShippedBatch(dict):
 
     def __init__(self, batch: Mapping[str, Any]) -> None:
         super().__init__(batch)
-        self.tickets: list[tuple[Tensor, int, int]] = []
-        if _RING is None:
-            return
-        for tensor in _tensors(dict(self)):
-            entry = _RING.tickets.get(tensor.untyped_storage().data_ptr())
-            if entry is not None and all(slot != entry[0] for _, slot, _ in self.tickets):
+        self.segments: dict[int, int] = {}  # slot -> ticket
+        if _RING is not None:
+            _map(dict(self), self._mark_shipped)
+
+    def _mark_shipped(self, item: Any) -> None:
+        if isinstance(item, Tensor) and _RING is not None:
+            entry = _RING.tickets.get(item.untyped_storage().data_ptr())
+            if entry is not None:
                 _RING.shipped[entry[0]] = entry[1]
-                self.tickets.append((tensor, *entry))
+                self.segments[entry[0]] = entry[1]
+
+    def _pack(self, item: Any) -> Any:
+        if not isinstance(item, Tensor):
+            return item
+        entry = _RING.tickets.get(item.untyped_storage().data_ptr()) if _RING is not None else None
+        if entry is not None and self.segments.get(entry[0]) == entry[1]:
+            return _InRing(entry[0], item.storage_offset(), item.dtype, tuple(item.shape), tuple(item.stride()))
+        if item.nbytes <= INLINE_BYTES and item.device.type == "cpu" and not item.requires_grad:
+            try:
+                return _Inline(item.numpy())
+            except TypeError:  # no numpy dtype (e.g. bfloat16): through shared memory
+                return item
+        return item
 
     def __reduce__(self) -> tuple[Any, tuple]:
-        flags = _RING.flags if _RING is not None else None
-        return _arrive, (dict(self), flags, self.tickets)
+        items = _map(dict(self), self._pack)
+        if _RING is None or not self.segments:
+            return _arrive, (items, None, None, {})
+        segments = {
+            slot: (ticket, None if _RING.mapped[slot] else _RING.whole(slot)) for slot, ticket in self.segments.items()
+        }
+        control = None if _RING.mapped[RING_SLOTS] else _RING.control
+        return _arrive, (items, _RING.token, control, segments)
 
 
+@dataclass
+class _MappedRing:
+    """A worker's ring as the main process holds it: its control array and the segments received so far."""
+
+    pid: int
+    control: Tensor
+    segments: dict[int, Tensor] = field(default_factory=dict)  # slot -> (bytes,) uint8 over the whole segment
+
+
+#: Main process: token -> ring of each worker whose segments are kept mapped.
+_MAPPED: dict[str, _MappedRing] = {}
 #: Main process: segment address -> (flags, slot, ticket) of each ring segment received and not yet freed.
 _RECEIVED: dict[int, tuple[Tensor, int, int]] = {}
 
 
-def _arrive(batch: dict[str, Any], flags: Tensor | None, tickets: list[tuple[Tensor, int, int]]) -> dict[str, Any]:
-    """Unpickle a :class:`ShippedBatch` in the main process: register its segments' tickets, return the dict."""
-    for tensor, slot, ticket in tickets:
-        assert flags is not None
-        storage = tensor.untyped_storage()
-        _RECEIVED[storage.data_ptr()] = (flags, slot, ticket)
-        weakref.finalize(storage, _hand_back, storage.data_ptr(), flags, slot, ticket)
-    return batch
+def _arrive(
+    items: dict[str, Any],
+    token: str | None,
+    control: Tensor | None,
+    segments: dict[int, tuple[int, Tensor | None]],
+) -> dict[str, Any]:
+    """Unpickle a :class:`ShippedBatch` in the main process and return its dict.
+
+    Keeps new segments mapped, registers the tickets and rebuilds the tensors on storages that alias the segments
+    (one per segment and batch).
+    """
+    storages: dict[int, torch.UntypedStorage] = {}
+    if token is not None:
+        ring = _MAPPED.get(token)
+        if ring is None:
+            if control is None:
+                raise RuntimeError(f"a batch of DataLoader worker ring {token} arrived before the ring itself")
+            _forget_exited_rings()
+            ring = _MAPPED[token] = _MappedRing(int(token.split("-")[0]), control)
+            control[2 * RING_SLOTS] = 1  # this process holds the control array
+        flags = ring.control[:RING_SLOTS]
+        for slot, (ticket, whole) in segments.items():
+            if whole is not None:
+                ring.segments[slot] = whole
+                ring.control[RING_SLOTS + slot] = 1
+            # a new storage object on the same memory: freed, in this process, with the batch's last tensor
+            alias = torch.frombuffer(ring.segments[slot].numpy(), dtype=torch.uint8).untyped_storage()
+            _RECEIVED[alias.data_ptr()] = (flags, slot, ticket)
+            weakref.finalize(alias, _hand_back, alias.data_ptr(), flags, slot, ticket)
+            storages[slot] = alias
+    return _map(items, lambda item: _unpack(item, storages))
+
+
+def _unpack(item: Any, storages: dict[int, torch.UntypedStorage]) -> Any:
+    """The tensor an item of a shipped batch stands for (see :meth:`ShippedBatch._pack`); other items as they are."""
+    if isinstance(item, _InRing):
+        return torch.empty(0, dtype=item.dtype).set_(storages[item.slot], item.offset, item.shape, item.stride)
+    if isinstance(item, _Inline):
+        return torch.from_numpy(item.array)
+    return item
+
+
+def _forget_exited_rings() -> None:
+    """Let go of the segments of workers that have exited (the batches still alive keep their memory)."""
+    for token, ring in list(_MAPPED.items()):
+        try:
+            os.kill(ring.pid, 0)
+        except (ProcessLookupError, PermissionError):  # gone (or its id taken by another user's process)
+            del _MAPPED[token]
 
 
 def _hand_back(address: int, flags: Tensor, slot: int, ticket: int) -> None:
