@@ -292,7 +292,9 @@ def test_worker_rings_are_mapped_once_and_forgotten_once_their_workers_exit(mini
             assert _ticket(batch["groups"]["s1"]) is not None
         epochs.append(dict(shared._MAPPED))
     first, second = (set(rings) for rings in epochs)
-    assert len(first) == len(second) == 2 and not first & second  # the first epoch's rings were let go
+    assert len(first) == len(second) == 2
+    assert not first & second  # the first epoch's rings were let go
     for ring in epochs[1].values():
         mapped = ring.control[shared.RING_SLOTS :].tolist()
-        assert mapped[-1] == 1 and all(mapped[slot] == 1 for slot in ring.segments)  # each sent once, then kept
+        assert mapped[-1] == 1  # the control array, sent once and kept
+        assert all(mapped[slot] == 1 for slot in ring.segments)  # each segment, likewise

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import bigearth.cli.vlm  # noqa: F401  (registers the vlm commands)
@@ -135,6 +136,15 @@ def test_an_encoder_folder_is_loaded_and_kept_fixed(
     assert not any(parameter.requires_grad for parameter in task.network.encoder.parameters())
     task.train()
     assert not task.network.encoder.training  # batch-norm statistics stay the pretrained ones
+    # through Lightning too: its validation (the sanity check first) restores each module's mode without train()
+    run = train_recipe(CONFIGS / "demo-cpu.yaml", data=mini_store, out=tmp_path / "run",
+                       overrides=[*QUICK, f"data.texts={texts}", f"model.encoder={encoder}"])  # fmt: skip
+    before = load_file(encoder / "model.safetensors")
+    after = load_file(run / "model" / "model.safetensors")
+    buffers = [name for name in before if "running_" in name or "num_batches_tracked" in name]
+    assert buffers
+    for name in buffers:
+        torch.testing.assert_close(after[f"encoder.model.backbone.{name}"], before[name], rtol=0, atol=0)
 
 
 def test_bad_input(mini_store: Path, texts: Path, encoder: Path, tmp_path: Path) -> None:

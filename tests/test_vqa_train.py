@@ -399,3 +399,16 @@ def test_ask_errors(trained_run: Path, mini_store: Path, mini_root: Path, tmp_pa
     result = runner.invoke(app, ["ask", str(model), "--data", str(mini_store), "--id", patch, "Is there water?"])
     assert result.exit_code == 1
     assert "layout version 0" in text(result)
+
+
+def test_the_fixed_image_encoder_keeps_its_batch_norm_statistics(trained_run: Path, classifier: Path) -> None:
+    """Lightning's validation restores each module's mode without train(): the fixed body must stay in eval mode."""
+    from safetensors.torch import load_file
+
+    before = load_file(classifier / "model.safetensors")
+    after = load_file(trained_run / "model" / "model.safetensors")
+    buffers = [name for name in before if "running_" in name or "num_batches_tracked" in name]
+    assert buffers
+    for name in buffers:
+        (key,) = [key for key in after if key.endswith(f"image.backbone.{name}")]
+        torch.testing.assert_close(after[key], before[name], rtol=0, atol=0)

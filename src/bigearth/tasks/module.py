@@ -70,6 +70,19 @@ class TaskModule(L.LightningModule):
     def epoch_metrics(self, split: Split) -> None:
         """Compute, keep and log the metrics of an evaluated split (nothing by default)."""
 
+    def on_train_start(self) -> None:
+        """Enter training mode through :meth:`train`, whose overrides keep frozen parts in evaluation mode."""
+        self.train()
+
+    def on_validation_model_train(self) -> None:
+        """Return to training mode through :meth:`train` after a validation.
+
+        Lightning's default sets each submodule's ``training`` flag back to what it was when the validation started,
+        without calling :meth:`train`, so a frozen encoder's evaluation mode was lost: its batch norm ran on batch
+        statistics, and updated its running statistics, from the first training step on.
+        """
+        self.train()
+
     def on_validation_epoch_end(self) -> None:
         """Log the validation metrics (early stopping and checkpoints watch the task's monitored one)."""
         self.epoch_metrics("val")
