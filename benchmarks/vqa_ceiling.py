@@ -12,6 +12,7 @@ read against what its image features hold.
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -69,13 +70,20 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    questions = pd.read_parquet(args.questions)
+    missing = {"question", "answer", "type", "form", "split", "patch_id"} - set(questions.columns)
+    if missing:
+        sys.exit(f"{args.questions} lacks columns {sorted(missing)}: pass the output of `bigearth text rsvqa`")
     model = load_model(args.classifier, device="cpu")
     names, probabilities = predict_dataset(model, args.data)
     class_names = model.metadata.class_names
     frame = pd.DataFrame(probabilities.numpy(), index=names, columns=list(class_names))
     metadata = read_metadata(args.data, include_snow_cloud=True).set_index("patch_id")
-    questions = pd.read_parquet(args.questions)
     questions = questions[(questions.type == YES_NO) & (questions.split == args.split)]
+    unknown = sorted(set(questions.patch_id) - set(frame.index))
+    if unknown:
+        sys.exit(f"{len(unknown)} questions' patches are not in {args.data} (e.g. {unknown[0]}): pass the store the "
+                 "questions were made from")  # fmt: skip
     validation = metadata.index[metadata.split == "validation"].intersection(frame.index)
     cuts = {
         "threshold 0.5": pd.Series(0.5, index=frame.columns),

@@ -267,6 +267,12 @@ def _arrive(
             if whole is not None:
                 ring.segments[slot] = whole
                 ring.control[RING_SLOTS + slot] = 1
+            elif slot not in ring.segments:
+                raise RuntimeError(
+                    f"a batch of DataLoader worker ring {token} names segment {slot}, which this process never "
+                    "received: batches of bigearth's fast route must be unpickled by the process that iterates the "
+                    "DataLoader (pass them on to other processes as plain tensors)"
+                )
             # a new storage object on the same memory: freed, in this process, with the batch's last tensor
             alias = torch.frombuffer(ring.segments[slot].numpy(), dtype=torch.uint8).untyped_storage()
             _RECEIVED[alias.data_ptr()] = (flags, slot, ticket)

@@ -71,15 +71,13 @@ class TaskModule(L.LightningModule):
         """Compute, keep and log the metrics of an evaluated split (nothing by default)."""
 
     def on_train_start(self) -> None:
-        """Enter training mode through :meth:`train`, whose overrides keep frozen parts in evaluation mode."""
-        self.train()
+        """Enter training mode through :meth:`train`, whose overrides keep frozen parts in evaluation mode.
 
-    def on_validation_model_train(self) -> None:
-        """Return to training mode through :meth:`train` after a validation.
-
-        Lightning's default sets each submodule's ``training`` flag back to what it was when the validation started,
-        without calling :meth:`train`, so a frozen encoder's evaluation mode was lost: its batch norm ran on batch
-        statistics, and updated its running statistics, from the first training step on.
+        Lightning never calls :meth:`train` in a fit: its validation loop (the sanity check first) records every
+        submodule's ``training`` flag when it starts and sets them back when it ends. Before this hook, the flags
+        it set back after the sanity check were a new module's (all training), so a frozen encoder's batch norm ran
+        on batch statistics, and updated its running statistics, from the first step on; from here on, every
+        validation records and restores the modes :meth:`train` chose.
         """
         self.train()
 
