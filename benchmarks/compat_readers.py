@@ -18,7 +18,8 @@ Checks, on a mini-reBEN synthesised and encoded by bigearth:
    equal in table class order; masks equal on labelled pixels (TorchGeo keeps unlabelled CLC codes such as 122
    or 999 as they are, where bigearth writes the ignore index 255).
 3. **Speed.** samples/s of ConfigILM's reader (raw, and with its default eval transform), TorchGeo's dataset and
-   bigearth's ``ReBENDataset`` on the same train split (14 bands at 120 px, batch 32): in one process at torch's
+   bigearth's ``ReBENDataset`` on the same train split (14 bands at 120 px, batch 32; from the LMDB that ConfigILM
+   reads, and from bigearth's packed layout beside it, ``bigearth pack``): in one process at torch's
    default threads and at one thread, with a DataLoader of 2 spawned persistent workers (timed after a warm-up
    pass), and in one process at default threads and at one thread while ``os.cpu_count()`` spinning processes
    keep every core busy. The readers are built once; each round times one pass of every reader in every mode,
@@ -83,6 +84,8 @@ S1_BANDS = ("VV", "VH")
 NORMALISED_TOLERANCE = 1e-2
 #: Largest difference allowed between TorchGeo's int32 reads and bigearth's float values (rounding to integer).
 ROUNDING_TOLERANCE = 0.5 + 1e-2
+#: What a kept work folder must have been prepared with: 2 = the store with its packed layout.
+PREPARE_VERSION = 2
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -238,6 +241,7 @@ def bigearth_prepare(work: Path, patches: int, seed: int, compare: int) -> None:
     from bigearth.bands import BAND_PRESETS, REBEN_STATS
     from bigearth.data.dataset import ReBENDataset
     from bigearth.data.encode import encode
+    from bigearth.data.packed import pack
     from bigearth.data.synth import synthesize
     from bigearth.nomenclature import CLASSES_ALPHABETICAL, CLASSES_TABLE
 
@@ -249,8 +253,11 @@ def bigearth_prepare(work: Path, patches: int, seed: int, compare: int) -> None:
     synth_seconds = time.perf_counter() - start
     start = time.perf_counter()
     encode(root, store, workers=2)
+    pack(store)  # bigearth's batch layout beside the LMDB, which ConfigILM reads
     encode_seconds = time.perf_counter() - start
-    print(f"[bigearth] synthesised {patches} patches in {synth_seconds:.1f} s, encoded in {encode_seconds:.1f} s")
+    print(
+        f"[bigearth] synthesised {patches} patches in {synth_seconds:.1f} s, encoded + packed in {encode_seconds:.1f} s"
+    )
 
     def ids(path: Path, split: str | None, snow_cloud: bool) -> list[str]:
         dataset = ReBENDataset(path, split=split, bands=14, include_snow_cloud=snow_cloud)
@@ -295,6 +302,7 @@ def bigearth_prepare(work: Path, patches: int, seed: int, compare: int) -> None:
         )
     facts = {
         "params": {"patches": patches, "seed": seed, "compare": compare},
+        "version": PREPARE_VERSION,
         "versions": {
             "bigearth": bigearth.__version__,
             "numpy": np.__version__,
@@ -328,8 +336,8 @@ def bigearth_bench(work: Path, *, batch_size: int, workers: int, seconds: float)
     transform = ReBENDataset(work / "store", split="train", bands=14).transform
     readers = {
         name: ReaderBench(
-            lambda with_mask=with_mask, raw=raw: ReBENDataset(
-                work / "store", split="train", bands=14, with_mask=with_mask, raw=raw
+            lambda with_mask=with_mask, raw=raw, packed=packed: ReBENDataset(
+                work / "store", split="train", bands=14, with_mask=with_mask, raw=raw, packed=packed
             ),
             modes=modes,
             batch_size=batch_size,
@@ -338,10 +346,11 @@ def bigearth_bench(work: Path, *, batch_size: int, workers: int, seconds: float)
             collate_fn=keep_batch,
             finish=finish if raw else None,
         )
-        for name, with_mask, raw, modes in (
-            ("bigearth", False, False, MODES),
-            ("bigearth_mask", True, False, ("one",)),
-            ("bigearth_raw", False, True, ("workers",)),
+        for name, with_mask, raw, packed, modes in (
+            ("bigearth", False, False, False, MODES),
+            ("bigearth_packed", False, False, True, MODES),
+            ("bigearth_mask", True, False, False, ("one",)),
+            ("bigearth_raw", False, True, False, ("workers",)),
         )
     }
     print(ANSWER + json.dumps({name: {"count": reader.count} for name, reader in readers.items()}), flush=True)
@@ -697,6 +706,7 @@ TABLE_ROWS = (
     ("configilm", "ConfigILM BENv2DataSet(14 ch)", "LMDB, nearest, raw, labels"),
     ("configilm_normalised", "ConfigILM BENv2DataSet + default eval", "LMDB, nearest, normalised, labels"),
     ("bigearth", "bigearth ReBENDataset(bands=14)", "LMDB, nearest, normalised, labels"),
+    ("bigearth_packed", "bigearth ReBENDataset(bands=14)", "packed layout, nearest, normalised, labels"),
     ("bigearth_mask", "bigearth ReBENDataset(with_mask=True)", "LMDB, nearest, normalised, mask + labels"),
     ("bigearth_raw", "bigearth ReBENDataset(raw=True) + finish", "workers ship integers, normalised here"),
 )
@@ -729,15 +739,18 @@ def print_table(rates: dict[str, dict[str, Any]], *, workers: int, batch_size: i
         entry = rates[key]["modes"].get(mode)
         return entry["median"] if entry else None
 
-    print("\nRatios of bigearth (normalised + labels) over the public readers, mode by mode; DESIGN 2.12 goals")
-    for key, goal in (("configilm_normalised", "4x"), ("configilm", "4x"), ("torchgeo", "100x")):
-        parts = [
-            f"{median('bigearth', mode) / median(key, mode):.1f}x {titles[mode]}"
-            for mode in MODES
-            if median(key, mode) is not None
-        ]
-        print(f"  over {key:<22} " + ", ".join(parts) + f"  [{goal}]")
-    for key in ("bigearth", "configilm_normalised"):
+    for key, layout in (("bigearth", "LMDB"), ("bigearth_packed", "packed layout")):
+        print(
+            f"\nRatios of bigearth from its {layout} (normalised + labels) over the public readers; DESIGN 2.12 goals"
+        )
+        for public, goal in (("configilm_normalised", "4x"), ("configilm", "4x"), ("torchgeo", "100x")):
+            parts = [
+                f"{median(key, mode) / median(public, mode):.1f}x {titles[mode]}"
+                for mode in MODES
+                if median(public, mode) is not None
+            ]
+            print(f"  over {public:<22} " + ", ".join(parts) + f"  [{goal}]")
+    for key in ("bigearth", "bigearth_packed", "configilm_normalised"):
         share = median(key, "busy") / median(key, "busy_1thread")
         print(f"  {key}: default threads / one thread, every core busy: {share:.2f}  [bigearth: >= 0.75]")
     raw = median("bigearth_raw", "workers")
@@ -889,7 +902,8 @@ def check_main(args: argparse.Namespace, work: Path) -> int:
     """Run checks 1-3 with ``work`` as the data folder; return the exit status."""
     params = {"patches": args.patches, "seed": args.seed, "compare": args.compare}
     facts_file = work / "prepare.json"
-    if not (facts_file.is_file() and json.loads(facts_file.read_text())["params"] == params):
+    kept = json.loads(facts_file.read_text()) if facts_file.is_file() else {}
+    if kept.get("params") != params or kept.get("version") != PREPARE_VERSION:
         facts_file.unlink(missing_ok=True)
         print(f"Preparing a mini-reBEN of {args.patches} patches in {work} with bigearth ({args.bigearth_python})")
         options = [f"--{name}={value}" for name, value in params.items()]

@@ -34,7 +34,7 @@ from torch.utils.data import Dataset, default_collate
 from bigearth.bands import BandStats, native_size, resolve_bands, sensor
 from bigearth.data.index import PatchIndex, build_index
 from bigearth.data.layout import S1_DIR
-from bigearth.data.packed import PackedReader, has_packed
+from bigearth.data.packed import PACKED_GROUPS, PackedReader, has_packed
 from bigearth.data.shared import ShippedBatch, in_worker, ring
 from bigearth.data.source import PatchSource, ReleaseReader, open_source
 from bigearth.data.store import StoreReader
@@ -238,12 +238,16 @@ class ReBENDataset(Dataset):
         rows = np.asarray(indices, dtype=np.int64)
         patch_ids = [str(name) for name in self.index.patch_id[rows]]
         batch: dict[str, Any] = {
-            "groups": self._read_groups(rows, patch_ids),
             "label": torch.from_numpy(self.index.labels[rows]),
             "patch_id": patch_ids,
             "lat": torch.from_numpy(self.index.lat[rows]),
             "lon": torch.from_numpy(self.index.lon[rows]),
         }
+        if self.packed is not None and not self.raw:  # from the memory maps straight into the finished batch
+            arrays = {name: self.packed.array(name) for name in self.groups}
+            batch["image"] = self.transform.gather(arrays, self.packed.rows(patch_ids), PACKED_GROUPS)
+        else:
+            batch["groups"] = self._read_groups(rows, patch_ids)
         if self.with_mask:
             batch["mask"] = torch.from_numpy(self._read_masks(patch_ids))
         batch = Batch(batch if self.raw else finish_batch(batch, self.transform))
@@ -334,7 +338,8 @@ def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, 
         The batch with ``image`` ``(B, C, 120, 120)`` float32 in place of ``groups`` and an int64 ``mask``.
     """
     finished = {key: value for key, value in batch.items() if key != "groups"}
-    finished["image"] = transform(batch["groups"])
+    if "groups" in batch:  # else a reader finished the image already
+        finished["image"] = transform(batch["groups"])
     if "mask" in batch:
         finished["mask"] = batch["mask"].long()
     return finished

@@ -129,7 +129,8 @@ class PackedReader:
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "row_of": self.row_of, "_arrays": {}, "_pid": -1}
 
-    def _array(self, group: str) -> np.ndarray:
+    def array(self, group: str) -> np.ndarray:
+        """Return the whole memory map of one group, ``(rows, n_bands, s, s)`` (opened once per process)."""
         if self._pid != os.getpid():
             self._arrays, self._pid = {}, os.getpid()
         if group not in self._arrays:
@@ -154,7 +155,7 @@ class PackedReader:
         Returns:
             ``out``, or a new array.
         """
-        array = self._array(group)
+        array = self.array(group)
         members = PACKED_GROUPS.get(group)
         keep = None if bands is None or tuple(bands) == members else [members.index(band) for band in bands]
         shape = (len(rows), *array.shape[1:]) if keep is None else (len(rows), len(keep), *array.shape[2:])

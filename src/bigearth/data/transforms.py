@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
-from bigearth.bands import BAND_GSD, IMAGE_SIZE, BandStats, published_stats, sensor
+from bigearth.bands import BAND_GSD, IMAGE_SIZE, BandStats, native_size, published_stats, sensor
+from bigearth.data.kernels import normalise_bilinear, normalise_nearest
 from bigearth.data.shared import in_worker, ring
 from bigearth.errors import ConfigError
 
@@ -38,71 +39,24 @@ def group_bands(bands: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return {name: tuple(members) for name, members in groups.items()}
 
 
-#: One phase of an integer bilinear upsampling: output offset ``k`` in each block of ``factor`` pixels, then
-#: (first source offset, its weight, second source offset, its weight) in the edge-padded source.
-Phase = tuple[int, int, np.float32, int, np.float32]
-
-
-def bilinear_phases(size: int) -> list[Phase]:
+def bilinear_phases(size: int) -> tuple[np.ndarray, np.ndarray]:
     """The phases of bilinear upsampling from ``size`` to 120 px without aligned corners.
 
     ``F.interpolate(mode="bilinear", align_corners=False)`` samples output pixel ``i = factor * j + k`` at source
     position ``j + d`` with ``d = (k + 0.5) / factor - 0.5``, between pixels ``j - 1`` and ``j`` (``d < 0``) or
     ``j`` and ``j + 1``, clamped to the edges. In a source padded by one edge pixel on each side (index ``j + 1``
-    is pixel ``j``) each phase ``k`` is then two shifted slices and two constant weights.
+    is pixel ``j``) each phase ``k`` is then two shifted neighbours with two constant weights.
 
     Returns:
-        ``(k, first, first weight, second, second weight)`` per phase, the offsets into the padded source.
+        ``(factor, 2)`` int64 offsets of the two neighbours into the padded source and ``(factor, 2)`` float32
+        weights, one row per phase ``k``.
     """
     factor = IMAGE_SIZE // size
-    phases = []
+    offsets, weights = np.empty((factor, 2), dtype=np.int64), np.empty((factor, 2), dtype=np.float32)
     for k in range(factor):
         d = (k + 0.5) / factor - 0.5
-        phases.append(
-            (k, 0, np.float32(-d), 1, np.float32(1 + d)) if d < 0 else (k, 1, np.float32(1 - d), 2, np.float32(d))
-        )
-    return phases
-
-
-def _bilinear_numpy(values: np.ndarray, target: np.ndarray) -> None:
-    """Bilinear upsampling of ``values`` ``(B, s, s)`` into ``target`` ``(B, 120, 120)``: columns, then rows."""
-    count, size = len(values), values.shape[-1]
-    phases, factor = bilinear_phases(size), IMAGE_SIZE // size
-    padded = np.empty((count, size, size + 2), dtype=np.float32)  # one edge column on each side
-    padded[..., 1:-1], padded[..., :1], padded[..., -1:] = values, values[..., :1], values[..., -1:]
-    wide = np.empty((count, size + 2, size, factor), dtype=np.float32)  # 120 px rows, one edge row on each side
-    for k, first, first_weight, second, second_weight in phases:
-        np.multiply(padded[..., first : first + size], first_weight, out=wide[:, 1:-1, :, k])
-        wide[:, 1:-1, :, k] += padded[..., second : second + size] * second_weight
-    wide[:, 0], wide[:, -1] = wide[:, 1], wide[:, -2]
-    wide = wide.reshape(count, size + 2, IMAGE_SIZE)
-    rows = target.reshape(count, size, factor, IMAGE_SIZE)
-    for k, first, first_weight, second, second_weight in phases:
-        np.multiply(wide[:, first : first + size], first_weight, out=rows[:, :, k])
-        rows[:, :, k] += wide[:, second : second + size] * second_weight
-
-
-def _nearest_numpy(values: np.ndarray, target: np.ndarray, pairs: np.ndarray) -> None:
-    """Nearest upsampling of ``values`` ``(B, s, s)`` float32 into ``target`` ``(B, 120, 120)`` by ``f = 120 / s``.
-
-    ``f`` is even (reBEN's 20 m and 60 m bands: 2 and 6), so a widened row is ``s * f / 2`` pairs of equal values:
-    each value's bits are put twice into one 64-bit word (``pairs``, ``(B, s, s)`` uint64, overwritten), which is
-    repeated ``f / 2`` times along the row and then copied into the ``f`` output rows. Bit copies only: the result
-    is exactly ``np.repeat`` along both axes, with half the elements to move and no float32 repeat.
-    """
-    count, size = values.shape[:2]
-    factor = IMAGE_SIZE // size
-    np.copyto(pairs, values.view(np.uint32))
-    pairs |= pairs << np.uint64(32)
-    wide = pairs if factor == 2 else np.repeat(pairs, factor // 2, axis=-1)  # (B, s, 60) words: 120 px rows
-    rows = target.view(np.uint64).reshape(count, size, factor, IMAGE_SIZE // 2)
-    rows[...] = wide[:, :, None, :]
-
-
-#: Samples normalised per step on the CPU: one band of 16 samples (0.9 MB of float32) stays in the CPU caches
-#: between its conversion, scaling and offset (measured: blocks of 8 and 16 alike, 1 to 4 slower, whole batches
-#: slower still).
-CPU_CHUNK = 16
+        offsets[k], weights[k] = ((0, 1), (-d, 1 + d)) if d < 0 else ((1, 2), (1 - d, d))
+    return offsets, weights
 
 
 def _references(buffers: list[np.ndarray], position: int) -> int:
@@ -154,15 +108,13 @@ class BufferPool:
 class BatchTransform(torch.nn.Module):
     """Resample band groups to 120 px and normalise them per band, stacked in the requested band order.
 
-    On the CPU, both resamplings run in numpy, single-threaded whatever ``torch.get_num_threads()`` is: torch's
-    intra-op threads gain nothing on this memory-bound work and collapse when other processes keep the cores busy
-    (a DataLoader's workers, a trainer, other jobs). It converts, scales and offsets one band of 16 samples at a
-    time while they sit in the CPU caches (a plain integer-to-float cast into the output, then two in-place passes
-    in cache; numpy's fused cast-and-multiply is slower) and normalises 20 m and 60 m bands at native size; nearest
-    then widens each row as pairs of values in 64-bit words and copies it ``f`` times into the output
-    (:func:`_nearest_numpy`, exact), bilinear interpolates columns, then rows, with the
-    weights of ``F.interpolate(mode="bilinear", align_corners=False)`` (:func:`bilinear_phases`). On a
-    GPU the same steps run as torch operations (bilinear: ``F.interpolate`` per group).
+    On the CPU, both resamplings run as compiled kernels (:mod:`bigearth.data.kernels`) on one thread, whatever
+    ``torch.get_num_threads()`` is: torch's intra-op threads gain nothing on this memory-bound work and collapse
+    when other processes keep the cores busy (a DataLoader's workers, a trainer, other jobs). Each kernel reads a
+    native pixel once and writes each output value once, in float32 (``value * (1 / std) + (-mean / std)``, as
+    numpy computes it, bit for bit); bilinear normalises at native size and interpolates columns, then rows, with
+    the weights of ``F.interpolate(mode="bilinear", align_corners=False)`` (:func:`bilinear_phases`). On a GPU the
+    same steps run as torch operations (bilinear: ``F.interpolate`` per group).
 
     Args:
         bands: output band order.
@@ -192,6 +144,8 @@ class BatchTransform(torch.nn.Module):
              np.float32(1 / stats[band].std), np.float32(-stats[band].mean / stats[band].std))
             for channel, band in enumerate(self.bands)
         ]  # fmt: skip
+        sizes = {native_size(band) for band in self.bands}
+        self._phases = {size: bilinear_phases(size) for size in sizes if size != IMAGE_SIZE}
 
     def forward(self, groups: Mapping[str, Tensor]) -> Tensor:
         """Turn raw band groups into a normalised ``(B, C, 120, 120)`` float32 image batch."""
@@ -203,14 +157,33 @@ class BatchTransform(torch.nn.Module):
         if first.device.type != "cpu":
             out = torch.empty(shape, dtype=torch.float32, device=first.device)
             return self._bilinear(groups, out) if self.resample == "bilinear" else self._nearest_torch(groups, out)
-        # in a DataLoader worker the batch goes to a reused shared-memory segment, sent without another copy
-        out = (
-            ring().take({"image": (shape, torch.float32)})["image"]
-            if in_worker()
-            else torch.from_numpy(self.pool.take(shape))
-        )
-        self._resample_numpy({name: groups[name].numpy() for name in self.groups}, out.numpy())
-        return out
+        arrays = {name: groups[name].numpy() for name in self.groups}
+        return self._finish_numpy(arrays, np.arange(len(first), dtype=np.int64), self.groups)
+
+    def gather(
+        self, arrays: Mapping[str, np.ndarray], rows: np.ndarray, members: Mapping[str, tuple[str, ...]]
+    ) -> Tensor:
+        """Resample and normalise rows of whole band-group arrays into a batch, on the CPU.
+
+        The CPU route of :meth:`forward` without a batch of raw groups in between: each value is read once from
+        ``arrays`` (e.g. the packed layout's memory maps) and written once into the output.
+
+        Args:
+            arrays: ``{group: (N, n, s, s)}`` uint16 (S2) or float32 (S1) arrays holding every needed group.
+            rows: ``(B,)`` rows of the arrays to read, in output order.
+            members: the bands of each array, in its order.
+
+        Returns:
+            ``(B, len(bands), 120, 120)`` float32.
+
+        Raises:
+            ConfigError: if the arrays lack a band.
+        """
+        missing = [band for band in self.bands if band not in members.get(band_group(band), ()) or
+                   band_group(band) not in arrays]  # fmt: skip
+        if missing:
+            raise ConfigError(f"the arrays lack band(s) {missing}; they hold {dict(members)}")
+        return self._finish_numpy(arrays, np.asarray(rows, dtype=np.int64), members)
 
     def _nearest_torch(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
         """Nearest resampling and normalisation as torch operations (the GPU route) into ``out``."""
@@ -228,29 +201,27 @@ class BatchTransform(torch.nn.Module):
                 rows.copy_(wide[:, :, None, :].expand_as(rows))
         return out
 
-    def _resample_numpy(self, groups: Mapping[str, np.ndarray], out: np.ndarray) -> np.ndarray:
-        """Resample (nearest or bilinear) and normalise CPU arrays into ``out`` ``(B, C, 120, 120)``, one thread."""
-        scratch: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}  # per block shape: reused arrays
-        for start in range(0, len(out), CPU_CHUNK):
-            part = slice(start, start + CPU_CHUNK)
-            for group, position, channel, scale, offset in self.plan:
-                values, target = groups[group][part, position], out[part, channel]
-                size = values.shape[-1]
-                if size == IMAGE_SIZE:
-                    target[...] = values
-                    target *= scale
-                    target += offset
-                    continue
-                shape = values.shape
-                if shape not in scratch:
-                    scratch[shape] = (np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.uint64))
-                normalised, pairs = scratch[shape]
-                np.multiply(values, scale, out=normalised)  # at native size, then widened
-                normalised += offset
-                if self.resample == "nearest":
-                    _nearest_numpy(normalised, target, pairs)
-                else:
-                    _bilinear_numpy(normalised, target)
+    def _finish_numpy(
+        self, arrays: Mapping[str, np.ndarray], rows: np.ndarray, members: Mapping[str, tuple[str, ...]]
+    ) -> Tensor:
+        """Resample (nearest or bilinear) and normalise ``rows`` of CPU arrays into a new batch, one thread."""
+        shape = (len(rows), len(self.bands), IMAGE_SIZE, IMAGE_SIZE)
+        # in a DataLoader worker the batch goes to a reused shared-memory segment, sent without another copy
+        out = (
+            ring().take({"image": (shape, torch.float32)})["image"]
+            if in_worker()
+            else torch.from_numpy(self.pool.take(shape))
+        )
+        target, order = out.numpy(), np.argsort(rows, kind="stable")
+        for group, _, channel, scale, offset in self.plan:
+            values = np.asarray(arrays[group])  # a memory map as a plain array: one compiled variant
+            position = members[group].index(self.bands[channel])
+            size = values.shape[-1]
+            if self.resample == "nearest" or size == IMAGE_SIZE:
+                normalise_nearest(values, rows, order, position, scale, offset, target, channel)
+            else:
+                phases, weights = self._phases[size]
+                normalise_bilinear(values, rows, order, position, scale, offset, phases, weights, target, channel)
         return out
 
     def _bilinear(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
