@@ -221,9 +221,9 @@ def thread_rows(packed_raw: ReBENDataset, batch_size: int, default_threads: int)
         return run
 
     return {
-        f"full output (packed), {threads} torch thread(s), {route}": (full(threads, route != "numpy route"), count)
+        f"full output (packed), {threads} torch thread(s), {route}": (full(threads, route != "kernel route"), count)
         for threads in (1, default_threads)
-        for route in ("numpy route", "previous torch route")
+        for route in ("kernel route", "previous torch route")
     }
 
 
@@ -382,9 +382,9 @@ def main() -> None:
     print(f"store reader / per-sample GeoTIFF: {b / c:,.1f} x")
     print_checksum_costs(results)
     for busy in ("", ", every core busy"):
-        one = results[f"full output (packed), 1 torch thread(s), numpy route{busy}"][0]
-        many = results[f"full output (packed), {default_threads} torch thread(s), numpy route{busy}"][0]
-        print(f"default threads / one thread{busy or ', idle'}: {many / one:.2f} (numpy route)")
+        one = results[f"full output (packed), 1 torch thread(s), kernel route{busy}"][0]
+        many = results[f"full output (packed), {default_threads} torch thread(s), kernel route{busy}"][0]
+        print(f"default threads / one thread{busy or ', idle'}: {many / one:.2f} (kernel route)")
     for what, one, many in (
         ("raw packed batches", "raw band groups from the packed layout, DataLoader in this process",
          f"raw band groups from the packed layout, DataLoader {workers} workers"),

@@ -24,11 +24,13 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> VLMTokenizer:
     return VLMTokenizer.from_entries(build_vocabulary(TEXTS), tmp_path_factory.mktemp("vocab"))
 
 
-@pytest.fixture(scope="module")
-def model() -> SmallVLM:
+@pytest.fixture(scope="module", params=[False, True], ids=["cells", "cells+concepts"])
+def model(request: pytest.FixtureRequest) -> SmallVLM:
     torch.manual_seed(0)
     encoder = BackboneEncoder(SceneClassifier(ModelMetadata.create("resnet10t_slim", "s1s2")))
-    network = SmallVLM(VLMConfig(image_grid=2, width=32, layers=2, heads=4, dropout=0.0, max_length=24), encoder, 60)
+    config = VLMConfig(image_grid=2, concept_tokens=request.param, width=32, layers=2, heads=4, dropout=0.0,
+                       max_length=24)  # fmt: skip
+    network = SmallVLM(config, encoder, 60)
     with torch.no_grad():  # larger embeddings than the training initialisation, so that greedy choices differ
         network.token_embedding.weight.normal_(std=1.0)
     return network.eval()
@@ -95,6 +97,36 @@ def test_cached_generation_equals_greedy_recomputation(model: SmallVLM) -> None:
         expected = sequence[len(prompt) :]
         assert written[row, : len(expected)].tolist() == expected
         assert (written[row, len(expected) :] == 3).all()  # rows that ended repeat the end token
+
+
+def test_concept_tokens_carry_each_class_presence_per_cell_and_patch() -> None:
+    torch.manual_seed(2)
+    encoder = BackboneEncoder(SceneClassifier(ModelMetadata.create("resnet10t_slim", "s1s2")))
+    network = SmallVLM(VLMConfig(image_grid=2, concept_tokens=True, width=8, heads=2), encoder, 30)
+    assert network.image_tokens == 4 + 19
+    network.init_concepts([[5], [6, 7], *[[8 + k] for k in range(17)]], prompt_end=3)
+    embedding = network.token_embedding.weight
+    assert torch.equal(network.concept_embedding[1], (embedding[6] + embedding[7]) / 2)
+    cells = torch.randn(1, 4, encoder.feature_dim)
+    network.requires_grad_(False)
+    tokens = network.encode_cells(cells)
+    assert tokens.shape == (1, 23, 8)
+    head, value = network.concept_head, network.concept_value
+    for k in (0, 11, 18):  # by hand: per-cell logits, their maximum, the probabilities, the projection
+        logits = [float(cells[0, cell] @ head.weight[k] + head.bias[k]) for cell in range(4)]
+        probabilities = torch.tensor([1 / (1 + math.exp(-v)) for v in [*logits, max(logits)]])
+        expected = network.concept_embedding[k] + value.weight @ probabilities + value.bias
+        torch.testing.assert_close(tokens[0, 4 + k], expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="19 non-empty"):
+        network.init_concepts([[5]] * 18, prompt_end=3)
+    # links: "6 7" names class 1 (its token 6 alone names nothing), "5" class 0, nothing after the prompt's end
+    ids = torch.tensor([[2, 6, 7, 9, 6, 5, 3, 5, 6, 7]])
+    assert network.concept_links(ids).tolist() == [[-1, 1, 1, 3, -1, 0, -1, -1, -1, -1]]  # token 9 names class 3
+    positions = torch.arange(10).unsqueeze(0)
+    embedded = network._embed_prompt(tokens, ids, positions)[0]
+    plain = embedding[ids[0]] + network.text_position.weight[:10]
+    torch.testing.assert_close(embedded[2], plain[2] + tokens[0, 4 + 1])  # a linked token gets its concept token
+    torch.testing.assert_close(embedded[[0, 4, 6, 7]], plain[[0, 4, 6, 7]])
 
 
 def test_generation_stops_at_max_length(model: SmallVLM) -> None:

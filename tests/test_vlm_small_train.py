@@ -81,9 +81,10 @@ def test_batches_hold_whole_patches_and_mark_the_targets(mini_store: Path, texts
 
 
 @pytest.mark.slow
-def test_loss_falls_on_a_batch(mini_store: Path, texts: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("overrides", [("model.concept_tokens=false",), ()], ids=["cells", "cells+concepts"])
+def test_loss_falls_on_a_batch(mini_store: Path, texts: Path, tmp_path: Path, overrides: tuple[str, ...]) -> None:
     torch.manual_seed(0)
-    task, datamodule = build_small_vlm(recipe(TINY, mini_store, texts), tmp_path)
+    task, datamodule = build_small_vlm(recipe(TINY, mini_store, texts, *overrides), tmp_path)
     task.log = lambda *args, **kwargs: None  # no trainer here
     batch = finish_batch(datamodule.dataset("train").__getitems__([0]), datamodule.transform)
     optimiser = torch.optim.AdamW(task.parameters(), lr=3e-3)

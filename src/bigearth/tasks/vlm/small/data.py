@@ -108,7 +108,8 @@ class VLMDataset(Dataset):
 
     Items are patches; a batch (:meth:`__getitems__`) holds ``image_index`` ``(B,)``, ``input_ids`` and
     ``attention_mask`` ``(B, L)`` (right-padded), ``target_mask`` ``(B, L)`` bool (positions whose next token is a
-    target token to learn), ``sample`` ``(B,)`` (row numbers in the split), ``patch_id`` and the images.
+    target token to learn), ``sample`` ``(B,)`` (row numbers in the split), ``patch_id``, ``label``
+    ``(P, classes)`` and the images.
     """
 
     def __init__(self, texts: pd.DataFrame, images: ReBENDataset, encoder: SequenceEncoder) -> None:
@@ -144,6 +145,7 @@ class VLMDataset(Dataset):
             "target_mask": target_mask,
             "sample": torch.from_numpy(rows),
             "patch_id": [str(name) for name in self.images.index.patch_id[distinct]],
+            "label": read["label"],
             **{key: read[key] for key in ("groups", "image") if key in read},
         }
 

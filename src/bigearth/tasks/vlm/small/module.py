@@ -5,6 +5,11 @@ closing ``[SEP]`` included), then over the texts of the batch, so that a one-wor
 as a 40-token caption (a mean over all tokens would let the captions dominate). Train, validation and test share
 one step; the validation next-token accuracy on target tokens (teacher forcing) selects the best checkpoint.
 
+With concept tokens (``model.concept_tokens``), the patch's class logits (the maximum of the per-cell concept
+logits) also learn the patch labels: ``concept_loss_weight`` times their binary cross-entropy is added to the
+loss, so each concept token carries its class's presence from the start instead of waiting for the texts to teach
+it (logged as ``{split}/concept_loss``).
+
 Logged keys: ``train/loss`` (per step and epoch), ``{val,test}/loss`` and ``{val,test}/token_accuracy`` (per epoch;
 counted over the target tokens of a process: with several processes, each process's own).
 """
@@ -98,21 +103,28 @@ class SmallVLMTask(TaskModule):
             self.network.encoder.load_state_dict(load_encoder(Path(self.encoder_weights)).state_dict())
             self._weights_loaded = True
 
-    def image_tokens(self, batch: dict[str, Any]) -> Tensor:
-        """Return the image tokens ``(P, grid^2, width)`` of a batch's images.
+    def image_cells(self, batch: dict[str, Any]) -> Tensor:
+        """Return the pooled encoder cells ``(P, grid^2, feature_dim)`` of a batch's images.
 
         A frozen encoder is deterministic (evaluation mode, no gradients), so its pooled cells are computed once per
         patch and kept (by patch name, on the device, for the life of the task): later epochs skip the encoder.
         """
         if not self.model_config.freeze_encoder:
-            return self.network.encode_images(batch["image"])
+            return self.network.image_cells(batch["image"])
         names = batch["patch_id"]
         new = [i for i, name in enumerate(names) if name not in self._cells]
         if new:
             with torch.no_grad():
                 cells = self.network.image_cells(batch["image"][new])
             self._cells.update({names[i]: cell for i, cell in zip(new, cells, strict=True)})
-        return self.network.encode_cells(torch.stack([self._cells[name] for name in names]))
+        return torch.stack([self._cells[name] for name in names])
+
+    def concept_loss(self, cells: Tensor, labels: Tensor, split: Split) -> Tensor:
+        """Return and log the binary cross-entropy of the patches' class logits ``(P, classes)`` against labels."""
+        logits = self.network.concept_logits(cells).amax(dim=1)
+        loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        self.log(f"{split}/concept_loss", loss, on_epoch=True, batch_size=len(labels), sync_dist=split != "train")
+        return loss
 
     def shared_step(self, batch: dict[str, Any], split: Split) -> Tensor:
         """Compute and log the loss (and, when evaluating, the next-token accuracy) of a batch. Returns the loss.
@@ -121,7 +133,8 @@ class SmallVLMTask(TaskModule):
         a yes/no question is not padded to the length of a caption.
         """
         input_ids, attention_mask, target_mask = batch["input_ids"], batch["attention_mask"], batch["target_mask"]
-        image_tokens = self.image_tokens(batch)[batch["image_index"]]
+        cells = self.image_cells(batch)
+        image_tokens = self.network.encode_cells(cells)[batch["image_index"]]
         lengths = attention_mask.sum(dim=1)
         losses, correct, counted = [], 0, 0
         for rows in lengths.argsort().split(CHUNK):
@@ -134,6 +147,8 @@ class SmallVLMTask(TaskModule):
             losses.append(text_losses(logits, targets, owner, len(rows)))
             correct, counted = correct + (logits.argmax(dim=-1) == targets).sum(), counted + len(targets)
         loss = torch.cat(losses).mean()
+        if self.network.config.concept_tokens:
+            loss = loss + self.model_config.concept_loss_weight * self.concept_loss(cells, batch["label"], split)
         self.log_loss(loss, split, len(input_ids))
         if split != "train":
             totals = self._totals.setdefault(split, [0, 0])
