@@ -35,9 +35,11 @@ def normalise_nearest(
         rows: ``(B,)`` int64 rows of ``values`` to read, one per output sample.
         order: ``(B,)`` int64 output samples in the order to read them (ascending rows read a memory map best).
         position: the band's index in the group.
-        scale, offset: float32 ``1 / std`` and ``-mean / std``.
+        scale: float32 ``1 / std``.
+        offset: float32 ``-mean / std``.
         out: ``(B, C, 120, 120)`` float32; each ``f x f`` block (``f = 120 / s``) of channel ``channel`` gets
             its native pixel's normalised value.
+        channel: the band's channel in ``out``.
     """
     size = values.shape[2]
     factor = IMAGE_SIZE // size
@@ -75,12 +77,15 @@ def normalise_bilinear(
 
     Args:
         values: ``(N, n, s, s)`` uint16 or float32 band group at native size ``s`` < 120.
-        rows, order: as for :func:`normalise_nearest`.
+        rows: ``(B,)`` int64 rows of ``values`` to read, one per output sample.
+        order: ``(B,)`` int64 output samples in the order to read them.
         position: the band's index in the group.
-        scale, offset: float32 ``1 / std`` and ``-mean / std``.
+        scale: float32 ``1 / std``.
+        offset: float32 ``-mean / std``.
         phases: ``(f, 2)`` int64 offsets of the two neighbours into the padded source, per output phase ``k``.
         weights: ``(f, 2)`` float32 weights of those neighbours.
         out: ``(B, C, 120, 120)`` float32.
+        channel: the band's channel in ``out``.
     """
     size = values.shape[2]
     factor = IMAGE_SIZE // size
