@@ -187,7 +187,7 @@ def builtin_finetune_speed(args: argparse.Namespace, device: str, *, fixed: bool
 
     with torch.no_grad():  # warm-up: a fixed encoder's cells of every timed batch, and the kernels
         for batch in batches:
-            task.image_tokens(batch)
+            task.image_cells(batch)
     step(batches[0])
     reset_peak(device)
     sync(device)
