@@ -1,6 +1,7 @@
-"""BatchTransform's CPU (numpy) and torch (GPU) routes against hand-computed resampling and normalising."""
+"""BatchTransform's CPU (compiled kernels) and torch (GPU) routes against hand-computed resampling and normalising."""
 
 import numpy as np
+import pytest
 import torch
 
 from bigearth.bands import published_stats, resolve_bands
@@ -135,3 +136,20 @@ def test_cpu_batches_the_caller_holds_are_not_overwritten() -> None:
         transform(second_groups)
     np.testing.assert_allclose(held.numpy(), reference(first_groups, bands), rtol=0, atol=2e-5)
     np.testing.assert_allclose(transform(second_groups).numpy(), reference(second_groups, bands), rtol=0, atol=2e-5)
+
+
+def test_cpu_route_refuses_groups_its_kernels_would_read_outside_of() -> None:
+    bands = ("B04", "B05", "VV")
+    groups = random_groups(bands, 3)
+    transform = BatchTransform(bands)
+    short = {**groups, "s2_20m": groups["s2_20m"][:2]}  # one sample fewer in one group
+    with pytest.raises(ValueError, match="outside band group s2_20m"):
+        transform(short)
+    wrong_size = {**groups, "s2_20m": torch.zeros(3, 1, 20, 20, dtype=torch.uint16)}
+    with pytest.raises(ValueError, match=r"s2_20m must be \(N, 1, 60, 60\)"):
+        transform(wrong_size)
+    arrays = {name: group.numpy() for name, group in groups.items()}
+    with pytest.raises(ValueError, match=r"rows 0\.\.3"):
+        transform.gather(arrays, np.array([0, 3]), group_bands(bands))
+    np.testing.assert_array_equal(transform.gather(arrays, np.array([2, 0]), group_bands(bands)).numpy().copy(),
+                                  transform(groups).numpy()[[2, 0]])  # fmt: skip

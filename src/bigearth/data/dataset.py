@@ -338,8 +338,10 @@ def finish_batch(batch: dict[str, Any], transform: BatchTransform) -> dict[str, 
         The batch with ``image`` ``(B, C, 120, 120)`` float32 in place of ``groups`` and an int64 ``mask``.
     """
     finished = {key: value for key, value in batch.items() if key != "groups"}
-    if "groups" in batch:  # else a reader finished the image already
+    if "groups" in batch:
         finished["image"] = transform(batch["groups"])
+    elif "image" not in batch:  # a reader that finished the image already leaves it in place
+        raise ValueError(f"the batch has neither band groups nor an image (keys {sorted(batch)})")
     if "mask" in batch:
         finished["mask"] = batch["mask"].long()
     return finished

@@ -158,7 +158,7 @@ class BatchTransform(torch.nn.Module):
             out = torch.empty(shape, dtype=torch.float32, device=first.device)
             return self._bilinear(groups, out) if self.resample == "bilinear" else self._nearest_torch(groups, out)
         arrays = {name: groups[name].numpy() for name in self.groups}
-        return self._finish_numpy(arrays, np.arange(len(first), dtype=np.int64), self.groups)
+        return self._finish_cpu(arrays, np.arange(len(first), dtype=np.int64), self.groups)
 
     def gather(
         self, arrays: Mapping[str, np.ndarray], rows: np.ndarray, members: Mapping[str, tuple[str, ...]]
@@ -178,12 +178,13 @@ class BatchTransform(torch.nn.Module):
 
         Raises:
             ConfigError: if the arrays lack a band.
+            ValueError: if an array is not ``(N, n, s, s)`` at its bands' native size or a row is outside it.
         """
         missing = [band for band in self.bands if band not in members.get(band_group(band), ()) or
                    band_group(band) not in arrays]  # fmt: skip
         if missing:
             raise ConfigError(f"the arrays lack band(s) {missing}; they hold {dict(members)}")
-        return self._finish_numpy(arrays, np.asarray(rows, dtype=np.int64), members)
+        return self._finish_cpu(arrays, np.asarray(rows, dtype=np.int64), members)
 
     def _nearest_torch(self, groups: Mapping[str, Tensor], out: Tensor) -> Tensor:
         """Nearest resampling and normalisation as torch operations (the GPU route) into ``out``."""
@@ -201,10 +202,22 @@ class BatchTransform(torch.nn.Module):
                 rows.copy_(wide[:, :, None, :].expand_as(rows))
         return out
 
-    def _finish_numpy(
+    def _finish_cpu(
         self, arrays: Mapping[str, np.ndarray], rows: np.ndarray, members: Mapping[str, tuple[str, ...]]
     ) -> Tensor:
-        """Resample (nearest or bilinear) and normalise ``rows`` of CPU arrays into a new batch, one thread."""
+        """Resample (nearest or bilinear) and normalise ``rows`` of CPU arrays into a new batch, one thread.
+
+        Raises:
+            ValueError: if an array is not ``(N, n, s, s)`` at its bands' native size or a row is outside it (the
+                kernels do not check their indices).
+        """
+        for group in {entry[0] for entry in self.plan}:
+            values, size = arrays[group], native_size(members[group][0])
+            if values.ndim != 4 or values.shape[1] != len(members[group]) or values.shape[2:] != (size, size):
+                raise ValueError(f"band group {group} must be (N, {len(members[group])}, {size}, {size}) for bands "
+                                 f"{list(members[group])}, got {tuple(values.shape)}")  # fmt: skip
+            if len(rows) and (rows.min() < 0 or rows.max() >= len(values)):
+                raise ValueError(f"rows {rows.min()}..{rows.max()} are outside band group {group}'s {len(values)}")
         shape = (len(rows), len(self.bands), IMAGE_SIZE, IMAGE_SIZE)
         # in a DataLoader worker the batch goes to a reused shared-memory segment, sent without another copy
         out = (
