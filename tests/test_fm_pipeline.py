@@ -54,9 +54,10 @@ def learning_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def csmae_run(learning_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny CSMAE recipe pretrained through the command line."""
+    """The tiny CSMAE recipe pretrained through the command line, at its former length (12 of its 400 epochs)."""
     out = tmp_path_factory.mktemp("fm-runs") / "csmae"
-    result = CliRunner().invoke(app, ["pretrain", str(TINY), "--data", str(learning_store), "--out", str(out)])
+    command = ["pretrain", str(TINY), "--data", str(learning_store), "--out", str(out), "trainer.max_epochs=12"]
+    result = CliRunner().invoke(app, command)
     assert result.exit_code == 0, result.output
     return out
 
