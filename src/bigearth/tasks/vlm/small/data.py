@@ -20,6 +20,7 @@ from bigearth.data.dataset import ReBENDataset
 from bigearth.data.transforms import BatchTransform
 from bigearth.errors import ConfigError
 from bigearth.models.vlm.tokenizer import VLMTokenizer, write_boxes
+from bigearth.nomenclature import ClassOrder
 from bigearth.tasks.text_data import TextImageDataModule, patch_rows
 from bigearth.text.answers import parse_boxes
 from bigearth.text.reader import read_texts
@@ -168,6 +169,9 @@ class VLMDataModule(TextImageDataModule[VLMDataset]):
         device_transform: finish image batches on the device instead of in the workers.
     """
 
+    #: Order of the batches' ``label`` columns (the concept tokens' classes follow it).
+    class_order: ClassOrder = "table"
+
     def __init__(
         self,
         path: Path | str,
@@ -183,7 +187,7 @@ class VLMDataModule(TextImageDataModule[VLMDataset]):
     ) -> None:
         super().__init__(path, transform=transform, image_options={
             "bands": transform.bands, "include_snow_cloud": include_snow_cloud, "resample": transform.resample,
-            "raw": device_transform,
+            "raw": device_transform, "class_order": self.class_order,
         }, batch_size=batch_size, num_workers=num_workers)  # fmt: skip
         self.texts = texts
         self.encoder = SequenceEncoder(tokenizer, max_length)

@@ -92,8 +92,8 @@ def build_small_vlm(config: SmallVLMTrainConfig, run_path: Path) -> tuple[SmallV
     task = SmallVLMTask.from_configs(encoder, config.model, vocab_size=tokenizer.vocab_size,
                                      optimizer=config.optimizer, scheduler=config.scheduler,
                                      encoder_weights=weights)  # fmt: skip
-    if config.model.concept_tokens:  # the class names in the labels' order
-        task.network.init_concepts(tokenizer.pieces(class_names("table")), tokenizer.sep_id)
+    if config.model.concept_tokens:  # the class names in the order of the batches' labels
+        task.network.init_concepts(tokenizer.pieces(class_names(VLMDataModule.class_order)), tokenizer.sep_id)
     datamodule = VLMDataModule(
         data.path, texts, model_transform(task.network.encoder), tokenizer, max_length=config.model.max_length,
         batch_size=data.batch_size, num_workers=data.num_workers, include_snow_cloud=data.include_snow_cloud,
